@@ -1,0 +1,104 @@
+// Builds the process: context (db, redis, queue, bus, storage), then the parts asked for —
+// the HTTP API, the render worker, or both — with one start and one orderly stop.
+import type { Logger } from "pino";
+import { priceTable } from "./billing/prices.js";
+import type { Config } from "./config.js";
+import type { AppContext } from "./context.js";
+import { openDatabase } from "./db/client.js";
+import { EventBus } from "./events/bus.js";
+import { buildServer, type HttpServer } from "./http/server.js";
+import { markFailed } from "./jobs/service.js";
+import { createLogger } from "./logger.js";
+import { startReconciler } from "./queue/reconciler.js";
+import { RenderQueue } from "./queue/render-queue.js";
+import { checkRedis, createRedis } from "./redis.js";
+import { LocalDiskStorage } from "./storage/storage.js";
+import { createRenderWorker, type RenderWorker } from "../workers/render-worker.js";
+
+export interface AppOptions {
+  api: boolean;
+  worker: boolean;
+  /** Apply pending migrations at start (npm start does; tests migrate once up front). */
+  migrate?: boolean;
+  logger?: Logger;
+}
+
+export interface App {
+  ctx: AppContext;
+  server: HttpServer | null;
+  /** Listens (API) and starts consuming (worker). Returns the bound address when serving. */
+  start(): Promise<string | null>;
+  /** Stops accepting, lets in-flight requests and renders finish within the bound, closes all. */
+  stop(): Promise<void>;
+}
+
+export async function createContext(config: Config, opts: { migrate: boolean; logger?: Logger | undefined }): Promise<AppContext> {
+  const logger = opts.logger ?? createLogger(config.LOG_LEVEL);
+  await checkRedis(config.REDIS_URL);
+  const db = await openDatabase({
+    databaseUrl: config.DATABASE_URL,
+    pgliteDir: config.PGLITE_DIR,
+    migrate: opts.migrate,
+    log: (msg) => logger.info(msg),
+  });
+  // Request paths fail fast when Redis is away (the reconciler enqueues later) instead of hanging.
+  const redis = createRedis(config.REDIS_URL, { maxRetriesPerRequest: 1 });
+  redis.on("error", (err) => logger.warn({ err: err.message }, "redis connection error"));
+  const renderQueue = new RenderQueue({
+    connection: { url: config.REDIS_URL, maxRetriesPerRequest: 1, enableOfflineQueue: false },
+    prefix: config.QUEUE_PREFIX,
+    attempts: config.RENDER_ATTEMPTS,
+  });
+  renderQueue.queue.on("error", (err) => logger.warn({ err: err.message }, "render queue error"));
+  return {
+    config,
+    logger,
+    db,
+    prisma: db.prisma,
+    redis,
+    renderQueue,
+    events: new EventBus(redis, config.QUEUE_PREFIX),
+    storage: new LocalDiskStorage(config.STORAGE_DIR, config.PUBLIC_BASE_URL),
+    prices: priceTable(config),
+  };
+}
+
+export async function buildApp(config: Config, opts: AppOptions): Promise<App> {
+  const ctx = await createContext(config, { migrate: opts.migrate ?? true, logger: opts.logger });
+  const server = opts.api ? buildServer(ctx) : null;
+  let worker: RenderWorker | null = null;
+  let reconciler: { stop: () => Promise<void> } | null = null;
+  let stopping: Promise<void> | null = null;
+
+  return {
+    ctx,
+    server,
+    async start() {
+      if (opts.worker) {
+        worker = createRenderWorker(ctx);
+        // The worker side owns repair: pending jobs no queue holds are enqueued again.
+        reconciler = startReconciler(
+          { prisma: ctx.prisma, renderQueue: ctx.renderQueue, logger: ctx.logger, failJob: (id, error) => markFailed(ctx, id, error) },
+          config.RECONCILE_INTERVAL_MS,
+        );
+      }
+      if (!server) return null;
+      return server.listen({ port: config.PORT, host: config.HOST });
+    },
+    stop() {
+      stopping ??= (async () => {
+        const bound = new Promise<void>((resolve) => setTimeout(resolve, config.SHUTDOWN_TIMEOUT_MS).unref());
+        await Promise.race([
+          Promise.all([server?.close(), worker?.close(), reconciler?.stop()]),
+          bound.then(() => ctx.logger.warn("shutdown bound reached; closing with work in flight")),
+        ]);
+        await worker?.close(true).catch(() => {});
+        await ctx.events.close();
+        await ctx.renderQueue.close().catch(() => {});
+        ctx.redis.disconnect();
+        await ctx.db.close();
+      })();
+      return stopping;
+    },
+  };
+}

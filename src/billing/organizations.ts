@@ -1,0 +1,63 @@
+// Organisations and the money on them. Every balance change is paired with a ledger row in
+// the same transaction, so sum(ledger) = balance always holds.
+import { newId } from "../db/ids.js";
+import type { Prisma } from "../db/client.js";
+import type { OrganizationStatus } from "../generated/prisma/client.js";
+import { createApiKey } from "../auth/api-keys.js";
+
+export interface OrganizationView {
+  org_id: string;
+  name: string;
+  balance_cents: number;
+  status: OrganizationStatus;
+  created_at: string;
+}
+
+export class OrganizationNotFoundError extends Error {
+  constructor(id: string) {
+    super(`organization ${id} not found`);
+  }
+}
+
+function view(org: { id: string; name: string; balanceCents: number; status: OrganizationStatus; createdAt: Date }): OrganizationView {
+  return { org_id: org.id, name: org.name, balance_cents: org.balanceCents, status: org.status, created_at: org.createdAt.toISOString() };
+}
+
+export async function createOrganization(
+  prisma: Prisma,
+  input: { name: string; balanceCents: number },
+): Promise<{ org: OrganizationView; apiKey: string }> {
+  const id = newId("org");
+  const org = await prisma.$transaction(async (tx) => {
+    const created = await tx.organization.create({ data: { id, name: input.name, balanceCents: input.balanceCents } });
+    if (input.balanceCents > 0) {
+      await tx.ledgerEntry.create({
+        data: { id: newId("led"), orgId: id, kind: "TOPUP", amountCents: input.balanceCents, note: "initial balance" },
+      });
+    }
+    return created;
+  });
+  const apiKey = await createApiKey(prisma, id);
+  return { org: view(org), apiKey };
+}
+
+export async function fundOrganization(prisma: Prisma, orgId: string, cents: number, note = "top-up"): Promise<OrganizationView> {
+  return prisma.$transaction(async (tx) => {
+    const updated = await tx.organization.updateMany({ where: { id: orgId }, data: { balanceCents: { increment: cents } } });
+    if (updated.count === 0) throw new OrganizationNotFoundError(orgId);
+    await tx.ledgerEntry.create({ data: { id: newId("led"), orgId, kind: "TOPUP", amountCents: cents, note } });
+    return view(await tx.organization.findUniqueOrThrow({ where: { id: orgId } }));
+  });
+}
+
+export async function setOrganizationStatus(prisma: Prisma, orgId: string, status: OrganizationStatus): Promise<OrganizationView> {
+  const updated = await prisma.organization.updateMany({ where: { id: orgId }, data: { status } });
+  if (updated.count === 0) throw new OrganizationNotFoundError(orgId);
+  return showOrganization(prisma, orgId);
+}
+
+export async function showOrganization(prisma: Prisma, orgId: string): Promise<OrganizationView> {
+  const org = await prisma.organization.findUnique({ where: { id: orgId } });
+  if (!org) throw new OrganizationNotFoundError(orgId);
+  return view(org);
+}

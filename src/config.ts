@@ -1,0 +1,57 @@
+// Environment -> typed config, parsed once. An invalid value stops the start with a message
+// that names the variable, instead of surfacing later as a confusing runtime error.
+import path from "node:path";
+import { z } from "zod";
+
+const bool = z
+  .enum(["true", "false", "1", "0", "yes", "no"])
+  .transform((v) => v === "true" || v === "1" || v === "yes");
+
+const ConfigSchema = z
+  .object({
+    PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+    HOST: z.string().min(1).default("0.0.0.0"),
+    PUBLIC_BASE_URL: z.url().optional(),
+    DATABASE_URL: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, "must be a postgresql:// URL")
+      .optional(),
+    PGLITE_DIR: z.string().min(1).default("./data/pglite"),
+    REDIS_URL: z.string().regex(/^rediss?:\/\//, "must be a redis:// or rediss:// URL").default("redis://127.0.0.1:6379"),
+    QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_.:-]+$/, "letters, digits and _ . : - only").default("templified"),
+    STORAGE_DIR: z.string().min(1).default("./data/renders"),
+    ALLOW_PRIVATE_NETWORKS: bool.default(false),
+    RENDER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
+    RENDER_ATTEMPTS: z.coerce.number().int().min(1).max(10).default(3),
+    IMAGE_FETCH_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
+    IMAGE_MAX_BYTES: z.coerce.number().int().min(1024).default(20 * 1024 * 1024),
+    IMAGE_CACHE_TTL_MS: z.coerce.number().int().min(0).default(60_000),
+    BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
+    PRICE_CENTS_PER_RENDER: z.coerce.number().int().min(0).default(1),
+    PRICE_CENTS_LARGE_RENDER: z.coerce.number().int().min(0).default(2),
+    RECONCILE_INTERVAL_MS: z.coerce.number().int().min(100).default(30_000),
+    SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(25_000),
+    LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  })
+  .transform((env) => ({
+    ...env,
+    PUBLIC_BASE_URL: (env.PUBLIC_BASE_URL ?? `http://localhost:${env.PORT}`).replace(/\/+$/, ""),
+    PGLITE_DIR: path.resolve(env.PGLITE_DIR),
+    STORAGE_DIR: path.resolve(env.STORAGE_DIR),
+  }));
+
+export type Config = z.output<typeof ConfigSchema>;
+
+export class ConfigError extends Error {}
+
+/** Parses the given environment; throws ConfigError naming every invalid variable. */
+export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  // An empty variable means "not set": `FOO= npm start` should not fail on FOO.
+  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
+  const result = ConfigSchema.safeParse(present);
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
+    throw new ConfigError(`Invalid configuration:\n${lines.join("\n")}`);
+  }
+  return result.data;
+}

@@ -1,0 +1,22 @@
+// What the running process holds: configuration and one instance of each side-effecting
+// dependency. Built once in src/app.ts and handed down; domain functions take the parts they use.
+import type { Redis } from "ioredis";
+import type { Logger } from "pino";
+import type { PriceTable } from "./billing/prices.js";
+import type { Config } from "./config.js";
+import type { Database, Prisma } from "./db/client.js";
+import type { EventBus } from "./events/bus.js";
+import type { RenderQueue } from "./queue/render-queue.js";
+import type { Storage } from "./storage/storage.js";
+
+export interface AppContext {
+  config: Config;
+  logger: Logger;
+  db: Database;
+  prisma: Prisma;
+  redis: Redis;
+  renderQueue: RenderQueue;
+  events: EventBus;
+  storage: Storage;
+  prices: PriceTable;
+}

@@ -1,0 +1,74 @@
+// The Prisma client on one of two drivers, same generated client and same migrations:
+// - DATABASE_URL set: PostgreSQL through @prisma/adapter-pg (production, tests, several processes).
+// - unset: an embedded PGlite database on disk, so a machine with only Node and Redis runs the
+//   product. PGlite lives inside one process, so that mode runs API and workers together.
+import { mkdir } from "node:fs/promises";
+import { PGlite } from "@electric-sql/pglite";
+import { PrismaPg } from "@prisma/adapter-pg";
+import { PrismaPGlite } from "pglite-prisma-adapter";
+import { PrismaClient } from "../generated/prisma/client.js";
+import { applyPending, migratePostgres } from "./migrations.js";
+
+export type Prisma = PrismaClient;
+export { PrismaClient };
+
+export interface Database {
+  prisma: PrismaClient;
+  kind: "postgres" | "pglite";
+  /** Throws when the database does not answer. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface OpenDatabaseOptions {
+  databaseUrl?: string | undefined;
+  pgliteDir: string;
+  migrate: boolean;
+  log?: (msg: string) => void;
+  /** Connection pool size for adapter-pg. */
+  poolSize?: number;
+}
+
+export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database> {
+  const log = opts.log ?? (() => {});
+  if (opts.databaseUrl) {
+    if (opts.migrate) await migratePostgres(opts.databaseUrl, log);
+    const adapter = new PrismaPg({
+      connectionString: opts.databaseUrl,
+      max: opts.poolSize ?? 10,
+      // Fail a query quickly when the server is gone rather than hanging a request.
+      connectionTimeoutMillis: 5_000,
+    });
+    const prisma = new PrismaClient({ adapter });
+    return {
+      prisma,
+      kind: "postgres",
+      ping: async () => {
+        await prisma.$queryRaw`SELECT 1`;
+      },
+      close: () => prisma.$disconnect(),
+    };
+  }
+
+  await mkdir(opts.pgliteDir, { recursive: true });
+  const pglite = new PGlite(opts.pgliteDir);
+  await pglite.waitReady;
+  if (opts.migrate) {
+    await applyPending(
+      { query: async (sql, params) => (await pglite.query(sql, params)).rows, exec: (sql) => pglite.exec(sql) },
+      { log },
+    );
+  }
+  const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite) });
+  return {
+    prisma,
+    kind: "pglite",
+    ping: async () => {
+      await prisma.$queryRaw`SELECT 1`;
+    },
+    close: async () => {
+      await prisma.$disconnect();
+      await pglite.close();
+    },
+  };
+}

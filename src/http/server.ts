@@ -1,0 +1,43 @@
+// The HTTP server: REST under /api/v1, output files, /health. (GraphQL mounts here too when it
+// lands: one server, one port.)
+import Fastify, { LogController } from "fastify";
+import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from "fastify-type-provider-zod";
+import type { AppContext } from "../context.js";
+import { bearerAuth } from "./auth.js";
+import { errorHandler } from "./errors.js";
+import { filesRoutes } from "./routes/files.js";
+import { healthRoutes } from "./routes/health.js";
+import { rendersRoutes } from "./routes/renders.js";
+import { templatesRoutes } from "./routes/templates.js";
+
+export type HttpServer = ReturnType<typeof buildServer>;
+
+export function buildServer(ctx: AppContext) {
+  const app = Fastify({
+    loggerInstance: ctx.logger.child({ component: "http" }),
+    bodyLimit: ctx.config.BODY_LIMIT_BYTES,
+    // Load balancers and clients reuse connections; keep them a bit longer than typical LB idle.
+    keepAliveTimeout: 65_000,
+    // One line per request is noise at production rates; at debug level it is what you want.
+    logController: new LogController({ disableRequestLogging: ctx.config.LOG_LEVEL !== "debug" && ctx.config.LOG_LEVEL !== "trace" }),
+    // Shutdown waits for in-flight requests but does not keep idle keep-alive sockets open.
+    forceCloseConnections: "idle",
+  }).withTypeProvider<ZodTypeProvider>();
+
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler((request, reply) => reply.status(404).send({ error: `No route for ${request.method} ${request.url.split("?")[0]}` }));
+
+  void app.register(healthRoutes(ctx));
+  void app.register(filesRoutes(ctx));
+  void app.register(
+    async (api) => {
+      api.addHook("onRequest", bearerAuth(ctx.prisma));
+      await api.register(rendersRoutes(ctx));
+      await api.register(templatesRoutes(ctx));
+    },
+    { prefix: "/api/v1" },
+  );
+  return app;
+}

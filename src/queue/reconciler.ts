@@ -1,0 +1,66 @@
+// The reconciler: Postgres is the record, Redis may lose things (refused enqueue after a commit,
+// a Redis restart without persistence, a queue entry failed while Postgres was away). Every tick
+// it looks at unfinished jobs and makes the queue agree with the database. A job is never
+// silently dropped.
+import type { Logger } from "pino";
+import type { Prisma } from "../db/client.js";
+import type { RenderQueue } from "./render-queue.js";
+
+export interface ReconcilerDeps {
+  prisma: Prisma;
+  renderQueue: RenderQueue;
+  logger: Logger;
+  /** Ends a job whose queue entry failed for good but whose database row was not updated. */
+  failJob: (jobId: string, error: string) => Promise<unknown>;
+}
+
+export interface ReconcileResult {
+  enqueued: number;
+  failed: number;
+}
+
+/** One pass. Jobs younger than `graceMs` are left alone: their accept may still be enqueueing. */
+export async function reconcileOnce(deps: ReconcilerDeps, graceMs = 5_000, batch = 500): Promise<ReconcileResult> {
+  const result: ReconcileResult = { enqueued: 0, failed: 0 };
+  const stuck = await deps.prisma.job.findMany({
+    where: { status: { in: ["pending", "processing"] }, createdAt: { lt: new Date(Date.now() - graceMs) } },
+    select: { id: true },
+    orderBy: { createdAt: "asc" },
+    take: batch,
+  });
+  for (const { id } of stuck) {
+    const entry = await deps.renderQueue.queue.getJob(id);
+    const state = entry ? await entry.getState() : "missing";
+    if (state === "missing" || state === "unknown") {
+      await deps.renderQueue.enqueue(id);
+      result.enqueued++;
+    } else if (state === "failed") {
+      await deps.failJob(id, entry?.failedReason || "render failed");
+      result.failed++;
+    } else if (state === "completed") {
+      // The worker finished but could not record it (database away): render again.
+      await entry!.remove();
+      await deps.renderQueue.enqueue(id);
+      result.enqueued++;
+    }
+  }
+  if (result.enqueued || result.failed) deps.logger.info(result, "reconciler repaired jobs");
+  return result;
+}
+
+export function startReconciler(deps: ReconcilerDeps, intervalMs: number): { stop: () => Promise<void> } {
+  let running: Promise<unknown> | null = null;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = reconcileOnce(deps)
+      .catch((err: unknown) => deps.logger.warn({ err }, "reconciler pass failed; will retry"))
+      .finally(() => (running = null));
+  }, intervalMs);
+  timer.unref();
+  return {
+    stop: async () => {
+      clearInterval(timer);
+      await running;
+    },
+  };
+}

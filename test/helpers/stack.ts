@@ -1,0 +1,114 @@
+// The real stack for a test file: API + render worker in-process on a free port, on the test
+// database and real Redis, with a queue prefix of its own so files never see each other's jobs.
+import { mkdtemp, rm } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { randomBytes } from "node:crypto";
+import { Redis } from "ioredis";
+import { inject } from "vitest";
+import { buildApp, type App } from "../../src/app.js";
+import { createOrganization } from "../../src/billing/organizations.js";
+import { parseConfig } from "../../src/config.js";
+import { createLogger } from "../../src/logger.js";
+
+export interface Stack {
+  app: App;
+  baseUrl: string;
+  queuePrefix: string;
+  /** A new organisation with an API key. */
+  createOrg(balanceCents?: number): Promise<{ orgId: string; apiKey: string }>;
+  /** fetch() against the API with the key as a bearer token and JSON in and out. */
+  api(apiKey: string | null, method: string, route: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any; headers: Headers }>;
+  stop(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export async function startStack(env: Record<string, string> = {}, roles = { api: true, worker: true }): Promise<Stack> {
+  const port = await freePort();
+  const storageDir = await mkdtemp(path.join(tmpdir(), "templified-test-"));
+  const config = parseConfig({
+    PORT: String(port),
+    HOST: "127.0.0.1",
+    DATABASE_URL: inject("databaseUrl"),
+    REDIS_URL: inject("redisUrl"),
+    QUEUE_PREFIX: `test-${randomBytes(4).toString("hex")}`,
+    STORAGE_DIR: storageDir,
+    ALLOW_PRIVATE_NETWORKS: "true",
+    RENDER_ATTEMPTS: "2",
+    RECONCILE_INTERVAL_MS: "60000",
+    ...env,
+  });
+  const app = await buildApp(config, { ...roles, migrate: false, logger: createLogger(process.env.TEST_LOG_LEVEL ?? "silent") });
+  await app.start();
+  const baseUrl = `http://127.0.0.1:${port}`;
+  return {
+    app,
+    baseUrl,
+    queuePrefix: config.QUEUE_PREFIX,
+    async createOrg(balanceCents = 1000) {
+      const { org, apiKey } = await createOrganization(app.ctx.prisma, { name: `test org ${randomBytes(3).toString("hex")}`, balanceCents });
+      return { orgId: org.org_id, apiKey };
+    },
+    async api(apiKey, method, route, body, headers = {}) {
+      const res = await fetch(baseUrl + route, {
+        method,
+        headers: {
+          ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}),
+          ...(body !== undefined ? { "content-type": "application/json" } : {}),
+          ...headers,
+        },
+        body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
+      });
+      const text = await res.text();
+      let parsed: unknown = text;
+      try {
+        parsed = text ? JSON.parse(text) : null;
+      } catch {
+        /* not JSON: keep the text */
+      }
+      return { status: res.status, body: parsed, headers: res.headers };
+    },
+    async stop() {
+      await app.stop();
+      await cleanQueuePrefix(config.REDIS_URL, config.QUEUE_PREFIX);
+      await rm(storageDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Removes every Redis key a test's queue prefix created. */
+export async function cleanQueuePrefix(redisUrl: string, prefix: string): Promise<void> {
+  const redis = new Redis(redisUrl);
+  try {
+    let cursor = "0";
+    do {
+      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 500);
+      if (keys.length) await redis.del(...keys);
+      cursor = next;
+    } while (cursor !== "0");
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** Polls the job until it is final (tests only; clients get events or webhooks). */
+export async function waitForFinal(stack: Stack, apiKey: string, jobId: string, timeoutMs = 20_000): Promise<any> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const res = await stack.api(apiKey, "GET", `/api/v1/create/${jobId}`);
+    if (res.body?.status === "complete" || res.body?.status === "failed") return res.body;
+    if (Date.now() > deadline) throw new Error(`job ${jobId} still ${res.body?.status} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

@@ -1,0 +1,67 @@
+// The render worker: takes job ids from the BullMQ "render" queue and drives each job
+// pending -> processing -> complete | failed. Postgres is written first, then events announce it.
+// A render error that cannot succeed on retry (bad image, blocked address) fails the job at once;
+// anything else is retried by BullMQ, and the last attempt's failure ends the job as failed,
+// refunded exactly once. No error here may crash the process.
+import { availableParallelism } from "node:os";
+import { UnrecoverableError, Worker, type Job as BullJob } from "bullmq";
+import type { AppContext } from "../src/context.js";
+import { markComplete, markFailed, markProcessing } from "../src/jobs/service.js";
+import { RENDER_QUEUE, type RenderPayload } from "../src/queue/render-queue.js";
+import { configureImageCache, configureSharp, RenderError, renderTemplate } from "../src/render/index.js";
+import type { OutputFormat, TemplateDocument } from "../src/templates/document.js";
+
+export interface RenderWorker {
+  close(force?: boolean): Promise<void>;
+}
+
+const errorMessage = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+export function createRenderWorker(ctx: AppContext): RenderWorker {
+  // libvips threads multiply by concurrent renders: share the cores rather than oversubscribe.
+  configureSharp({ concurrency: Math.max(1, Math.floor(availableParallelism() / ctx.config.RENDER_CONCURRENCY)) });
+  configureImageCache({ ttlMs: ctx.config.IMAGE_CACHE_TTL_MS });
+  const log = ctx.logger.child({ component: "render-worker" });
+
+  async function processJob(bullJob: BullJob<RenderPayload>): Promise<void> {
+    const { jobId } = bullJob.data;
+    const job = await markProcessing(ctx, jobId);
+    if (!job) return; // already final: a late duplicate from the queue
+    const started = performance.now();
+    try {
+      const out = await renderTemplate(job.document as unknown as TemplateDocument, {
+        format: job.format as OutputFormat,
+        allowPrivateNetworks: ctx.config.ALLOW_PRIVATE_NETWORKS,
+        fetchTimeoutMs: ctx.config.IMAGE_FETCH_TIMEOUT_MS,
+        maxImageBytes: ctx.config.IMAGE_MAX_BYTES,
+      });
+      const key = `${job.id}.${out.format}`;
+      await ctx.storage.put(key, out.buffer);
+      await markComplete(ctx, job.id, { outputKey: key, renderMs: Math.round(performance.now() - started) });
+    } catch (err) {
+      const permanent = err instanceof RenderError && !err.retryable;
+      const lastAttempt = bullJob.attemptsMade + 1 >= (bullJob.opts.attempts ?? 1);
+      log.warn({ jobId, err: errorMessage(err), attempt: bullJob.attemptsMade + 1, permanent }, "render failed");
+      if (permanent || lastAttempt) {
+        await markFailed(ctx, job.id, errorMessage(err));
+        if (permanent) throw new UnrecoverableError(errorMessage(err));
+        return;
+      }
+      throw err; // BullMQ retries with backoff; the job stays "processing"
+    }
+  }
+
+  const worker = new Worker<RenderPayload>(RENDER_QUEUE, processJob, {
+    connection: { url: ctx.config.REDIS_URL, maxRetriesPerRequest: null },
+    prefix: ctx.config.QUEUE_PREFIX,
+    concurrency: ctx.config.RENDER_CONCURRENCY,
+    // A worker killed mid-render leaves a lock that expires; the job then runs again elsewhere.
+    lockDuration: 30_000,
+    stalledInterval: 15_000,
+    maxStalledCount: 2,
+  });
+  worker.on("error", (err) => log.error({ err: err.message }, "render worker error"));
+  return {
+    close: (force = false) => worker.close(force),
+  };
+}
