@@ -81,6 +81,8 @@ describe("bad input", () => {
     const res = await stack.api(org.apiKey, "POST", "/api/v1/create", "template_id=x", { "content-type": "application/x-www-form-urlencoded" });
     expect(res.status).toBe(415);
     expect(res.body.error).toMatch(/application\/json/);
+    const text = await stack.api(org.apiKey, "POST", "/api/v1/create", JSON.stringify({ template_id: templateId }), { "content-type": "text/plain" });
+    expect(text.status).toBe(415);
   });
 
   it("nothing was created by any refused request", async () => {

@@ -1,10 +1,11 @@
-// The HTTP server: REST under /api/v1, output files, /health. (GraphQL mounts here too when it
-// lands: one server, one port.)
+// The HTTP server: REST under /api/v1, GraphQL at /graphql, output files, /health — one
+// server, one port.
 import Fastify, { LogController } from "fastify";
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from "fastify-type-provider-zod";
 import type { AppContext } from "../context.js";
 import { bearerAuth } from "./auth.js";
 import { errorHandler } from "./errors.js";
+import { graphqlRoutes } from "./graphql.js";
 import { filesRoutes } from "./routes/files.js";
 import { healthRoutes } from "./routes/health.js";
 import { rendersRoutes } from "./routes/renders.js";
@@ -26,11 +27,15 @@ export function buildServer(ctx: AppContext) {
 
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
+  // JSON only: Fastify's built-in text/plain parser would let a wrong content type through as a
+  // string and turn a 415 into a confusing 400.
+  app.removeContentTypeParser("text/plain");
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((request, reply) => reply.status(404).send({ error: `No route for ${request.method} ${request.url.split("?")[0]}` }));
 
   void app.register(healthRoutes(ctx));
   void app.register(filesRoutes(ctx));
+  void app.register(graphqlRoutes(ctx));
   void app.register(
     async (api) => {
       api.addHook("onRequest", bearerAuth(ctx.prisma));

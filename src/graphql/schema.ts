@@ -1,0 +1,10 @@
+// The executable schema: the builder plus every entity module.
+import { lexicographicSortSchema, printSchema } from "graphql";
+import { builder } from "./builder.js";
+import "./job.js";
+import "./viewer.js";
+
+export const schema = builder.toSchema();
+
+/** The SDL checked in as schema.graphql (a test keeps it current). */
+export const printedSchema = () => `${printSchema(lexicographicSortSchema(schema))}\n`;
