@@ -1,25 +1,62 @@
 // The renderer, for real: sharp renders, images fetched over HTTP from a local server, pixels read
 // back with sharp. No mocks.
 import { createServer, type Server } from "node:http";
+import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
 import type { AddressInfo } from "node:net";
+import os from "node:os";
+import path from "node:path";
+import zlib from "node:zlib";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   configureImageCache,
   contentTypeFor,
   fetchImage,
+  fontFileFor,
   isPublicAddress,
+  layoutTextLayer,
   RenderError,
   renderTemplate,
   type RenderOptions,
+  type UploadedFontFace,
 } from "../src/render/index.js";
-import { TemplateDocument, type OutputFormat } from "../src/templates/document.js";
+import { TemplateDocument, TextLayer, type OutputFormat } from "../src/templates/document.js";
 
 const PHOTO_RGB = [32, 128, 255] as const;
 let photo: Buffer;
 let server: Server;
 let base: string;
 let refusedBase: string;
+let bomb: Buffer;
+let portrait: Buffer;
+let counted = 0;
+
+/**
+ * A valid PNG of width x height 1-bit grey pixels, all black: deflate squeezes the ~112 MB of
+ * rows for 30000x30000 into ~110 KB, and decoding it would need 900 megapixels.
+ */
+function decompressionBomb(width: number, height: number): Buffer {
+  const chunk = (type: string, data: Buffer) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const body = Buffer.concat([Buffer.from(type, "latin1"), data]);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(zlib.crc32(body));
+    return Buffer.concat([len, body, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 1; // bit depth
+  ihdr[9] = 0; // greyscale
+  const rows = Buffer.alloc(height * (1 + Math.ceil(width / 8))); // filter byte 0 + zero bits
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk("IHDR", ihdr),
+    chunk("IDAT", zlib.deflateSync(rows, { level: 9 })),
+    chunk("IEND", Buffer.alloc(0)),
+  ]);
+}
 
 beforeAll(async () => {
   configureImageCache({ ttlMs: 0 }); // every render fetches: the error tests need real requests
@@ -29,6 +66,15 @@ beforeAll(async () => {
     .jpeg({ quality: 90 })
     .toBuffer();
   const big = Buffer.alloc(2 * 1024 * 1024, 7);
+  bomb = decompressionBomb(30_000, 30_000);
+  // 300x600: red, white (with a black dot) and blue bands of 200 px, to see which part cover keeps.
+  portrait = await sharp({ create: { width: 300, height: 600, channels: 3, background: "#ffffff" } })
+    .composite([
+      { input: { create: { width: 300, height: 200, channels: 3, background: "#ff0000" } }, left: 0, top: 0 },
+      { input: { create: { width: 300, height: 200, channels: 3, background: "#0000ff" } }, left: 0, top: 400 },
+    ])
+    .png()
+    .toBuffer();
   server = createServer((req, res) => {
     const url = req.url ?? "/";
     if (url === "/photo.jpg") res.writeHead(200, { "content-type": "image/jpeg", "content-length": photo.length }).end(photo);
@@ -54,6 +100,13 @@ beforeAll(async () => {
     } else if (url === "/to-ftp") res.writeHead(302, { location: "ftp://127.0.0.1/photo.jpg" }).end();
     else if (url === "/gigapixel.svg") {
       res.writeHead(200, { "content-type": "image/svg+xml" }).end('<svg xmlns="http://www.w3.org/2000/svg" width="10000" height="6000"/>');
+    } else if (url.startsWith("/counted.jpg")) {
+      counted++;
+      res.writeHead(200, { "content-type": "image/jpeg", "content-length": photo.length }).end(photo);
+    } else if (url === "/bomb.png") res.writeHead(200, { "content-type": "image/png", "content-length": bomb.length }).end(bomb);
+    else if (url === "/portrait.png") res.writeHead(200, { "content-type": "image/png" }).end(portrait);
+    else if (url.startsWith("/redirect-to?")) {
+      res.writeHead(302, { location: new URL(url, "http://x").searchParams.get("u") ?? "/" }).end();
     } else res.writeHead(404).end("not found");
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -414,5 +467,404 @@ describe("image fetching errors", () => {
     const err = await renderError({ width: 0, height: 10, background: "#fff", layers: [] });
     expect(err.code).toBe("RENDER_FAILED");
     expect(err.message).toMatch(/^invalid template document/);
+  });
+});
+
+describe("safe fetching: refused addresses", () => {
+  const photoDoc = (url: string) =>
+    doc({ width: 100, height: 100, layers: [{ type: "image", name: "photo", x: 0, y: 0, width: 100, height: 100, image_url: url }] });
+  const port = () => new URL(base).port;
+
+  it.each([
+    ["loopback", () => `http://127.0.0.1:${port()}/photo.jpg`, "address 127.0.0.1 is not public"],
+    ["a private address", () => "http://10.0.0.1/photo.jpg", "address 10.0.0.1 is not public"],
+    ["cloud metadata (link-local)", () => "http://169.254.169.254/latest/meta-data/", "address 169.254.169.254 is not public"],
+    ["CGNAT", () => "http://100.64.0.1/photo.jpg", "address 100.64.0.1 is not public"],
+    ["IPv6 loopback", () => `http://[::1]:${port()}/photo.jpg`, "address ::1 is not public"],
+    ["IPv4-mapped IPv6 loopback", () => `http://[::ffff:127.0.0.1]:${port()}/photo.jpg`, "address ::ffff:7f00:1 is not public"],
+    ["a decimal IPv4 literal", () => `http://2130706433:${port()}/photo.jpg`, "address 127.0.0.1 is not public"],
+  ])("refuses %s before connecting, with a clear error", async (_what, url, reason) => {
+    const started = Date.now();
+    const err = await renderError(photoDoc(url()), { allowPrivateNetworks: false });
+    expect(err.code).toBe("IMAGE_FETCH_FAILED");
+    expect(err.retryable).toBe(false);
+    expect(err.message).toMatch(/^image layer "photo": could not fetch http:\/\/\S+: /);
+    expect(err.message.endsWith(`: ${reason}`), err.message).toBe(true);
+    expect(Date.now() - started).toBeLessThan(1000); // 10.0.0.1 would hang if it were tried
+  });
+
+  it("refuses a host name that resolves to a private address", async () => {
+    const err = await renderError(photoDoc(`http://localhost:${port()}/photo.jpg`), { allowPrivateNetworks: false });
+    expect(err.code).toBe("IMAGE_FETCH_FAILED");
+    expect(err.message).toMatch(/^image layer "photo": could not fetch http:\/\/localhost:\d+\/photo\.jpg: address (127\.0\.0\.1|::1) is not public \(resolved from localhost\)$/);
+    // With a resolver of our own: every address a name resolves to is checked.
+    const lookup = async () => [{ address: "192.168.1.20", family: 4 }];
+    await expect(fetchImage("http://images.example.com/a.png", { lookup })).rejects.toThrow(
+      "could not fetch http://images.example.com/a.png: address 192.168.1.20 is not public (resolved from images.example.com)",
+    );
+  });
+
+  it("re-checks the address of every redirect target", async () => {
+    // The test server (127.0.0.1) is let through by exact address; nothing else private is.
+    // Each hop is resolved (with the lookup option for names) and checked again.
+    const lookup = async (host: string) => [{ address: host === "internal.example.com" ? "10.1.2.3" : "203.0.113.7", family: 4 }];
+    const opts = { allowAddresses: ["127.0.0.1"], lookup };
+    const ok = await fetchImage(`${base}/redirect/2`, opts);
+    expect(ok.finalUrl).toBe(`${base}/photo.jpg`); // redirects to an allowed address are followed
+    const hop = (target: string) => `${base}/redirect-to?u=${encodeURIComponent(target)}`;
+    const cases: [string, string][] = [
+      [`http://127.0.0.2:${port()}/photo.jpg`, "address 127.0.0.2 is not public"],
+      [`http://[::1]:${port()}/photo.jpg`, "address ::1 is not public"],
+      ["http://169.254.169.254/latest/meta-data/", "address 169.254.169.254 is not public"],
+      ["http://internal.example.com/photo.jpg", "address 10.1.2.3 is not public (resolved from internal.example.com)"],
+    ];
+    for (const [target, reason] of cases) {
+      const err = await fetchImage(hop(target), opts).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err, target).toBeInstanceOf(RenderError);
+      expect((err as RenderError).message).toBe(`could not fetch ${hop(target)}: ${reason}`);
+      expect((err as RenderError).retryable).toBe(false);
+    }
+    // Without the exception, the server itself is refused at the first hop.
+    await expect(fetchImage(`${base}/photo.jpg`, { lookup })).rejects.toThrow(/address 127\.0\.0\.1 is not public$/);
+  });
+
+  it("refuses a decompression bomb from its header, before decoding it", async () => {
+    expect(bomb.length).toBeLessThan(200 * 1024);
+    const started = Date.now();
+    const err = await renderError(photoDoc(`${base}/bomb.png`));
+    expect(err.code).toBe("IMAGE_TOO_LARGE");
+    expect(err.retryable).toBe(false);
+    expect(err.message).toBe(`image layer "photo": the image at ${base}/bomb.png is 30000x30000 pixels, more than the 50-megapixel limit`);
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+});
+
+/** Rows of the ink (pixels differing from bg) grouped into bands separated by blank rows. */
+function inkBands(px: Awaited<ReturnType<typeof pixels>>, bg: readonly number[], threshold = 120) {
+  const bands: { top: number; bottom: number }[] = [];
+  let open: { top: number; bottom: number } | undefined;
+  for (let y = 0; y < px.height; y++) {
+    const ink = px.inkBox(bg, threshold, { x0: 0, y0: y, x1: px.width, y1: y + 1 }).count > 0;
+    if (ink && !open) open = { top: y, bottom: y };
+    else if (ink && open) open.bottom = y;
+    else if (!ink && open) {
+      bands.push(open);
+      open = undefined;
+    }
+  }
+  if (open) bands.push(open);
+  return bands;
+}
+
+/** Column groups of ink within rows [y0, y1): [x0, x1, top, bottom] each, left to right. */
+function inkBlobs(px: Awaited<ReturnType<typeof pixels>>, bg: readonly number[], y0: number, y1: number) {
+  const blobs: [number, number, number, number][] = [];
+  let cur: [number, number, number, number] | undefined;
+  for (let x = 0; x < px.width; x++) {
+    const col = px.inkBox(bg, 120, { x0: x, y0, x1: x + 1, y1 });
+    if (col.count > 0) {
+      if (cur) {
+        cur[1] = x;
+        cur[2] = Math.min(cur[2], col.minY);
+        cur[3] = Math.max(cur[3], col.maxY);
+      } else cur = [x, x, col.minY, col.maxY];
+    } else if (cur) {
+      blobs.push(cur);
+      cur = undefined;
+    }
+  }
+  if (cur) blobs.push(cur);
+  return blobs;
+}
+
+describe("text fitting", () => {
+  const LONG = "Templified renders images from templates: every layer, every font, every pixel, in milliseconds per card";
+  const layer = (extra: Record<string, unknown>) =>
+    ({ type: "text", name: "t", x: 20, y: 20, width: 360, height: 160, color: "#ffffff", line_height: 1.5, text: LONG, ...extra }) as const;
+  const render = async (extra: Record<string, unknown>) =>
+    pixels((await renderTemplate(doc({ width: 400, height: 200, background: "#000000", layers: [layer(extra)] }), { format: "png" })).buffer);
+
+  it("auto_fit shrinks long text to the largest size that fits the box and max_lines", async () => {
+    const fit = TextLayer.parse(layer({ font_size: 60, min_font_size: 10, auto_fit: true, max_lines: 3 }));
+    const laid = await layoutTextLayer(fit, 360, 160);
+    expect(laid.fontSize).toBeLessThan(60);
+    expect(laid.fontSize).toBeGreaterThan(20);
+    expect(laid.lines).toHaveLength(3);
+    expect(laid.truncated).toBe(false);
+    expect(laid.lines.join(" ")).toBe(LONG);
+    // One pixel larger, it would not fit in three lines.
+    const bigger = await layoutTextLayer({ ...fit, auto_fit: false, font_size: laid.fontSize + 1 }, 360, 160);
+    expect(bigger.truncated).toBe(true);
+
+    const px = await render({ font_size: 60, min_font_size: 10, auto_fit: true, max_lines: 3 });
+    const bands = inkBands(px, [0, 0, 0]);
+    expect(bands).toHaveLength(3);
+    const ink = px.inkBox([0, 0, 0], 30);
+    expect(ink.minX).toBeGreaterThanOrEqual(20);
+    expect(ink.maxX).toBeLessThan(380);
+    expect(ink.minY).toBeGreaterThanOrEqual(20);
+    expect(ink.maxY).toBeLessThan(180);
+    // Line pitch = font size x line height.
+    expect(Math.abs(bands[1]!.bottom - bands[0]!.bottom - laid.lineHeightPx)).toBeLessThanOrEqual(1.5);
+  });
+
+  it("auto_fit keeps font_size when the text already fits", async () => {
+    const laid = await layoutTextLayer(TextLayer.parse(layer({ text: "Short", font_size: 60, auto_fit: true })), 360, 160);
+    expect(laid).toMatchObject({ fontSize: 60, lines: ["Short"], truncated: false });
+  });
+
+  it("max_lines keeps that many lines, the last one ending in an ellipsis", async () => {
+    const laid = await layoutTextLayer(TextLayer.parse(layer({ font_size: 24, max_lines: 2 })), 360, 160);
+    expect(laid.lines).toHaveLength(2);
+    expect(laid.truncated).toBe(true);
+    expect(laid.lines[1]!.endsWith("\u2026")).toBe(true);
+
+    const px = await render({ font_size: 24, max_lines: 2 });
+    const bands = inkBands(px, [0, 0, 0]);
+    expect(bands).toHaveLength(2);
+    // The last three glyphs of the last line are the ellipsis: three equal dots on the baseline.
+    const last = bands[1]!;
+    const dots = inkBlobs(px, [0, 0, 0], last.top, last.bottom + 1).slice(-3);
+    expect(dots).toHaveLength(3);
+    for (const [x0, x1, top, bottom] of dots) {
+      expect(x1 - x0).toBeLessThanOrEqual(5);
+      expect(bottom - top).toBeLessThanOrEqual(5);
+      expect(Math.abs(bottom - dots[0]![3])).toBeLessThanOrEqual(1);
+    }
+    expect(dots[0]![3]).toBeGreaterThan(last.bottom - 8); // sitting on the baseline, not floating
+  });
+
+  it("text that cannot fit is cut at the last line that fits, with an ellipsis, never outside its box", async () => {
+    for (const extra of [{ font_size: 40 }, { font_size: 40, auto_fit: true, min_font_size: 36 }]) {
+      const px = await render({ ...extra, height: 130 });
+      // 40 px x 1.5 = 60 px lines: two fit in 130 px.
+      expect(inkBands(px, [0, 0, 0])).toHaveLength(2);
+      const ink = px.inkBox([0, 0, 0], 30);
+      expect(ink.minY).toBeGreaterThanOrEqual(20);
+      expect(ink.maxY).toBeLessThan(150);
+      expect(ink.maxX).toBeLessThan(380);
+    }
+    const laid = await layoutTextLayer(TextLayer.parse(layer({ font_size: 40, height: 130 })), 360, 130);
+    expect(laid.lines).toHaveLength(2);
+    expect(laid.lines[1]!.endsWith("\u2026")).toBe(true);
+  });
+
+  it("applies letter spacing in pixels and line height as a multiple of the font size", async () => {
+    const width = async (letter_spacing: number) => {
+      const px = await render({ text: "IIIII", font_size: 40, letter_spacing });
+      const ink = px.inkBox([0, 0, 0], 120);
+      return ink.maxX - ink.minX;
+    };
+    const plain = await width(0);
+    expect(Math.abs((await width(10)) - plain - 40)).toBeLessThanOrEqual(1); // 4 gaps of 10 px
+    expect(Math.abs((await width(-2)) - plain + 8)).toBeLessThanOrEqual(1);
+    for (const line_height of [1, 2]) {
+      const bands = inkBands(await render({ text: "I\nI", font_size: 30, line_height }), [0, 0, 0]);
+      expect(bands).toHaveLength(2);
+      expect(Math.abs(bands[1]!.top - bands[0]!.top - 30 * line_height)).toBeLessThanOrEqual(1);
+    }
+  });
+
+  it("transforms case, fills the box with background_color, and draws italics and weights differently", async () => {
+    const upper = await render({ text: "Hello World", text_transform: "uppercase", font_size: 30 });
+    const literal = await render({ text: "HELLO WORLD", font_size: 30 });
+    expect(upper.inkBox([0, 0, 0], 30)).toEqual(literal.inkBox([0, 0, 0], 30));
+    const lower = await render({ text: "Hello World", text_transform: "lowercase", font_size: 30 });
+    expect(lower.inkBox([0, 0, 0], 30)).toEqual((await render({ text: "hello world", font_size: 30 })).inkBox([0, 0, 0], 30));
+
+    const boxed = await render({ text: "x", font_size: 20, background_color: "#336699", height: 100 });
+    expectColor(boxed.at(21, 21), [0x33, 0x66, 0x99], 0);
+    expectColor(boxed.at(378, 118), [0x33, 0x66, 0x99], 0);
+    expectColor(boxed.at(19, 60), [0, 0, 0], 0);
+    expectColor(boxed.at(200, 121), [0, 0, 0], 0);
+
+    const ink = async (extra: Record<string, unknown>) => (await render({ text: "Hamburgefonstiv", font_size: 30, ...extra })).inkBox([0, 0, 0], 120);
+    const regular = await ink({});
+    expect((await ink({ font_style: "italic" })).count).not.toBe(regular.count);
+    const counts = [];
+    for (const font_weight of [100, 300, 500, 700, 900]) counts.push((await ink({ font_weight })).count);
+    expect(counts, "heavier weights have more ink").toEqual([...counts].sort((a, b) => a - b));
+    // JetBrains Mono has no 900: the nearest (800) is used.
+    expect(await ink({ font_family: "JetBrains Mono", font_weight: 900 })).toEqual(await ink({ font_family: "JetBrains Mono", font_weight: 800 }));
+  });
+});
+
+describe("fonts uploaded by the organisation", () => {
+  let dir: string;
+  let fonts: UploadedFontFace[];
+  beforeAll(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), "templified-font-test-"));
+    const file = path.join(dir, "brand.ttf");
+    copyFileSync(fontFileFor("JetBrains Mono", 400), file);
+    fonts = [{ family: "Brand Mono", weight: 400, style: "normal", file, internalFamily: "JetBrains Mono" }];
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const textPixels = async (font_family: string, opts: Partial<RenderOptions> = {}, extra: Record<string, unknown> = {}) => {
+    const out = await renderTemplate(
+      doc({ width: 500, height: 80, background: "#000000", layers: [{ type: "text", name: "t", x: 10, y: 10, width: 480, height: 60, text: "Brand font 0123 iiii", font_size: 36, color: "#ffffff", font_family, ...extra }] }),
+      { format: "png", ...opts },
+    );
+    return (await sharp(out.buffer).raw().toBuffer()).toString("base64");
+  };
+
+  it("renders an uploaded face by its family: same ink as the font it is, not Inter's", async () => {
+    const brand = await textPixels("Brand Mono", { fonts });
+    expect(brand).toBe(await textPixels("JetBrains Mono"));
+    expect(brand).not.toBe(await textPixels("Inter"));
+    // Nearest weight within the uploaded family (only 400 was uploaded).
+    expect(await textPixels("Brand Mono", { fonts }, { font_weight: 700 })).toBe(brand);
+    // Uploaded faces come before the shipped ones.
+    expect(await textPixels("Inter", { fonts: [{ ...fonts[0]!, family: "Inter" }] })).toBe(brand);
+  });
+
+  it("fails with RENDER_FAILED for a family that is neither uploaded nor shipped", async () => {
+    const input = doc({ width: 100, height: 50, layers: [{ type: "text", name: "x", width: 100, height: 50, text: "hi", font_family: "Foo" }] });
+    const err = await renderError(input);
+    expect(err.code).toBe("RENDER_FAILED");
+    expect(err.retryable).toBe(false);
+    expect(err.message).toBe('text layer "x": font family "Foo" is not available');
+    // Without the organisation's fonts, its family is unknown too.
+    const brand = await renderError(doc({ ...input, layers: [{ ...input.layers[0]!, font_family: "Brand Mono" }] }));
+    expect(brand.message).toBe('text layer "x": font family "Brand Mono" is not available');
+  });
+});
+
+describe("output options and backgrounds", () => {
+  const photoCard = () =>
+    doc({ width: 300, height: 200, background: "#102030", layers: [{ type: "image", name: "photo", x: 0, y: 0, width: 300, height: 200, image_url: `${base}/photo.jpg` }, { type: "text", name: "t", x: 10, y: 10, width: 280, height: 60, text: "Quality", font_size: 40, color: "#ffffff" }] });
+
+  it("quality changes the JPEG (and WebP) size", async () => {
+    for (const format of ["jpeg", "webp"] as const) {
+      const low = await renderTemplate(photoCard(), { format, quality: 20, ...LOCAL });
+      const high = await renderTemplate(photoCard(), { format, quality: 95, ...LOCAL });
+      expect(high.buffer.length, format).toBeGreaterThan(low.buffer.length * 1.5);
+    }
+    const err = await renderError(photoCard(), { format: "jpeg", quality: 0 });
+    expect(err.message).toBe("quality must be an integer from 1 to 100, not 0");
+  });
+
+  it("scale 2 renders at twice the size (text drawn at 2x, not upscaled)", async () => {
+    const one = await renderTemplate(photoCard(), { format: "png", ...LOCAL });
+    const two = await renderTemplate(photoCard(), { format: "png", scale: 2, ...LOCAL });
+    expect([two.width, two.height]).toEqual([600, 400]);
+    const meta = await sharp(two.buffer).metadata();
+    expect([meta.width, meta.height]).toEqual([600, 400]);
+    const ink1 = (await pixels(one.buffer)).inkBox(PHOTO_RGB, 300, { x0: 0, y0: 0, x1: 300, y1: 80 });
+    const ink2 = (await pixels(two.buffer)).inkBox(PHOTO_RGB, 300, { x0: 0, y0: 0, x1: 600, y1: 160 });
+    expect(Math.abs(ink2.maxX - ink2.minX - 2 * (ink1.maxX - ink1.minX))).toBeLessThanOrEqual(3);
+    const half = await renderTemplate(photoCard(), { format: "png", scale: 0.5, ...LOCAL });
+    expect([half.width, half.height]).toEqual([150, 100]);
+    expect((await renderError(photoCard(), { scale: 5 })).message).toBe("scale must be from 0.1 to 4, not 5");
+  });
+
+  it("keeps a transparent background transparent in PNG and WebP, and puts JPEG on white", async () => {
+    const input = doc({ width: 60, height: 40, background: "transparent", layers: [{ type: "rect", name: "r", x: 0, y: 0, width: 30, height: 40, fill: "#ff0000" }] });
+    for (const format of ["png", "webp"] as const) {
+      const out = await renderTemplate(input, { format });
+      const { data, info } = await sharp(out.buffer).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
+      expect(info.channels).toBe(4);
+      expect(data[(20 * 60 + 45) * 4 + 3], `${format} empty pixel`).toBe(0);
+      expect(data[(20 * 60 + 10) * 4 + 3], `${format} drawn pixel`).toBe(255);
+    }
+    const jpeg = await pixels((await renderTemplate(input, { format: "jpeg" })).buffer);
+    expectColor(jpeg.at(45, 20), [255, 255, 255], 2);
+    expectColor(jpeg.at(10, 20), [255, 0, 0], 8);
+  });
+
+  it("draws linear gradients in the CSS directions", async () => {
+    const at = async (angle: number) => {
+      const out = await renderTemplate(
+        doc({ width: 100, height: 100, background: { type: "linear_gradient", angle, stops: [{ color: "#ff0000", offset: 0 }, { color: "#0000ff", offset: 1 }] } }),
+        { format: "png" },
+      );
+      const px = await pixels(out.buffer);
+      return { top: px.at(50, 0), bottom: px.at(50, 99), left: px.at(0, 50), right: px.at(99, 50), centre: px.at(50, 50) };
+    };
+    const down = await at(180);
+    expectColor(down.top, [254, 0, 1], 2);
+    expectColor(down.bottom, [1, 0, 254], 2);
+    expectColor(down.left, down.right, 0);
+    expectColor(down.centre, [128, 0, 128], 2);
+    const right = await at(90);
+    expectColor(right.left, [254, 0, 1], 2);
+    expectColor(right.right, [1, 0, 254], 2);
+    const up = await at(0);
+    expectColor(up.bottom, [254, 0, 1], 2);
+    // 45 degrees: towards the top-right corner, which gets exactly the last colour.
+    const diag = await pixels((await renderTemplate(doc({ width: 100, height: 50, background: { type: "linear_gradient", angle: 45, stops: [{ color: "#ff0000", offset: 0 }, { color: "#0000ff", offset: 1 }] } }), { format: "png" })).buffer);
+    expectColor(diag.at(99, 0), [2, 0, 253], 3);
+    expectColor(diag.at(0, 49), [253, 0, 2], 3);
+  });
+
+  it("draws an image background, fitted to the canvas", async () => {
+    const out = await renderTemplate(doc({ width: 200, height: 150, background: { type: "image", image_url: `${base}/photo.jpg` } }), { format: "png", ...LOCAL });
+    const px = await pixels(out.buffer);
+    expectColor(px.at(100, 5), [255, 128, 0], 10); // the orange band at the top of the photo
+    expectColor(px.at(100, 100), PHOTO_RGB, 8);
+    const err = await renderError(doc({ width: 20, height: 20, background: { type: "image", image_url: `${base}/missing.jpg` } }));
+    expect(err.message).toBe(`background image: could not fetch ${base}/missing.jpg: HTTP 404`);
+  });
+
+  it("cover keeps the part of the image the focal point selects, and radius rounds the corners", async () => {
+    const band = async (focal_y: number) => {
+      const out = await renderTemplate(
+        doc({ width: 100, height: 100, background: "#00ff00", layers: [{ type: "image", name: "p", x: 0, y: 0, width: 100, height: 100, image_url: `${base}/portrait.png`, focal_y }] }),
+        { format: "png", ...LOCAL },
+      );
+      return (await pixels(out.buffer)).at(50, 50);
+    };
+    expectColor(await band(0), [255, 0, 0], 4); // top third
+    expectColor(await band(1), [0, 0, 255], 4); // bottom third
+    expectColor(await band(0.5), [255, 255, 255], 4);
+    const rounded = await pixels(
+      (await renderTemplate(doc({ width: 100, height: 100, background: "#00ff00", layers: [{ type: "image", name: "p", x: 0, y: 0, width: 100, height: 100, image_url: `${base}/photo.jpg`, radius: 50 }] }), { format: "png", ...LOCAL })).buffer,
+    );
+    expectColor(rounded.at(2, 2), [0, 255, 0], 0); // outside the circle
+    expectColor(rounded.at(50, 60), PHOTO_RGB, 8);
+  });
+
+  it("rotates layers clockwise about their centre, beyond their box", async () => {
+    const out = await renderTemplate(
+      doc({ width: 100, height: 100, background: "#000000", layers: [{ type: "rect", name: "bar", x: 10, y: 45, width: 80, height: 10, fill: "#ffffff", rotation: 90 }] }),
+      { format: "png" },
+    );
+    const px = await pixels(out.buffer);
+    expectColor(px.at(50, 15), [255, 255, 255], 0); // now vertical, outside its (horizontal) box
+    expectColor(px.at(15, 50), [0, 0, 0], 0);
+    const tilted = await pixels(
+      (await renderTemplate(doc({ width: 100, height: 100, background: "#000000", layers: [{ type: "text", name: "t", x: 0, y: 40, width: 100, height: 20, text: "\u2588\u2588\u2588\u2588\u2588\u2588", font_size: 20, color: "#ffffff", rotation: 45 }] }), { format: "png" })).buffer,
+    );
+    const ink = tilted.inkBox([0, 0, 0], 200);
+    expect(ink.maxY - ink.minY).toBeGreaterThan(30); // the text line now runs diagonally
+  });
+});
+
+describe("image cache", () => {
+  afterAll(() => configureImageCache({ ttlMs: 0 }));
+
+  it("downloads and decodes a photo once for a batch, concurrent renders included", async () => {
+    configureImageCache({}); // the default: on
+    const card = (i: number) =>
+      doc({
+        width: 300,
+        height: 200,
+        layers: [
+          { type: "image", name: "photo", x: 0, y: 0, width: 150, height: 200, image_url: `${base}/counted.jpg?v=1` },
+          { type: "image", name: "thumb", x: 160, y: 10, width: 60, height: 60, image_url: `${base}/counted.jpg?v=1`, radius: 30 },
+          { type: "text", name: "t", x: 160, y: 100, width: 140, height: 60, text: `Card ${i}` },
+        ],
+      });
+    counted = 0;
+    const outs = await Promise.all(Array.from({ length: 6 }, (_, i) => renderTemplate(card(i), { format: "jpeg", ...LOCAL })));
+    await renderTemplate(card(7), { format: "jpeg", ...LOCAL });
+    expect(outs).toHaveLength(6);
+    expect(counted).toBe(1); // one download for 7 renders and two boxes
+    // The cache never lets a render skip its own checks: without allowPrivateNetworks it is refused.
+    const err = await renderError(card(8), { allowPrivateNetworks: false });
+    expect(err.message).toMatch(/address 127\.0\.0\.1 is not public$/);
+    expect(counted).toBe(1);
   });
 });

@@ -7,6 +7,7 @@ import { availableParallelism } from "node:os";
 import { UnrecoverableError, Worker, type Job as BullJob } from "bullmq";
 import type { AppContext } from "../src/context.js";
 import { markComplete, markFailed, markProcessing } from "../src/jobs/service.js";
+import { uploadedFaces } from "../src/templates/fonts.js";
 import { RENDER_QUEUE, type RenderPayload } from "../src/queue/render-queue.js";
 import { configureImageCache, configureSharp, RenderError, renderTemplate } from "../src/render/index.js";
 import type { OutputFormat, TemplateDocument } from "../src/templates/document.js";
@@ -29,8 +30,14 @@ export function createRenderWorker(ctx: AppContext): RenderWorker {
     if (!job) return; // already final: a late duplicate from the queue
     const started = performance.now();
     try {
-      const out = await renderTemplate(job.document as unknown as TemplateDocument, {
+      const document = job.document as unknown as TemplateDocument;
+      const output = job.input as { quality?: number | null; scale?: number };
+      const families = [...new Set(document.layers.flatMap((l) => (l.type === "text" ? [l.font_family] : [])))];
+      const out = await renderTemplate(document, {
         format: job.format as OutputFormat,
+        quality: output.quality ?? undefined,
+        scale: output.scale ?? 1,
+        fonts: await uploadedFaces(ctx, job.orgId, families),
         allowPrivateNetworks: ctx.config.ALLOW_PRIVATE_NETWORKS,
         fetchTimeoutMs: ctx.config.IMAGE_FETCH_TIMEOUT_MS,
         maxImageBytes: ctx.config.IMAGE_MAX_BYTES,
@@ -56,8 +63,8 @@ export function createRenderWorker(ctx: AppContext): RenderWorker {
     prefix: ctx.config.QUEUE_PREFIX,
     concurrency: ctx.config.RENDER_CONCURRENCY,
     // A worker killed mid-render leaves a lock that expires; the job then runs again elsewhere.
-    lockDuration: 30_000,
-    stalledInterval: 15_000,
+    lockDuration: ctx.config.RENDER_LOCK_MS,
+    stalledInterval: Math.max(500, Math.floor(ctx.config.RENDER_LOCK_MS / 2)),
     maxStalledCount: 2,
   });
   worker.on("error", (err) => log.error({ err: err.message }, "render worker error"));

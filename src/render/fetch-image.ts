@@ -3,7 +3,8 @@
 // - http/https only; at most `maxRedirects` redirects, each hop re-checked.
 // - DNS is resolved here and every address is classified; unless allowPrivateNetworks is set,
 //   loopback/private/link-local/CGNAT/multicast/reserved/... addresses are refused (IPv4-mapped and
-//   other IPv4-embedding IPv6 forms are unwrapped first).
+//   other IPv4-embedding IPv6 forms are unwrapped first). `allowAddresses` lets exact addresses
+//   through (an intranet asset server); `lookup` replaces the resolver (its answers are checked too).
 // - The socket connects to the address that was checked: http(s).request gets a `lookup` that
 //   returns it, so a second (rebinding) DNS answer can never be used. No keep-alive agent either.
 // - One deadline for the whole fetch (DNS, connect, redirects, body), a byte cap checked against
@@ -33,6 +34,13 @@ export interface FetchImageOptions {
   label?: string;
   /** Abort from outside (e.g. another layer already failed). */
   signal?: AbortSignal;
+  /**
+   * Addresses allowed even though they are not public (exact IPv4/IPv6 literals, e.g. an
+   * intranet asset server), when allowPrivateNetworks is off. Every other address stays refused.
+   */
+  allowAddresses?: readonly string[];
+  /** Name resolution (default: the system resolver, all addresses). Every answer is still checked. */
+  lookup?: (hostname: string) => Promise<LookupAddress[]>;
 }
 
 export interface FetchedImage {
@@ -181,16 +189,47 @@ function stripBrackets(hostname: string): string {
   return hostname.startsWith("[") && hostname.endsWith("]") ? hostname.slice(1, -1) : hostname;
 }
 
-async function resolveChecked(hostname: string, allowPrivate: boolean): Promise<LookupAddress> {
+/** Canonical text of an IP literal (so "::FFFF:7F00:1" and "::ffff:127.0.0.1" compare equal), or "". */
+function canonicalIp(ip: string): string {
+  const host = stripBrackets(ip.split("%")[0] ?? "");
+  if (isIP(host) === 4) {
+    const n = parseIPv4(host);
+    return n === null ? "" : `v4:${n}`;
+  }
+  const groups = parseIPv6(host);
+  if (!groups) return "";
+  const [g0, g1, g2, g3, g4, g5, g6 = 0, g7 = 0] = groups;
+  // IPv4-mapped addresses are the IPv4 address.
+  if (g0 === 0 && g1 === 0 && g2 === 0 && g3 === 0 && g4 === 0 && g5 === 0xffff) return `v4:${((g6 << 16) | g7) >>> 0}`;
+  return `v6:${groups.join(":")}`;
+}
+
+interface AddressPolicy {
+  allowPrivate: boolean;
+  allowed: ReadonlySet<string>;
+}
+
+function addressAllowed(ip: string, policy: AddressPolicy): boolean {
+  return policy.allowPrivate || isPublicAddress(ip) || (policy.allowed.size > 0 && policy.allowed.has(canonicalIp(ip)));
+}
+
+const systemLookup = (host: string) => dnsLookup(host, { all: true, verbatim: true });
+
+async function resolveChecked(
+  hostname: string,
+  policy: AddressPolicy,
+  lookup: (hostname: string) => Promise<LookupAddress[]>,
+): Promise<LookupAddress> {
+  const allowPrivate = policy.allowPrivate;
   const host = stripBrackets(hostname);
   const literal = isIP(host);
   if (literal) {
-    if (!allowPrivate && !isPublicAddress(host)) throw new FetchFailure("IMAGE_FETCH_FAILED", `address ${host} is not public`);
+    if (!addressAllowed(host, policy)) throw new FetchFailure("IMAGE_FETCH_FAILED", `address ${host} is not public`);
     return { address: host, family: literal };
   }
   let addresses: LookupAddress[];
   try {
-    addresses = await dnsLookup(host, { all: true, verbatim: true });
+    addresses = await lookup(host);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const notFound = code === "ENOTFOUND" || code === "ENODATA";
@@ -199,7 +238,7 @@ async function resolveChecked(hostname: string, allowPrivate: boolean): Promise<
   }
   if (addresses.length === 0) throw new FetchFailure("IMAGE_FETCH_FAILED", `host not found: ${host}`);
   if (allowPrivate) return addresses[0]!;
-  const usable = addresses.find((a) => isPublicAddress(a.address));
+  const usable = addresses.find((a) => addressAllowed(a.address, policy));
   if (!usable) {
     throw new FetchFailure("IMAGE_FETCH_FAILED", `address ${addresses[0]!.address} is not public (resolved from ${host})`);
   }
@@ -300,6 +339,11 @@ export async function fetchImage(url: string, options: FetchImageOptions = {}): 
   const timeoutMs = options.timeoutMs ?? DEFAULT_FETCH_TIMEOUT_MS;
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_IMAGE_BYTES;
   const maxRedirects = options.maxRedirects ?? DEFAULT_MAX_REDIRECTS;
+  const policy: AddressPolicy = {
+    allowPrivate,
+    allowed: new Set((options.allowAddresses ?? []).map(canonicalIp).filter((a) => a !== "")),
+  };
+  const lookup = options.lookup ?? systemLookup;
   const prefix = `${options.label ? `${options.label}: ` : ""}could not fetch ${displayUrl(url)}`;
 
   const controller = new AbortController();
@@ -328,7 +372,8 @@ export async function fetchImage(url: string, options: FetchImageOptions = {}): 
       if (current.protocol !== "http:" && current.protocol !== "https:") {
         throw new FetchFailure("IMAGE_FETCH_FAILED", `unsupported protocol ${current.protocol} (only http and https)`);
       }
-      const pinned = await Promise.race([resolveChecked(current.hostname, allowPrivate), aborted]);
+      // Every hop (the first and each redirect target) is resolved and checked again.
+      const pinned = await Promise.race([resolveChecked(current.hostname, policy, lookup), aborted]);
       const hop: Hop = await Promise.race([requestOnce(current, pinned, controller.signal), aborted]);
       if (REDIRECT_STATUSES.has(hop.status) && hop.location) {
         hop.request.destroy();

@@ -5,7 +5,11 @@ export {
   contentTypeFor,
   parseHexColor,
   escapePangoMarkup,
+  scaleDocument,
   MAX_IMAGE_PIXELS,
+  MAX_OUTPUT_PIXELS,
+  DEFAULT_QUALITY,
+  ENCODER_SETTINGS,
   type RenderOptions,
   type RenderResult,
   type SharpSettings,
@@ -22,4 +26,23 @@ export {
   type FetchImageOptions,
   type FetchedImage,
 } from "./fetch-image.js";
-export { FONT_FILES, fontFileFor, pangoFontDescription, type FontFamily, type FontWeight } from "./fonts.js";
+export {
+  FONT_FILES,
+  SHIPPED_FONT_FACES,
+  FONT_CACHE_DIR,
+  fontFileFor,
+  selectFontFace,
+  loadFontFace,
+  pangoFontDescription,
+  type FontFaceFile,
+  type LoadedFontFace,
+  type FontFamily,
+  type ShippedFontFamily,
+  type FontWeight,
+  type FontStyle,
+  type UploadedFontFace,
+} from "./fonts.js";
+export { layoutTextLayer, prepareText } from "./text.js";
+export { layoutText, type LayoutInput, type TextLayout } from "./text-layout.js";
+export { gradientPixels, type GradientRaster } from "./gradient.js";
+export { renameFontFamily, SfntError } from "./sfnt.js";

@@ -1,36 +1,57 @@
 // The renderer: TemplateDocument -> PNG/JPEG/WebP with sharp (libvips).
 //
-// Every visible layer becomes one raw RGBA overlay already clipped to the canvas (layers may lie
-// partly or wholly outside it), with its opacity baked into the alpha channel; the overlays are
-// then composited in layer order onto a canvas filled with the background colour, in one libvips
-// pipeline, and encoded. Layers are prepared concurrently (image fetches overlap each other and
-// the text shaping).
+// The document is first scaled (RenderOptions.scale multiplies every length, so text and shapes
+// are drawn at the output resolution, never upscaled). The background becomes the base image (a
+// colour, cached gradient pixels, or a fetched image as the first overlay); every visible layer
+// becomes one raw RGBA overlay already rotated, with its opacity baked into the alpha channel and
+// clipped to the canvas (layers may lie partly or wholly outside it). The overlays are
+// composited in layer order in one libvips pipeline and encoded. Layers are prepared
+// concurrently (image fetches overlap each other and the text shaping).
+import { setMaxListeners } from "node:events";
 import os from "node:os";
-import sharp, { type Metadata } from "sharp";
+import sharp, { type Sharp } from "sharp";
 import { z } from "zod";
-import {
-  OUTPUT_FORMATS,
-  TemplateDocument,
-  type ImageLayer,
-  type Layer,
-  type OutputFormat,
-  type RectLayer,
-  type TextLayer,
-} from "../templates/document.js";
+import { OUTPUT_FORMATS, TemplateDocument, type Layer, type OutputFormat, type RectLayer } from "../templates/document.js";
 import { RenderError } from "./errors.js";
-import { DEFAULT_FETCH_TIMEOUT_MS, DEFAULT_MAX_IMAGE_BYTES, displayUrl, fetchImage } from "./fetch-image.js";
-import { fontFileFor, pangoFontDescription } from "./fonts.js";
+import { DEFAULT_FETCH_TIMEOUT_MS, DEFAULT_MAX_IMAGE_BYTES } from "./fetch-image.js";
+import type { UploadedFontFace } from "./fonts.js";
+import { gradientPixels } from "./gradient.js";
+import { imagePiece, type ImageFetchContext } from "./images.js";
+import { blendOver, neededRegion, parseHexColor, placePiece, type Overlay, type Rect, type Rgba } from "./raster.js";
+import { renderShape } from "./shapes.js";
+import { renderTextPiece } from "./text.js";
 
 export { RenderError, type RenderErrorCode } from "./errors.js";
+export { configureImageCache, MAX_IMAGE_PIXELS, type ImageCacheSettings } from "./images.js";
+export { parseHexColor } from "./raster.js";
+export { escapePangoMarkup } from "./text.js";
 
-/** Decoded images larger than this (width x height of the source) are refused. */
-export const MAX_IMAGE_PIXELS = 50_000_000;
-/** Budget for the (unclipped) Pango layout of one text layer; text far beyond its box is dropped. */
-const MAX_TEXT_LAYOUT_PIXELS = 40_000_000;
-const ACCEPTED_IMAGE_FORMATS = new Set(["jpeg", "png", "webp", "gif", "avif", "heif", "tiff", "svg"]);
+/** Largest output (after scale) the renderer produces, in pixels. */
+export const MAX_OUTPUT_PIXELS = 40_000_000;
+export const DEFAULT_QUALITY = 85;
+
+/**
+ * Encoder settings, chosen for speed at good quality. Measured on the 1200x630 reference card
+ * (a photo on half of it), one thread, encode only: PNG zlib level 1 without adaptive filtering
+ * ~7 ms (level 2 ~11 ms and ~25% smaller, level 6 ~16 ms; filtering doubles the time); WebP
+ * effort 0 ~10 ms (effort 1 ~13 ms and ~9% smaller, the default 4 ~50 ms); JPEG (libjpeg-turbo,
+ * Huffman optimisation, 4:2:0) ~4 ms. PNG is lossless whatever the level: only size changes.
+ * Quality (JPEG/WebP) is RenderOptions.quality, default 85.
+ */
+export const ENCODER_SETTINGS = {
+  png: { compressionLevel: 1, adaptiveFiltering: false, palette: false },
+  webp: { effort: 0, smartSubsample: false },
+  jpeg: { chromaSubsampling: "4:2:0", optimiseCoding: true, mozjpeg: false },
+} as const;
 
 export interface RenderOptions {
   format: OutputFormat;
+  /** 1-100, for jpeg and webp. Default 85. */
+  quality?: number;
+  /** 0.1-4: the output is width*scale x height*scale, drawn at that size. Default 1. */
+  scale?: number;
+  /** The organisation's uploaded font faces; consulted before the shipped families. */
+  fonts?: readonly UploadedFontFace[];
   /** Let image layers fetch from loopback/private/link-local addresses. Default false. */
   allowPrivateNetworks?: boolean;
   /** Deadline per image fetch (redirects and body included). Default 10 000 ms. */
@@ -41,6 +62,7 @@ export interface RenderOptions {
 
 export interface RenderResult {
   buffer: Buffer;
+  /** Output size in pixels (scale applied). */
   width: number;
   height: number;
   format: OutputFormat;
@@ -76,30 +98,14 @@ export function configureSharp(settings: SharpSettings = {}): void {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Small helpers
+// document
 
-interface Rgba {
-  r: number;
-  g: number;
-  b: number;
-  /** 0..1 */
-  alpha: number;
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }
 
-export function parseHexColor(hex: string): Rgba {
-  let h = hex.startsWith("#") ? hex.slice(1) : hex;
-  if (h.length === 3 || h.length === 4) h = [...h].map((c) => c + c).join("");
-  if (!/^[0-9a-fA-F]{6}([0-9a-fA-F]{2})?$/.test(h)) throw new RenderError("RENDER_FAILED", `invalid colour ${hex}`);
-  const n = (i: number) => Number.parseInt(h.slice(i, i + 2), 16);
-  return { r: n(0), g: n(2), b: n(4), alpha: h.length === 8 ? n(6) / 255 : 1 };
-}
-
-/** An integer rectangle in canvas pixels. */
-interface Rect {
-  left: number;
-  top: number;
-  width: number;
-  height: number;
+function layerLabel(layer: Layer): string {
+  return `${layer.type} layer "${layer.name}"`;
 }
 
 /** The layer's box snapped to whole pixels (edges rounded, so adjacent boxes stay adjacent). */
@@ -109,404 +115,66 @@ function layerBox(layer: Layer): Rect {
   return { left, top, width: Math.round(layer.x + layer.width) - left, height: Math.round(layer.y + layer.height) - top };
 }
 
-function intersect(a: Rect, b: Rect): Rect | null {
-  const left = Math.max(a.left, b.left);
-  const top = Math.max(a.top, b.top);
-  const right = Math.min(a.left + a.width, b.left + b.width);
-  const bottom = Math.min(a.top + a.height, b.top + b.height);
-  return right > left && bottom > top ? { left, top, width: right - left, height: bottom - top } : null;
-}
-
-/** Raw, non-premultiplied RGBA pixels placed at (left, top) on the canvas, fully inside it. */
-interface Overlay extends Rect {
-  data: Buffer;
-}
-
-function solidOverlay(area: Rect, color: Rgba, opacity: number): Overlay | null {
-  const alpha = Math.round(color.alpha * opacity * 255);
-  if (alpha === 0) return null;
-  const data = Buffer.alloc(area.width * area.height * 4, Buffer.from([color.r, color.g, color.b, alpha]));
-  return { ...area, data };
-}
-
-function applyOpacity(data: Buffer, opacity: number): void {
-  if (opacity >= 1) return;
-  for (let i = 3; i < data.length; i += 4) data[i] = Math.round(data[i]! * opacity);
-}
-
-function layerLabel(layer: Layer): string {
-  return `${layer.type} layer "${layer.name}"`;
-}
-
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
-function fmt(n: number): string {
-  return String(Math.round(n * 1000) / 1000);
-}
-
-// ---------------------------------------------------------------------------------------------
-// rect
-
-async function renderRect(layer: RectLayer, box: Rect, visible: Rect): Promise<Overlay | null> {
-  const fill = parseHexColor(layer.fill);
-  const stroke = layer.stroke_color && layer.stroke_width > 0 ? parseHexColor(layer.stroke_color) : null;
-  const radius = Math.min(layer.radius, box.width / 2, box.height / 2);
-  if (!stroke && radius < 0.5) return solidOverlay(visible, fill, layer.opacity);
-
-  // The stroke is drawn inside the box (inset by half its width), so nothing spills out of it.
-  // Only the visible part of the box is rasterised: the viewBox selects it.
-  const sw = stroke ? Math.min(layer.stroke_width, box.width / 2, box.height / 2) : 0;
-  const paint = (c: Rgba) => `rgb(${c.r},${c.g},${c.b})`;
-  let shape: string;
-  if (stroke && (box.width - sw * 2 <= 0 || box.height - sw * 2 <= 0)) {
-    shape = `<rect x="0" y="0" width="${box.width}" height="${box.height}" rx="${fmt(radius)}" fill="${paint(stroke)}" fill-opacity="${fmt(stroke.alpha)}"/>`;
-  } else {
-    const inner = Math.max(0, radius - sw / 2);
-    const strokeAttrs = stroke
-      ? ` stroke="${paint(stroke)}" stroke-opacity="${fmt(stroke.alpha)}" stroke-width="${fmt(sw)}"`
-      : "";
-    shape =
-      `<rect x="${fmt(sw / 2)}" y="${fmt(sw / 2)}" width="${fmt(box.width - sw)}" height="${fmt(box.height - sw)}" ` +
-      `rx="${fmt(inner)}" fill="${paint(fill)}" fill-opacity="${fmt(fill.alpha)}"${strokeAttrs}/>`;
-  }
-  const svg =
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${visible.width}" height="${visible.height}" ` +
-    `viewBox="${visible.left - box.left} ${visible.top - box.top} ${visible.width} ${visible.height}">` +
-    `<g opacity="${fmt(layer.opacity)}">${shape}</g></svg>`;
-  const { data, info } = await sharp(Buffer.from(svg), { density: 72 })
-    .ensureAlpha()
-    .toColourspace("srgb")
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  if (info.width !== visible.width || info.height !== visible.height || info.channels !== 4) {
-    throw new Error(`unexpected rect raster ${info.width}x${info.height}x${info.channels}`);
-  }
-  return { ...visible, data };
-}
-
-// ---------------------------------------------------------------------------------------------
-// image
-//
-// Fetched images, decoded and fitted to their box, are kept briefly in memory: the same template
-// (same photo/logo URL, same box) is typically rendered many times in a row, and fetch + decode
-// dominate render time. Bounded by bytes and age; the key includes everything that decides
-// whether and how the image may be fetched and drawn (the private-network rule in particular), so a
-// cached entry can never bypass a check the current render would apply.
-
-export interface ImageCacheSettings {
-  /** Entry lifetime; 0 disables the cache. Default 60 000 ms. */
-  ttlMs?: number;
-  /** Total pixel bytes kept. Default 64 MiB. */
-  maxBytes?: number;
-}
-
-interface CachedImage {
-  data: Buffer; // raw RGBA before layer opacity; never mutated
-  sourceBytes: number;
-  expires: number;
-}
-
-const imageCache = new Map<string, CachedImage>();
-let imageCacheBytes = 0;
-let imageCacheTtlMs = 60_000;
-let imageCacheMaxBytes = 64 * 1024 * 1024;
-
-/** Set (and clear) the decoded-image cache. */
-export function configureImageCache(settings: ImageCacheSettings = {}): void {
-  imageCacheTtlMs = settings.ttlMs ?? 60_000;
-  imageCacheMaxBytes = settings.maxBytes ?? 64 * 1024 * 1024;
-  imageCache.clear();
-  imageCacheBytes = 0;
-}
-
-function cacheGet(key: string, maxSourceBytes: number): Buffer | undefined {
-  const entry = imageCache.get(key);
-  if (!entry) return undefined;
-  if (entry.expires <= Date.now() || entry.sourceBytes > maxSourceBytes) {
-    if (entry.expires <= Date.now()) cacheDelete(key, entry);
-    return undefined;
-  }
-  imageCache.delete(key); // most recently used goes last
-  imageCache.set(key, entry);
-  return entry.data;
-}
-
-function cacheDelete(key: string, entry: CachedImage): void {
-  imageCache.delete(key);
-  imageCacheBytes -= entry.data.length;
-}
-
-function cachePut(key: string, data: Buffer, sourceBytes: number): void {
-  if (imageCacheTtlMs <= 0 || data.length > imageCacheMaxBytes / 4) return;
-  const old = imageCache.get(key);
-  if (old) cacheDelete(key, old);
-  imageCache.set(key, { data, sourceBytes, expires: Date.now() + imageCacheTtlMs });
-  imageCacheBytes += data.length;
-  for (const [k, entry] of imageCache) {
-    if (imageCacheBytes <= imageCacheMaxBytes) break;
-    cacheDelete(k, entry);
-  }
-}
-
-interface RenderContext {
-  allowPrivateNetworks: boolean;
-  fetchTimeoutMs: number;
-  maxImageBytes: number;
-  signal: AbortSignal;
-}
-
-async function renderImage(layer: ImageLayer, box: Rect, visible: Rect, ctx: RenderContext): Promise<Overlay | null> {
-  if (!layer.image_url) return solidOverlay(visible, parseHexColor(layer.placeholder_color), layer.opacity);
-
-  const cacheKey = JSON.stringify([
-    layer.image_url,
-    ctx.allowPrivateNetworks,
-    layer.fit,
-    [box.width, box.height],
-    [visible.left - box.left, visible.top - box.top, visible.width, visible.height],
-  ]);
-  const cached = cacheGet(cacheKey, ctx.maxImageBytes);
-  if (cached) {
-    const data = layer.opacity < 1 ? Buffer.from(cached) : cached;
-    applyOpacity(data, layer.opacity);
-    return { ...visible, data };
-  }
-
-  const label = layerLabel(layer);
-  const { body } = await fetchImage(layer.image_url, {
-    allowPrivateNetworks: ctx.allowPrivateNetworks,
-    timeoutMs: ctx.fetchTimeoutMs,
-    maxBytes: ctx.maxImageBytes,
-    label,
-    signal: ctx.signal,
+/** Every length of the document multiplied by `s`. */
+export function scaleDocument(doc: TemplateDocument, s: number): TemplateDocument {
+  if (s === 1) return doc;
+  const layers = doc.layers.map((layer): Layer => {
+    const base = { ...layer, x: layer.x * s, y: layer.y * s, width: layer.width * s, height: layer.height * s };
+    switch (base.type) {
+      case "text":
+        return { ...base, font_size: base.font_size * s, min_font_size: base.min_font_size * s, letter_spacing: base.letter_spacing * s };
+      case "image":
+        return { ...base, radius: base.radius * s };
+      case "rect":
+        return { ...base, radius: base.radius * s, stroke_width: base.stroke_width * s };
+      case "ellipse":
+        return { ...base, stroke_width: base.stroke_width * s };
+    }
   });
-  const where = `${label}: the image at ${displayUrl(layer.image_url)}`;
-
-  let meta: Metadata;
-  try {
-    meta = await sharp(body, { limitInputPixels: false }).metadata();
-  } catch (err) {
-    throw new RenderError("IMAGE_DECODE_FAILED", `${where} could not be decoded: not a supported image (${errorMessage(err)})`, {
-      cause: err,
-    });
-  }
-  if (!ACCEPTED_IMAGE_FORMATS.has(meta.format ?? "") || !meta.width || !meta.height) {
-    throw new RenderError("IMAGE_DECODE_FAILED", `${where} could not be decoded: unsupported image format ${meta.format ?? "unknown"}`);
-  }
-  if (meta.width * meta.height > MAX_IMAGE_PIXELS) {
-    throw new RenderError(
-      "IMAGE_TOO_LARGE",
-      `${where} is ${meta.width}x${meta.height} pixels, more than the ${MAX_IMAGE_PIXELS / 1_000_000}-megapixel limit`,
-    );
-  }
-
-  try {
-    let pipeline = sharp(body, { limitInputPixels: MAX_IMAGE_PIXELS, failOn: "error", autoOrient: true }).resize(
-      box.width,
-      box.height,
-      { fit: layer.fit, position: "centre", background: { r: 0, g: 0, b: 0, alpha: 0 } },
-    );
-    if (visible.width !== box.width || visible.height !== box.height) {
-      pipeline = pipeline.extract({
-        left: visible.left - box.left,
-        top: visible.top - box.top,
-        width: visible.width,
-        height: visible.height,
-      });
-    }
-    const { data, info } = await pipeline.ensureAlpha().toColourspace("srgb").raw().toBuffer({ resolveWithObject: true });
-    const depth = (info as { depth?: string }).depth;
-    if (info.width !== visible.width || info.height !== visible.height || info.channels !== 4 || (depth && depth !== "uchar")) {
-      throw new Error(`unexpected raster ${info.width}x${info.height}x${info.channels} ${depth}`);
-    }
-    cachePut(cacheKey, data, body.length);
-    const out = layer.opacity < 1 ? Buffer.from(data) : data;
-    applyOpacity(out, layer.opacity);
-    return { ...visible, data: out };
-  } catch (err) {
-    throw new RenderError("IMAGE_DECODE_FAILED", `${where} could not be decoded: ${errorMessage(err)}`, { cause: err });
-  }
+  return { ...doc, width: Math.max(1, Math.round(doc.width * s)), height: Math.max(1, Math.round(doc.height * s)), layers };
 }
 
-// ---------------------------------------------------------------------------------------------
-// text
-//
-// sharp's text input (libvips -> Pango) crops its output to the *ink* extents, so where the
-// glyphs sit relative to the layout box is not reported. To place text exactly (stable
-// baseline whatever the glyphs, correct alignment), the markup wraps the user's text between two
-// invisible sentinel paragraphs:
-//   - an "I" with fgalpha=1 (its ink counts for the crop but it paints nothing) and an underline
-//     (which spans exactly the run's logical width), so the crop always contains the sentinel's
-//     full logical width and the line boxes next to the text;
-//   - a pure green background, which Pango paints over the sentinel line's logical box.
-// The text itself is painted pure red. In the output, the green rows above/below delimit the
-// text block's logical top/bottom, and the green columns give the sentinel line's logical extent,
-// from which the layout's x origin follows (left: its start, right: its end, centre: its middle).
-// Glyph coverage is red x alpha (premultiplied red), whatever was painted beneath it; the layer
-// colour is applied afterwards. When line_height < 1 lines overlap and the bottom sentinel's
-// background would paint over the last line's descenders, so the pixels come from a second render
-// without that background (same ink, hence the same crop).
-
-const SENTINEL_BG = '<span fgalpha="1" underline="single" background="#00ff00">I</span>';
-const SENTINEL_NO_BG = '<span fgalpha="1" underline="single">I</span>';
-
-const MARKUP_ESCAPES: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&apos;" };
-
-/** Make arbitrary user text safe as Pango markup content: escape markup, drop what XML forbids. */
-export function escapePangoMarkup(text: string): string {
-  return text
-    .replace(/\r\n?/g, "\n")
-    // eslint-disable-next-line no-control-regex -- removing control characters is the point
-    .replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F\uFFFE\uFFFF]/g, "")
-    .replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, "\uFFFD")
-    .replace(/[&<>"']/g, (c) => MARKUP_ESCAPES[c]!);
+interface RenderContext extends ImageFetchContext {
+  fonts: readonly UploadedFontFace[];
 }
-
-/**
- * Keep the Pango layout bounded: 10 000 characters of 1000 px text would otherwise make a
- * gigantic raster. Generous estimate (glyphs at most 1 em wide, wrapping slack 1.5x); text is
- * only cut when it overflows its box many times over, so visible text is unaffected.
- */
-function boundTextForLayout(text: string, fontSize: number, lineHeight: number, wrapWidth: number): string {
-  const linePx = fontSize * lineHeight * 1.5;
-  const maxLines = MAX_TEXT_LAYOUT_PIXELS / wrapWidth / linePx;
-  const linesPerChar = (fontSize * 1.5) / wrapWidth;
-  let lines = 1;
-  let i = 0;
-  for (const ch of text) {
-    lines += ch === "\n" ? 1 : linesPerChar;
-    if (lines > maxLines) return text.slice(0, i);
-    i += ch.length;
-  }
-  return text;
-}
-
-async function pangoRender(markup: string, font: string, fontfile: string, width: number, align: TextLayer["align"]) {
-  const { data, info } = await sharp({
-    text: { text: markup, font, fontfile, width, align: align === "center" ? "centre" : align, rgba: true, wrap: "word-char" },
-  })
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  if (info.channels !== 4) throw new Error(`unexpected text raster with ${info.channels} channels`);
-  return { data, width: info.width, height: info.height };
-}
-
-async function renderText(layer: TextLayer, box: Rect, visible: Rect): Promise<Overlay | null> {
-  if (layer.text.length === 0 || layer.text.trim().length === 0) return null;
-  const color = parseHexColor(layer.color);
-  const alphaScale = color.alpha * layer.opacity;
-  if (alphaScale <= 0) return null;
-
-  const wrapWidth = box.width;
-  const lineHeight = layer.line_height;
-  const text = boundTextForLayout(layer.text, layer.font_size, lineHeight, wrapWidth);
-  const font = pangoFontDescription(layer.font_family, layer.font_weight, layer.font_size);
-  const fontfile = fontFileFor(layer.font_family, layer.font_weight);
-  const body = `<span foreground="#ff0000">${escapePangoMarkup(text)}</span>`;
-  const markup = (bottom: string) => `<span line_height="${fmt(lineHeight)}">${SENTINEL_BG}\n${body}\n${bottom}</span>`;
-
-  const measured = await pangoRender(markup(SENTINEL_BG), font, fontfile, wrapWidth, layer.align);
-  const { width: W, height: H } = measured;
-  const px = measured.data;
-  // "inside a sentinel background": green (premultiplied) at least half on.
-  const greenAt = (x: number, y: number) => {
-    const i = (y * W + x) * 4;
-    return px[i + 1]! * px[i + 3]! >= 128 * 255;
-  };
-  const rowHasGreen = new Uint8Array(H);
-  for (let y = 0; y < H; y++) {
-    for (let x = 0; x < W; x++) {
-      if (greenAt(x, y)) {
-        rowHasGreen[y] = 1;
-        break;
-      }
-    }
-  }
-  // Logical text block rows [textTop, textBottom) and the raster column of the layout's x = 0
-  // (the layout is wrapWidth wide; Pango aligned the lines inside it).
-  let textTop = 0;
-  let textBottom = H;
-  let originX = layer.align === "left" ? 0 : layer.align === "right" ? W - wrapWidth : W / 2 - wrapWidth / 2;
-  const firstGreen = rowHasGreen.indexOf(1);
-  const lastGreen = rowHasGreen.lastIndexOf(1);
-  let top = firstGreen;
-  while (top >= 0 && top < H && rowHasGreen[top]) top++;
-  let bottom = lastGreen;
-  while (bottom >= 0 && rowHasGreen[bottom]) bottom--;
-  bottom++;
-  if (firstGreen >= 0 && bottom > top) {
-    textTop = top;
-    textBottom = bottom;
-    let gx0 = W;
-    let gx1 = -1;
-    for (let y = firstGreen; y < textTop; y++) {
-      for (let x = 0; x < W; x++) {
-        if (greenAt(x, y)) {
-          if (x < gx0) gx0 = x;
-          if (x > gx1) gx1 = x;
-        }
-      }
-    }
-    originX =
-      layer.align === "left" ? gx0 : layer.align === "right" ? gx1 + 1 - wrapWidth : (gx0 + gx1 + 1) / 2 - wrapWidth / 2;
-  }
-  // else: tiny font sizes (a few pixels) blur the sentinel line boxes together; the whole raster
-  // is then placed as the block, which is off by at most a couple of pixels at such sizes.
-  const blockHeight = textBottom - textTop;
-  const blockTop =
-    layer.vertical_align === "top"
-      ? box.top
-      : layer.vertical_align === "bottom"
-        ? box.top + box.height - blockHeight
-        : box.top + (box.height - blockHeight) / 2;
-  // canvas = raster + (dx, dy)
-  const dx = Math.round(box.left - originX);
-  const dy = Math.round(blockTop - textTop);
-
-  // Text never leaves its box: draw only box ∩ canvas ∩ raster.
-  const area = intersect(visible, { left: dx, top: dy, width: W, height: H });
-  if (!area) return null;
-
-  const pixels = lineHeight < 1 ? (await pangoRender(markup(SENTINEL_NO_BG), font, fontfile, wrapWidth, layer.align)).data : px;
-  const out = Buffer.alloc(area.width * area.height * 4);
-  const k = alphaScale / 255;
-  let anyInk = false;
-  for (let y = 0; y < area.height; y++) {
-    const srcRow = (area.top - dy + y) * W + (area.left - dx);
-    const dstRow = y * area.width;
-    for (let x = 0; x < area.width; x++) {
-      const s = (srcRow + x) * 4;
-      const cov = pixels[s]! * pixels[s + 3]!; // premultiplied red, 0..65025
-      if (cov === 0) continue;
-      const d = (dstRow + x) * 4;
-      out[d] = color.r;
-      out[d + 1] = color.g;
-      out[d + 2] = color.b;
-      out[d + 3] = Math.round(cov * k);
-      anyInk = true;
-    }
-  }
-  return anyInk ? { ...area, data: out } : null;
-}
-
-// ---------------------------------------------------------------------------------------------
-// document
 
 async function renderLayer(layer: Layer, canvas: Rect, ctx: RenderContext): Promise<Overlay | null> {
   const box = layerBox(layer);
   if (box.width <= 0 || box.height <= 0) return null;
-  const visible = intersect(box, canvas);
-  if (!visible) return null;
   try {
     switch (layer.type) {
       case "rect":
-        return await renderRect(layer, box, visible);
-      case "image":
-        return await renderImage(layer, box, visible, ctx);
-      case "text":
-        return await renderText(layer, box, visible);
+      case "ellipse":
+        return await renderShape(layer, box, canvas);
+      case "image": {
+        if (!layer.image_url) {
+          const placeholder: RectLayer = { ...layer, type: "rect", fill: layer.placeholder_color, stroke_width: 0 };
+          return await renderShape(placeholder, box, canvas);
+        }
+        const region = neededRegion(box, layer.rotation, canvas);
+        if (!region) return null;
+        const piece = await imagePiece(
+          {
+            url: layer.image_url,
+            fit: layer.fit,
+            focalX: layer.focal_x,
+            focalY: layer.focal_y,
+            radius: layer.radius,
+            width: box.width,
+            height: box.height,
+            label: layerLabel(layer),
+          },
+          region,
+          ctx,
+        );
+        return placePiece(piece, box, layer.rotation, layer.opacity, canvas);
+      }
+      case "text": {
+        const region = neededRegion(box, layer.rotation, canvas);
+        if (!region) return null;
+        const piece = await renderTextPiece(layer, box, region, ctx.fonts);
+        return piece && placePiece(piece, box, layer.rotation, layer.opacity, canvas);
+      }
     }
   } catch (err) {
     if (err instanceof RenderError) throw err;
@@ -515,66 +183,122 @@ async function renderLayer(layer: Layer, canvas: Rect, ctx: RenderContext): Prom
   }
 }
 
+/** The canvas background: a solid base colour and/or raw base pixels and/or a first overlay. */
+interface Base {
+  color: Rgba;
+  raw?: Buffer;
+  overlay?: Overlay;
+  opaque: boolean;
+}
+
+async function renderBackground(doc: TemplateDocument, canvas: Rect, ctx: RenderContext): Promise<Base> {
+  const bg = doc.background;
+  if (typeof bg === "string") {
+    const color = parseHexColor(bg);
+    return { color, opaque: color.alpha >= 1 };
+  }
+  if (bg.type === "linear_gradient") {
+    const { data, opaque } = gradientPixels(bg, canvas.width, canvas.height);
+    return { color: { r: 0, g: 0, b: 0, alpha: 0 }, raw: data, opaque };
+  }
+  try {
+    const piece = await imagePiece(
+      { url: bg.image_url, fit: bg.fit, focalX: 0.5, focalY: 0.5, radius: 0, width: canvas.width, height: canvas.height, label: "background image" },
+      { left: 0, top: 0, width: canvas.width, height: canvas.height },
+      ctx,
+    );
+    // Photos decode opaque; contain (letterbox) and images with alpha may not be.
+    return { color: { r: 0, g: 0, b: 0, alpha: 0 }, overlay: piece, opaque: piece.opaque === true };
+  } catch (err) {
+    if (err instanceof RenderError) throw err;
+    throw new RenderError("RENDER_FAILED", `background image: ${errorMessage(err)}`, { cause: err, retryable: true });
+  }
+}
+
+function checkOptions(opts: RenderOptions): { quality: number; scale: number } {
+  if (!OUTPUT_FORMATS.includes(opts.format)) throw new RenderError("RENDER_FAILED", `unsupported output format ${String(opts.format)}`);
+  const quality = opts.quality ?? DEFAULT_QUALITY;
+  if (!Number.isInteger(quality) || quality < 1 || quality > 100) throw new RenderError("RENDER_FAILED", `quality must be an integer from 1 to 100, not ${quality}`);
+  const scale = opts.scale ?? 1;
+  if (!Number.isFinite(scale) || scale < 0.1 || scale > 4) throw new RenderError("RENDER_FAILED", `scale must be from 0.1 to 4, not ${scale}`);
+  return { quality, scale };
+}
+
 /** Render a template document to an image. Rejects with RenderError only. */
 export async function renderTemplate(input: TemplateDocument, opts: RenderOptions): Promise<RenderResult> {
   if (!sharpConfigured) configureSharp();
   const format = opts.format;
-  if (!OUTPUT_FORMATS.includes(format)) throw new RenderError("RENDER_FAILED", `unsupported output format ${String(format)}`);
+  const { quality, scale } = checkOptions(opts);
   const parsed = TemplateDocument.safeParse(input);
   if (!parsed.success) throw new RenderError("RENDER_FAILED", `invalid template document: ${z.prettifyError(parsed.error)}`);
-  const doc = parsed.data;
+  const doc = scaleDocument(parsed.data, scale);
+  if (doc.width * doc.height > MAX_OUTPUT_PIXELS) {
+    throw new RenderError(
+      "RENDER_FAILED",
+      `the output would be ${doc.width}x${doc.height} pixels, more than the ${MAX_OUTPUT_PIXELS / 1_000_000}-megapixel limit`,
+    );
+  }
 
   const canvas: Rect = { left: 0, top: 0, width: doc.width, height: doc.height };
   const controller = new AbortController();
+  setMaxListeners(0, controller.signal); // every image fetch listens to it; 200 layers are allowed
   const ctx: RenderContext = {
     allowPrivateNetworks: opts.allowPrivateNetworks ?? false,
     fetchTimeoutMs: opts.fetchTimeoutMs ?? DEFAULT_FETCH_TIMEOUT_MS,
     maxImageBytes: opts.maxImageBytes ?? DEFAULT_MAX_IMAGE_BYTES,
     signal: controller.signal,
+    fonts: opts.fonts ?? [],
   };
-  // Prepare all layers concurrently; the first failure aborts pending fetches and is reported.
+  // Prepare the background and all layers concurrently; the first failure aborts pending
+  // fetches and is reported.
   let firstError: RenderError | undefined;
-  const prepared = await Promise.allSettled(
-    doc.layers.map((layer) =>
-      layer.hidden || layer.opacity === 0
-        ? Promise.resolve(null)
-        : renderLayer(layer, canvas, ctx).catch((err: unknown) => {
-            firstError ??= err instanceof RenderError ? err : new RenderError("RENDER_FAILED", errorMessage(err), { cause: err, retryable: true });
-            controller.abort();
-            throw err;
-          }),
+  const fail = (err: unknown): never => {
+    firstError ??= err instanceof RenderError ? err : new RenderError("RENDER_FAILED", errorMessage(err), { cause: err, retryable: true });
+    controller.abort();
+    throw err;
+  };
+  const [background, ...prepared] = await Promise.allSettled([
+    renderBackground(doc, canvas, ctx).catch(fail),
+    ...doc.layers.map((layer) =>
+      layer.hidden || layer.opacity === 0 ? Promise.resolve(null) : renderLayer(layer, canvas, ctx).catch(fail),
     ),
-  );
+  ]);
   if (firstError !== undefined) throw firstError;
+  if (background?.status !== "fulfilled") throw new RenderError("RENDER_FAILED", "background failed", { retryable: true });
+  const base = background.value;
   const overlays = prepared.flatMap((p) => (p.status === "fulfilled" && p.value ? [p.value] : []));
 
   try {
-    let background = parseHexColor(doc.background);
-    if (format === "jpeg" && background.alpha < 1) {
-      // JPEG has no alpha: the canvas is flattened onto white.
-      const a = background.alpha;
+    // Composite in place on one RGBA canvas (cheaper than libvips' general compositing for a
+    // handful of overlays, most of them opaque photos or sparse text).
+    // JPEG has no alpha: a background that is not opaque is drawn onto white.
+    const ontoWhite = format === "jpeg" && !base.opaque;
+    const opaque = base.opaque || ontoWhite;
+    let pixels: Buffer;
+    let color = base.color;
+    if (ontoWhite) {
+      const a = color.alpha;
       const over = (c: number) => Math.round(c * a + 255 * (1 - a));
-      background = { r: over(background.r), g: over(background.g), b: over(background.b), alpha: 1 };
+      color = { r: over(color.r), g: over(color.g), b: over(color.b), alpha: 1 };
     }
-    let image = sharp({
-      create: { width: doc.width, height: doc.height, channels: 4, background },
-    });
-    if (overlays.length > 0) {
-      image = image.composite(
-        overlays.map((o) => ({ input: o.data, raw: { width: o.width, height: o.height, channels: 4 as const }, left: o.left, top: o.top })),
-      );
+    if (base.raw && !ontoWhite) pixels = Buffer.from(base.raw);
+    else {
+      pixels = Buffer.alloc(doc.width * doc.height * 4, Buffer.from([color.r, color.g, color.b, Math.round(color.alpha * 255)]));
+      if (base.raw) blendOver(pixels, doc.width, { ...canvas, data: base.raw }, true);
     }
+    for (const o of base.overlay ? [base.overlay, ...overlays] : overlays) blendOver(pixels, doc.width, o, opaque);
+    let image: Sharp = sharp(pixels, { raw: { width: doc.width, height: doc.height, channels: 4 } });
     // Overlays are composited "over", so an opaque background gives an opaque image.
-    if (background.alpha >= 1) image = image.removeAlpha();
+    if (opaque) image = image.removeAlpha();
     switch (format) {
       case "jpeg":
-        image = image.jpeg({ quality: 85, chromaSubsampling: "4:2:0" });
+        image = image.jpeg({ quality, ...ENCODER_SETTINGS.jpeg });
         break;
       case "png":
-        image = image.png({ compressionLevel: 6, adaptiveFiltering: false });
+        image = image.png(ENCODER_SETTINGS.png);
         break;
       case "webp":
-        image = image.webp({ quality: 85, effort: 2 }); // effort 3+ costs ~25 ms more for ~5% smaller files
+        image = image.webp({ quality, ...ENCODER_SETTINGS.webp });
         break;
     }
     const buffer = await image.toBuffer();

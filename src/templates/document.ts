@@ -1,63 +1,123 @@
 // The template document: what a designer saves and what the renderer draws.
 // Field names are snake_case like the rest of the REST contract. Validation lives here so the
-// REST layer, GraphQL and the worker all agree on what a valid template is.
+// REST layer, GraphQL and the worker all agree on what a valid template is. Whether a font
+// family exists depends on the organisation (uploaded fonts), so that check is in
+// src/templates/service.ts, not here.
 import { z } from "zod";
 
 const HEX_COLOR = /^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})$/;
-export const Color = z.string().regex(HEX_COLOR, "must be a hex colour such as #1e293b or #1e293bcc");
+/** Hex colour (#rgb, #rgba, #rrggbb, #rrggbbaa) or "transparent". */
+export const Color = z
+  .string()
+  .regex(/^(?:#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})|transparent)$/, "must be a hex colour such as #1e293b or #1e293bcc, or \"transparent\"");
+export const isHexColor = (s: string) => HEX_COLOR.test(s);
 
-const MAX_CANVAS = 5000;
+export const MAX_CANVAS = 5000;
 const Coordinate = z.number().finite().min(-MAX_CANVAS).max(MAX_CANVAS * 2);
 const Size = z.number().finite().positive().max(MAX_CANVAS * 2);
+const Unit = z.number().min(0).max(1);
+export const HttpUrl = z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).max(4096);
 
-// Everything a layer of any type has: a unique name (the key modifications use), a box, opacity.
+export const GradientStop = z.object({ color: Color, offset: Unit });
+/** A linear gradient; angle in degrees like CSS (0 = bottom to top, 90 = left to right). */
+export const LinearGradient = z.object({
+  type: z.literal("linear_gradient"),
+  angle: z.number().finite().default(180),
+  stops: z.array(GradientStop).min(2).max(16),
+});
+export const BackgroundImage = z.object({
+  type: z.literal("image"),
+  image_url: HttpUrl,
+  fit: z.enum(["cover", "contain", "fill"]).default("cover"),
+});
+/** Canvas background: a colour, a linear gradient, or an image. */
+export const Background = z.union([Color, LinearGradient, BackgroundImage]);
+
+// Everything a layer of any type has: a unique name (the key modifications use), a box,
+// opacity, a rotation around the box's centre (degrees, clockwise), and hidden.
 const LayerBase = z.object({
   name: z.string().min(1).max(100),
   x: Coordinate.default(0),
   y: Coordinate.default(0),
   width: Size,
   height: Size,
-  opacity: z.number().min(0).max(1).default(1),
+  opacity: Unit.default(1),
+  rotation: z.number().finite().min(-360).max(360).default(0),
   hidden: z.boolean().default(false),
 });
 
-export const FONT_FAMILIES = ["Inter", "Noto Serif", "JetBrains Mono"] as const;
+export const SHIPPED_FONT_FAMILIES = ["Inter", "Noto Serif", "JetBrains Mono"] as const;
+export const FONT_WEIGHTS = [100, 200, 300, 400, 500, 600, 700, 800, 900] as const;
+export type FontWeight = (typeof FONT_WEIGHTS)[number];
+export const FontWeight = z
+  .number()
+  .refine((w): w is FontWeight => (FONT_WEIGHTS as readonly number[]).includes(w), "must be one of 100, 200, ..., 900")
+  .transform((w) => w);
+export const FontStyle = z.enum(["normal", "italic"]);
+export type FontStyle = z.infer<typeof FontStyle>;
 
 export const TextLayer = LayerBase.extend({
   type: z.literal("text"),
   text: z.string().max(10_000).default(""),
-  font_family: z.enum(FONT_FAMILIES).default("Inter"),
-  font_weight: z.union([z.literal(400), z.literal(700)]).default(400),
+  /** A shipped family (Inter, Noto Serif, JetBrains Mono) or one the organisation uploaded. */
+  font_family: z.string().min(1).max(100).default("Inter"),
+  font_weight: FontWeight.default(400),
+  font_style: FontStyle.default("normal"),
+  /** Pixels. With auto_fit, the largest size tried. */
   font_size: z.number().min(1).max(1000).default(32),
   color: Color.default("#000000"),
+  /** Fills the layer's box behind the text. */
+  background_color: Color.optional(),
   align: z.enum(["left", "center", "right"]).default("left"),
   vertical_align: z.enum(["top", "middle", "bottom"]).default("top"),
+  /** Multiple of the font size. */
   line_height: z.number().min(0.5).max(5).default(1.2),
+  /** Extra space between letters, in pixels (may be negative). */
+  letter_spacing: z.number().min(-50).max(200).default(0),
+  /** At most this many lines; the last one ends with an ellipsis when text is cut. */
+  max_lines: z.number().int().min(1).max(1000).optional(),
+  /** Shrink from font_size down to min_font_size until the text fits its box (and max_lines). */
+  auto_fit: z.boolean().default(false),
+  min_font_size: z.number().min(1).max(1000).default(12),
+  text_transform: z.enum(["none", "uppercase", "lowercase"]).default("none"),
 });
 
 export const ImageLayer = LayerBase.extend({
   type: z.literal("image"),
   // Absent: the layer shows `placeholder_color` until a modification supplies an image.
-  image_url: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).optional(),
+  image_url: HttpUrl.optional(),
   fit: z.enum(["cover", "contain", "fill"]).default("cover"),
+  /** Which part of the image `cover` keeps: 0 = left/top edge, 0.5 = centre, 1 = right/bottom. */
+  focal_x: Unit.default(0.5),
+  focal_y: Unit.default(0.5),
+  radius: z.number().min(0).max(MAX_CANVAS).default(0),
   placeholder_color: Color.default("#cbd5e1"),
 });
 
-export const RectLayer = LayerBase.extend({
-  type: z.literal("rect"),
+const Shape = {
   fill: Color.default("#000000"),
-  radius: z.number().min(0).max(MAX_CANVAS).default(0),
   stroke_color: Color.optional(),
   stroke_width: z.number().min(0).max(500).default(0),
+};
+
+export const RectLayer = LayerBase.extend({
+  type: z.literal("rect"),
+  ...Shape,
+  radius: z.number().min(0).max(MAX_CANVAS).default(0),
 });
 
-export const Layer = z.discriminatedUnion("type", [TextLayer, ImageLayer, RectLayer]);
+export const EllipseLayer = LayerBase.extend({
+  type: z.literal("ellipse"),
+  ...Shape,
+});
+
+export const Layer = z.discriminatedUnion("type", [TextLayer, ImageLayer, RectLayer, EllipseLayer]);
 
 export const TemplateDocument = z
   .object({
     width: z.number().int().min(1).max(MAX_CANVAS),
     height: z.number().int().min(1).max(MAX_CANVAS),
-    background: Color.default("#ffffff"),
+    background: Background.default("#ffffff"),
     layers: z.array(Layer).max(200).default([]),
   })
   .superRefine((doc, ctx) => {
@@ -67,14 +127,30 @@ export const TemplateDocument = z
         ctx.addIssue({ code: "custom", path: ["layers", i, "name"], message: `duplicate layer name "${layer.name}"` });
       }
       seen.add(layer.name);
+      if (layer.type === "text" && layer.auto_fit && layer.min_font_size > layer.font_size) {
+        ctx.addIssue({ code: "custom", path: ["layers", i, "min_font_size"], message: "must not exceed font_size" });
+      }
     });
   });
 
+export type Background = z.infer<typeof Background>;
+export type LinearGradient = z.infer<typeof LinearGradient>;
 export type TextLayer = z.infer<typeof TextLayer>;
 export type ImageLayer = z.infer<typeof ImageLayer>;
 export type RectLayer = z.infer<typeof RectLayer>;
+export type EllipseLayer = z.infer<typeof EllipseLayer>;
 export type Layer = z.infer<typeof Layer>;
 export type TemplateDocument = z.infer<typeof TemplateDocument>;
 
 export const OUTPUT_FORMATS = ["png", "jpeg", "webp"] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+
+/** Output options of a render request. */
+export const OutputOptions = z.object({
+  format: z.enum(OUTPUT_FORMATS).default("png"),
+  /** 1-100, for jpeg and webp. Default 85. */
+  quality: z.number().int().min(1).max(100).optional(),
+  /** Multiplies the canvas size (0.1 to 4), e.g. 2 for retina. */
+  scale: z.number().min(0.1).max(4).default(1),
+});
+export type OutputOptions = z.infer<typeof OutputOptions>;

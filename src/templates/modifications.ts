@@ -1,15 +1,25 @@
 // A render request's modifications: per-layer overrides by layer name, applied to a copy of the
 // template document. Unknown names and properties that do not fit the layer are client errors.
 import { z } from "zod";
-import { Color, TemplateDocument, type Layer } from "./document.js";
+import { Color, FontWeight, HttpUrl, TemplateDocument, type Layer } from "./document.js";
 
 export const Modification = z
   .object({
     name: z.string().min(1),
+    /** Text layers: the text. */
     text: z.string().max(10_000).optional(),
-    image_url: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).optional(),
+    /** Image layers: the picture. */
+    image_url: HttpUrl.optional(),
+    /** Text: text colour. Rect, ellipse: fill. */
     color: Color.optional(),
+    /** Text: the box's background colour. Rect, ellipse: fill (same as color). */
+    background: Color.optional(),
     hide: z.boolean().optional(),
+    /** Text layers. With auto_fit this is the largest size tried. */
+    font_size: z.number().min(1).max(1000).optional(),
+    font_family: z.string().min(1).max(100).optional(),
+    font_weight: FontWeight.optional(),
+    opacity: z.number().min(0).max(1).optional(),
   })
   .strict();
 export type Modification = z.infer<typeof Modification>;
@@ -23,22 +33,38 @@ export class ModificationError extends Error {
   }
 }
 
+const TEXT_ONLY = ["text", "font_size", "font_family", "font_weight"] as const;
+
 function applyOne(layer: Layer, mod: Modification, index: number): Layer {
-  const at = (field: string) => ["modifications", index, field];
+  const refuse = (field: string, appliesTo: string): never => {
+    throw new ModificationError(`layer "${layer.name}" is a ${layer.type} layer; ${field} applies to ${appliesTo}`, ["modifications", index, field]);
+  };
   const next: Layer = { ...layer };
   if (mod.hide !== undefined) next.hidden = mod.hide;
-  if (mod.text !== undefined) {
-    if (next.type !== "text") throw new ModificationError(`layer "${layer.name}" is a ${layer.type} layer; text applies to text layers`, at("text"));
-    next.text = mod.text;
+  if (mod.opacity !== undefined) next.opacity = mod.opacity;
+  if (next.type === "text") {
+    if (mod.text !== undefined) next.text = mod.text;
+    if (mod.color !== undefined) next.color = mod.color;
+    if (mod.background !== undefined) next.background_color = mod.background;
+    if (mod.font_size !== undefined) {
+      next.font_size = mod.font_size;
+      if (next.min_font_size > mod.font_size) next.min_font_size = mod.font_size;
+    }
+    if (mod.font_family !== undefined) next.font_family = mod.font_family;
+    if (mod.font_weight !== undefined) next.font_weight = mod.font_weight;
+  } else {
+    for (const field of TEXT_ONLY) if (mod[field] !== undefined) refuse(field, "text layers");
   }
   if (mod.image_url !== undefined) {
-    if (next.type !== "image") throw new ModificationError(`layer "${layer.name}" is a ${layer.type} layer; image_url applies to image layers`, at("image_url"));
-    next.image_url = mod.image_url;
+    if (next.type !== "image") refuse("image_url", "image layers");
+    else next.image_url = mod.image_url;
   }
-  if (mod.color !== undefined) {
-    if (next.type === "text") next.color = mod.color;
-    else if (next.type === "rect") next.fill = mod.color;
-    else throw new ModificationError(`layer "${layer.name}" is an image layer; color applies to text and rect layers`, at("color"));
+  if (next.type === "rect" || next.type === "ellipse") {
+    const fill = mod.color ?? mod.background;
+    if (fill !== undefined) next.fill = fill;
+  } else if (next.type === "image") {
+    if (mod.color !== undefined) refuse("color", "text, rect and ellipse layers");
+    if (mod.background !== undefined) refuse("background", "text, rect and ellipse layers");
   }
   return next;
 }

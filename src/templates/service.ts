@@ -1,15 +1,17 @@
-// Saved templates of an organisation. Another organisation's template reads as not found.
+// Saved templates of an organisation: create, read, list, update (each update is a new version),
+// delete (hidden from new jobs; jobs already accepted keep their snapshot). Another
+// organisation's template reads as not found.
 import { z } from "zod";
-import { newId } from "../db/ids.js";
 import type { Prisma } from "../db/client.js";
-import type { Template } from "../generated/prisma/client.js";
+import { newId } from "../db/ids.js";
+import { afterCursor, newestFirst, toPage, type Page, type PageQuery } from "../db/pagination.js";
+import type { Template, TemplateVersion } from "../generated/prisma/client.js";
+import { NotFoundError, ValidationError } from "../jobs/errors.js";
 import { TemplateDocument } from "./document.js";
+import { availableFamilies } from "./fonts.js";
 
-/** The body of POST /api/v1/templates: the document plus an optional display name. */
-export const TemplateInput = z.intersection(
-  z.object({ name: z.string().min(1).max(200).optional() }),
-  TemplateDocument,
-);
+/** The body of POST/PUT /api/v1/templates: the document plus an optional display name. */
+export const TemplateInput = z.intersection(z.object({ name: z.string().min(1).max(200).optional() }), TemplateDocument);
 export type TemplateInput = z.infer<typeof TemplateInput>;
 
 export interface TemplateView extends TemplateDocument {
@@ -20,29 +22,104 @@ export interface TemplateView extends TemplateDocument {
   updated_at: string;
 }
 
+const documentFields = (json: unknown): TemplateDocument => {
+  const doc = json as TemplateDocument;
+  return { width: doc.width, height: doc.height, background: doc.background, layers: doc.layers };
+};
+
 export function templateView(t: Template): TemplateView {
-  const doc = t.document as unknown as TemplateDocument;
   return {
     template_id: t.id,
     name: t.name,
     version: t.version,
-    width: doc.width,
-    height: doc.height,
-    background: doc.background,
-    layers: doc.layers,
+    ...documentFields(t.document),
     created_at: t.createdAt.toISOString(),
     updated_at: t.updatedAt.toISOString(),
   };
 }
 
-export async function createTemplate(prisma: Prisma, orgId: string, input: TemplateInput): Promise<Template> {
+export type TemplateVersionView = Omit<TemplateView, "updated_at">;
+
+export const templateVersionView = (v: TemplateVersion): TemplateVersionView => ({
+  template_id: v.templateId,
+  name: v.name,
+  version: v.version,
+  ...documentFields(v.document),
+  created_at: v.createdAt.toISOString(),
+});
+
+/** Every text layer's family must be shipped or uploaded by the organisation. */
+export async function checkFonts(prisma: Prisma, orgId: string, doc: TemplateDocument, pathPrefix: (string | number)[] = []): Promise<void> {
+  const used = doc.layers.flatMap((l, i) => (l.type === "text" ? [{ family: l.font_family, i }] : []));
+  if (used.length === 0) return;
+  const families = await availableFamilies(prisma, orgId);
+  const bad = used.find((u) => !families.includes(u.family));
+  if (bad) {
+    throw new ValidationError(`unknown font family "${bad.family}"; available: ${families.join(", ")}`, [...pathPrefix, "layers", bad.i, "font_family"]);
+  }
+}
+
+function splitInput(input: TemplateInput): { name: string | undefined; document: TemplateDocument } {
   const { name, ...doc } = input;
-  return prisma.template.create({
-    data: { id: newId("tpl"), orgId, name: name ?? "Untitled", document: TemplateDocument.parse(doc) },
+  return { name, document: TemplateDocument.parse(doc) };
+}
+
+export async function createTemplate(prisma: Prisma, orgId: string, input: TemplateInput): Promise<Template> {
+  const { name, document } = splitInput(input);
+  await checkFonts(prisma, orgId, document);
+  const id = newId("tpl");
+  return prisma.$transaction(async (tx) => {
+    const template = await tx.template.create({ data: { id, orgId, name: name ?? "Untitled", document } });
+    await tx.templateVersion.create({ data: { templateId: id, version: 1, name: template.name, document } });
+    return template;
   });
 }
 
 /** A live (not deleted) template of the organisation, or null. */
 export async function findTemplate(prisma: Prisma, orgId: string, id: string): Promise<Template | null> {
   return prisma.template.findFirst({ where: { id, orgId, deletedAt: null } });
+}
+
+export async function getTemplate(prisma: Prisma, orgId: string, id: string): Promise<Template> {
+  const template = await findTemplate(prisma, orgId, id);
+  if (!template) throw new NotFoundError("template not found");
+  return template;
+}
+
+/** Replaces the document (and the name, when given) and records it as the next version. */
+export async function updateTemplate(prisma: Prisma, orgId: string, id: string, input: TemplateInput): Promise<Template> {
+  const { name, document } = splitInput(input);
+  await checkFonts(prisma, orgId, document);
+  return prisma.$transaction(async (tx) => {
+    // The version bump is one conditional UPDATE, so two concurrent updates get two versions.
+    const rows = await tx.$queryRaw<{ version: number; name: string }[]>`
+      UPDATE "templates" SET "version" = "version" + 1, "document" = ${JSON.stringify(document)}::jsonb,
+        "name" = COALESCE(${name ?? null}, "name"), "updated_at" = now()
+      WHERE "id" = ${id} AND "org_id" = ${orgId} AND "deleted_at" IS NULL
+      RETURNING "version", "name"`;
+    const row = rows[0];
+    if (!row) throw new NotFoundError("template not found");
+    await tx.templateVersion.create({ data: { templateId: id, version: row.version, name: row.name, document } });
+    return tx.template.findUniqueOrThrow({ where: { id } });
+  });
+}
+
+export async function deleteTemplate(prisma: Prisma, orgId: string, id: string): Promise<void> {
+  const deleted = await prisma.template.updateMany({ where: { id, orgId, deletedAt: null }, data: { deletedAt: new Date() } });
+  if (deleted.count === 0) throw new NotFoundError("template not found");
+}
+
+export async function listTemplates(prisma: Prisma, orgId: string, page: PageQuery): Promise<Page<Template>> {
+  const rows = await prisma.template.findMany({
+    where: { orgId, deletedAt: null, ...afterCursor(page.cursor) },
+    orderBy: newestFirst,
+    take: page.limit + 1,
+  });
+  return toPage(rows, page.limit);
+}
+
+/** Every version of a template, newest first. */
+export async function listTemplateVersions(prisma: Prisma, orgId: string, id: string): Promise<TemplateVersion[]> {
+  await getTemplate(prisma, orgId, id);
+  return prisma.templateVersion.findMany({ where: { templateId: id }, orderBy: { version: "desc" } });
 }
