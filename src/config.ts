@@ -23,14 +23,22 @@ const ConfigSchema = z
     ALLOW_PRIVATE_NETWORKS: bool.default(false),
     RENDER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
     RENDER_ATTEMPTS: z.coerce.number().int().min(1).max(10).default(3),
+    /** How long a render's queue lock lives without renewal: a killed worker's job runs again after it. */
+    RENDER_LOCK_MS: z.coerce.number().int().min(1000).default(30_000),
     IMAGE_FETCH_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
     IMAGE_MAX_BYTES: z.coerce.number().int().min(1024).default(20 * 1024 * 1024),
     IMAGE_CACHE_TTL_MS: z.coerce.number().int().min(0).default(60_000),
+    FONT_MAX_BYTES: z.coerce.number().int().min(1024).default(5 * 1024 * 1024),
     BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
     PRICE_CENTS_PER_RENDER: z.coerce.number().int().min(0).default(1),
     PRICE_CENTS_LARGE_RENDER: z.coerce.number().int().min(0).default(2),
+    RATE_LIMIT_MAX: z.coerce.number().int().min(0).default(100),
+    RATE_LIMIT_WINDOW_MS: z.coerce.number().int().min(100).default(1000),
     RECONCILE_INTERVAL_MS: z.coerce.number().int().min(100).default(30_000),
     SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(25_000),
+    GRAPHQL_INTROSPECTION: bool.default(true),
+    GRAPHQL_MAX_DEPTH: z.coerce.number().int().min(1).default(12),
+    GRAPHQL_MAX_COST: z.coerce.number().int().min(1).default(5000),
     LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   })
   .transform((env) => ({

@@ -2,7 +2,8 @@
 // restarted without persistence) is found by the reconciler and rendered; a queue entry that
 // failed while the database was away ends the job failed and refunded.
 import { UnrecoverableError, Worker } from "bullmq";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { freshDatabase } from "./helpers/infra.js";
 import { RENDER_QUEUE } from "../src/queue/render-queue.js";
 import { markFailed, markProcessing } from "../src/jobs/service.js";
 import { reconcileOnce } from "../src/queue/reconciler.js";
@@ -13,13 +14,19 @@ import { startStack, waitForFinal, type Stack } from "./helpers/stack.js";
 let api: Stack; // API only: nothing consumes the queue until we start a worker
 let org: { orgId: string; apiKey: string };
 let templateId: string;
+let db: { url: string; drop: () => Promise<void> };
 
 beforeAll(async () => {
-  api = await startStack({}, { api: true, worker: false });
+  // The reconciler scans every unfinished job: give it a database no other test file writes to.
+  db = await freshDatabase(inject("databaseUrl"));
+  api = await startStack({ DATABASE_URL: db.url }, { api: true, worker: false });
   org = await api.createOrg(1000);
   templateId = (await api.api(org.apiKey, "POST", "/api/v1/templates", socialCard)).body.template_id;
 });
-afterAll(() => api?.stop());
+afterAll(async () => {
+  await api?.stop();
+  await db?.drop();
+});
 
 const reconcilerDeps = (stack: Stack) => ({
   prisma: stack.app.ctx.prisma,
@@ -41,7 +48,7 @@ describe("reconciler", () => {
     expect(await reconcileOnce(reconcilerDeps(api), 0)).toEqual({ enqueued: 1, failed: 0 });
     expect(await api.app.ctx.renderQueue.queue.getJob(id)).toBeDefined();
 
-    const worker = await startStack({ QUEUE_PREFIX: api.queuePrefix }, { api: false, worker: true });
+    const worker = await startStack({ DATABASE_URL: db.url, QUEUE_PREFIX: api.queuePrefix }, { api: false, worker: true });
     try {
       const done = await waitForFinal(api, org.apiKey, id);
       expect(done.status).toBe("complete");

@@ -1,5 +1,4 @@
 // SIGTERM drains: the process stops accepting, lets the in-flight render finish, then exits 0.
-import { spawn } from "node:child_process";
 import { rm } from "node:fs/promises";
 import { createServer } from "node:http";
 import path from "node:path";
@@ -9,7 +8,7 @@ import { afterAll, describe, expect, inject, it } from "vitest";
 import { createOrganization } from "../src/billing/organizations.js";
 import { openDatabase, type Database } from "../src/db/client.js";
 import { socialCard } from "./helpers/fixtures.js";
-import { ROOT } from "./helpers/run.js";
+import { ROOT, startProcess, waitForHttp } from "./helpers/run.js";
 import { cleanQueuePrefix, freePort } from "./helpers/stack.js";
 
 let db: Database | undefined;
@@ -36,32 +35,18 @@ describe("graceful shutdown", () => {
     const imageUrl = `http://127.0.0.1:${(images.address() as { port: number }).port}/slow.png`;
 
     const port = await freePort();
-    const child = spawn(path.join(ROOT, "node_modules/.bin/tsx"), ["src/main.ts", "all"], {
-      cwd: ROOT,
-      env: {
-        ...process.env,
-        PORT: String(port),
-        HOST: "127.0.0.1",
-        DATABASE_URL: inject("databaseUrl"),
-        REDIS_URL: inject("redisUrl"),
-        QUEUE_PREFIX: prefix,
-        STORAGE_DIR: path.join(ROOT, "data", `test-renders-${prefix}`),
-        ALLOW_PRIVATE_NETWORKS: "true",
-        LOG_LEVEL: "warn",
-      },
-      stdio: ["ignore", "pipe", "pipe"],
+    const server = startProcess(["src/main.ts", "all"], {
+      PORT: String(port),
+      HOST: "127.0.0.1",
+      DATABASE_URL: inject("databaseUrl"),
+      REDIS_URL: inject("redisUrl"),
+      QUEUE_PREFIX: prefix,
+      STORAGE_DIR: path.join(ROOT, "data", `test-renders-${prefix}`),
+      ALLOW_PRIVATE_NETWORKS: "true",
     });
-    let stderr = "";
-    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
-    const exited = new Promise<number | null>((r) => child.on("close", r));
     try {
       const base = `http://127.0.0.1:${port}`;
-      for (let i = 0; ; i++) {
-        const ok = await fetch(`${base}/health`).then((r) => r.ok, () => false);
-        if (ok) break;
-        if (i > 150) throw new Error(`server did not start: ${stderr}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      await waitForHttp(`${base}/health`, server);
       const headers = { authorization: `Bearer ${apiKey}`, "content-type": "application/json" };
       const tpl = (await (await fetch(`${base}/api/v1/templates`, { method: "POST", headers, body: JSON.stringify(socialCard) })).json()) as { template_id: string };
       const accepted = (await (
@@ -73,13 +58,13 @@ describe("graceful shutdown", () => {
       ).json()) as { job_id: string };
 
       await imageRequested; // the worker is now inside the render
-      child.kill("SIGTERM");
-      expect(await exited).toBe(0);
+      server.child.kill("SIGTERM");
+      expect(await server.exited).toBe(0);
 
       const job = await db.prisma.job.findUniqueOrThrow({ where: { id: accepted.job_id } });
       expect(job.status).toBe("complete");
     } finally {
-      child.kill("SIGKILL");
+      server.child.kill("SIGKILL");
       images.close();
       await rm(path.join(ROOT, "data", `test-renders-${prefix}`), { recursive: true, force: true });
     }

@@ -3,7 +3,8 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import { hasZodFastifySchemaValidationErrors } from "fastify-type-provider-zod";
 import { ZodError, type z } from "zod";
-import { AccountSuspendedError, InsufficientBalanceError, NotFoundError, ValidationError } from "../jobs/errors.js";
+import { IdempotencyConflictError } from "../billing/idempotency.js";
+import { AccountSuspendedError, formatPath, InsufficientBalanceError, NotFoundError, ValidationError } from "../jobs/errors.js";
 
 export class HttpError extends Error {
   constructor(
@@ -19,9 +20,6 @@ export interface ErrorBody {
   details?: { path: string; message: string }[];
 }
 
-const formatPath = (path: readonly PropertyKey[]) =>
-  path.reduce<string>((acc, p) => (typeof p === "number" ? `${acc}[${p}]` : acc ? `${acc}.${String(p)}` : String(p)), "");
-
 function validationBody(issues: readonly Pick<z.core.$ZodIssue, "path" | "message">[], where: string): ErrorBody {
   const details = issues.map((i) => ({ path: formatPath(i.path) || where, message: i.message }));
   return { error: `Invalid ${where}: ${details.map((d) => `${d.path}: ${d.message}`).join("; ")}`, details };
@@ -30,8 +28,9 @@ function validationBody(issues: readonly Pick<z.core.$ZodIssue, "path" | "messag
 export function toErrorResponse(err: unknown): { status: number; body: ErrorBody } {
   if (err instanceof InsufficientBalanceError || err instanceof AccountSuspendedError) return { status: 402, body: { error: err.message } };
   if (err instanceof NotFoundError) return { status: 404, body: { error: err.message } };
+  if (err instanceof IdempotencyConflictError) return { status: 422, body: { error: err.message } };
   if (err instanceof ValidationError) {
-    return { status: 400, body: validationBody([{ path: err.path, message: err.message }], "request") };
+    return { status: 400, body: { error: `Invalid request: ${err.fields.map((f) => (f.path ? `${f.path}: ${f.message}` : f.message)).join("; ")}`, details: err.fields } };
   }
   if (err instanceof ZodError) return { status: 400, body: validationBody(err.issues, "request body") };
   if (err instanceof HttpError) return { status: err.statusCode, body: { error: err.message } };

@@ -5,8 +5,11 @@ import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from "fas
 import type { AppContext } from "../context.js";
 import { bearerAuth } from "./auth.js";
 import { errorHandler } from "./errors.js";
-import { graphqlRoutes } from "./graphql.js";
+import { graphqlPlugin } from "./graphql.js";
+import { registerRateLimit } from "./rate-limit.js";
+import { billingRoutes } from "./routes/billing.js";
 import { filesRoutes } from "./routes/files.js";
+import { fontsRoutes } from "./routes/fonts.js";
 import { healthRoutes } from "./routes/health.js";
 import { rendersRoutes } from "./routes/renders.js";
 import { templatesRoutes } from "./routes/templates.js";
@@ -35,12 +38,15 @@ export function buildServer(ctx: AppContext) {
 
   void app.register(healthRoutes(ctx));
   void app.register(filesRoutes(ctx));
-  void app.register(graphqlRoutes(ctx));
+  void app.register(graphqlPlugin(ctx));
   void app.register(
     async (api) => {
+      await registerRateLimit(api, ctx);
       api.addHook("onRequest", bearerAuth(ctx.prisma));
       await api.register(rendersRoutes(ctx));
       await api.register(templatesRoutes(ctx));
+      await api.register(fontsRoutes(ctx));
+      await api.register(billingRoutes(ctx));
     },
     { prefix: "/api/v1" },
   );

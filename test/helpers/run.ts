@@ -3,7 +3,9 @@ import { spawn } from "node:child_process";
 import path from "node:path";
 
 export const ROOT = path.resolve(import.meta.dirname, "../..");
-const TSX = path.join(ROOT, "node_modules/.bin/tsx");
+// `node --import tsx`, not the tsx binary: one process, so a signal reaches the program itself
+// (the tsx binary runs it in a child that SIGKILL on the parent would leave running).
+const NODE_TSX = [process.execPath, "--import", "tsx"];
 
 export interface RunResult {
   code: number | null;
@@ -13,7 +15,8 @@ export interface RunResult {
 
 export function run(command: string, args: string[], env: Record<string, string | undefined> = {}, timeoutMs = 60_000): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command === "tsx" ? TSX : command, args, {
+    const [bin, ...pre] = command === "tsx" ? NODE_TSX : [command];
+    const child = spawn(bin!, [...pre, ...args], {
       cwd: ROOT,
       env: { ...process.env, LOG_LEVEL: "warn", ...env },
       stdio: ["ignore", "pipe", "pipe"],
@@ -29,4 +32,29 @@ export function run(command: string, args: string[], env: Record<string, string 
       resolve({ code, stdout, stderr });
     });
   });
+}
+
+export interface ChildProcess {
+  child: import("node:child_process").ChildProcessWithoutNullStreams;
+  exited: Promise<number | null>;
+  output(): string;
+}
+
+/** Starts a long-running project process (`src/main.ts all`, `workers/render.ts`, ...). */
+export function startProcess(script: string[], env: Record<string, string>): ChildProcess {
+  const child = spawn(NODE_TSX[0]!, [...NODE_TSX.slice(1), ...script], { cwd: ROOT, env: { ...process.env, LOG_LEVEL: "warn", ...env }, stdio: ["pipe", "pipe", "pipe"] });
+  let output = "";
+  child.stdout.on("data", (c: Buffer) => (output += c.toString()));
+  child.stderr.on("data", (c: Buffer) => (output += c.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
+  return { child, exited, output: () => output };
+}
+
+/** Waits until GET url answers 2xx. */
+export async function waitForHttp(url: string, proc: ChildProcess, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await fetch(url).then((r) => r.ok, () => false))) {
+    if (Date.now() > deadline) throw new Error(`${url} did not answer: ${proc.output()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }

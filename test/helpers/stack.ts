@@ -1,12 +1,13 @@
 // The real stack for a test file: API + render worker in-process on a free port, on the test
 // database and real Redis, with a queue prefix of its own so files never see each other's jobs.
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
-import { Redis } from "ioredis";
 import { inject } from "vitest";
+import { cleanQueuePrefix, freePort } from "./infra.js";
+
+export { cleanQueuePrefix, freePort };
 import { buildApp, type App } from "../../src/app.js";
 import { createOrganization } from "../../src/billing/organizations.js";
 import { parseConfig } from "../../src/config.js";
@@ -21,17 +22,6 @@ export interface Stack {
   /** fetch() against the API with the key as a bearer token and JSON in and out. */
   api(apiKey: string | null, method: string, route: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any; headers: Headers }>;
   stop(): Promise<void>;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 export async function startStack(env: Record<string, string> = {}, roles = { api: true, worker: true }): Promise<Stack> {
@@ -85,21 +75,6 @@ export async function startStack(env: Record<string, string> = {}, roles = { api
       await rm(storageDir, { recursive: true, force: true });
     },
   };
-}
-
-/** Removes every Redis key a test's queue prefix created. */
-export async function cleanQueuePrefix(redisUrl: string, prefix: string): Promise<void> {
-  const redis = new Redis(redisUrl);
-  try {
-    let cursor = "0";
-    do {
-      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 500);
-      if (keys.length) await redis.del(...keys);
-      cursor = next;
-    } while (cursor !== "0");
-  } finally {
-    redis.disconnect();
-  }
 }
 
 /** Polls the job until it is final (tests only; clients get events or webhooks). */

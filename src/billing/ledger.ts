@@ -1,0 +1,52 @@
+// Reading the money: the organisation's account (balance, status, prices) and its ledger.
+import type { Prisma } from "../db/client.js";
+import type { LedgerEntry } from "../generated/prisma/client.js";
+import { afterCursor, newestFirst, toPage, type Page, type PageQuery } from "../db/pagination.js";
+import { showOrganization } from "./organizations.js";
+import type { PriceTable } from "./prices.js";
+
+export interface AccountView {
+  org_id: string;
+  name: string;
+  balance_cents: number;
+  status: "ACTIVE" | "SUSPENDED";
+  prices: { standard_cents: number; large_cents: number; large_above_megapixels: number };
+}
+
+export async function accountView(prisma: Prisma, prices: PriceTable, orgId: string): Promise<AccountView> {
+  const org = await showOrganization(prisma, orgId);
+  return {
+    org_id: org.org_id,
+    name: org.name,
+    balance_cents: org.balance_cents,
+    status: org.status,
+    prices: { standard_cents: prices.standardCents, large_cents: prices.largeCents, large_above_megapixels: prices.largeAboveMegapixels },
+  };
+}
+
+export interface LedgerEntryView {
+  entry_id: string;
+  kind: "TOPUP" | "CHARGE" | "REFUND";
+  amount_cents: number;
+  job_id: string | null;
+  note: string | null;
+  created_at: string;
+}
+
+export const ledgerEntryView = (e: LedgerEntry): LedgerEntryView => ({
+  entry_id: e.id,
+  kind: e.kind,
+  amount_cents: e.amountCents,
+  job_id: e.jobId,
+  note: e.note,
+  created_at: e.createdAt.toISOString(),
+});
+
+export async function listLedger(prisma: Prisma, orgId: string, page: PageQuery): Promise<Page<LedgerEntry>> {
+  const rows = await prisma.ledgerEntry.findMany({
+    where: { orgId, ...afterCursor(page.cursor) },
+    orderBy: newestFirst,
+    take: page.limit + 1,
+  });
+  return toPage(rows, page.limit);
+}

@@ -1,0 +1,17 @@
+// The key's organisation's money: balance, status and prices; the ledger, newest first.
+import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
+import { accountView, ledgerEntryView, listLedger } from "../../billing/ledger.js";
+import type { AppContext } from "../../context.js";
+import { PageQuery } from "../../db/pagination.js";
+import { principalOf } from "../auth.js";
+
+export const billingRoutes =
+  (ctx: AppContext): FastifyPluginAsyncZod =>
+  async (app) => {
+    app.get("/billing", async (request) => accountView(ctx.prisma, ctx.prices, principalOf(request).orgId));
+
+    app.get("/billing/ledger", { schema: { querystring: PageQuery } }, async (request) => {
+      const page = await listLedger(ctx.prisma, principalOf(request).orgId, request.query);
+      return { data: page.data.map(ledgerEntryView), next_cursor: page.next_cursor };
+    });
+  };
