@@ -1,6 +1,8 @@
 // The event bus: job status changes on Redis pub/sub, so every API instance (subscriptions,
 // sync waits) hears what any worker did. Postgres is written first; events only announce it.
-import { Redis } from "ioredis";
+// One subscriber connection per process multiplexes every channel; a channel is subscribed
+// in Redis while at least one local listener wants it.
+import type { Redis } from "ioredis";
 import type { JobView } from "../jobs/view.js";
 
 export interface JobEvent {
@@ -13,9 +15,16 @@ export const orgChannel = (prefix: string, orgId: string) => `${prefix}:events:o
 
 type Listener = (event: JobEvent) => void;
 
+interface Channel {
+  listeners: Set<Listener>;
+  /** Resolves once Redis confirmed the SUBSCRIBE. */
+  ready: Promise<unknown>;
+  confirmed: boolean;
+}
+
 export class EventBus {
   private subscriber: Redis | null = null;
-  private readonly listeners = new Map<string, Set<Listener>>();
+  private readonly channels = new Map<string, Channel>();
 
   constructor(
     private readonly publisher: Redis,
@@ -41,32 +50,52 @@ export class EventBus {
     return this.subscribe(orgChannel(this.prefix, orgId), listener);
   }
 
-  private async subscribe(channel: string, listener: Listener): Promise<() => Promise<void>> {
-    const sub = this.connection();
-    let set = this.listeners.get(channel);
-    if (!set) {
-      set = new Set();
-      this.listeners.set(channel, set);
-      await sub.subscribe(channel);
-    }
-    set.add(listener);
-    return async () => {
-      const current = this.listeners.get(channel);
-      if (!current?.delete(listener) || current.size > 0) return;
-      this.listeners.delete(channel);
-      await sub.unsubscribe(channel).catch(() => {});
-    };
+  /** Local listeners on channels Redis has confirmed (for tests and metrics). */
+  listenerCount(): number {
+    let n = 0;
+    for (const c of this.channels.values()) if (c.confirmed) n += c.listeners.size;
+    return n;
   }
 
-  // One subscriber connection per process, multiplexing every channel.
+  private async subscribe(channel: string, listener: Listener): Promise<() => Promise<void>> {
+    const sub = this.connection();
+    let entry = this.channels.get(channel);
+    if (!entry) {
+      const created: Channel = { listeners: new Set(), ready: sub.subscribe(channel), confirmed: false };
+      created.ready.then(() => (created.confirmed = true), () => {});
+      entry = created;
+      this.channels.set(channel, entry);
+    }
+    const mine = entry;
+    mine.listeners.add(listener);
+    let removed = false;
+    const unsubscribe = async () => {
+      if (removed) return;
+      removed = true;
+      mine.listeners.delete(listener);
+      if (mine.listeners.size > 0 || this.channels.get(channel) !== mine) return;
+      // Delete and UNSUBSCRIBE in the same tick: commands on one connection keep their order, so
+      // a new listener's SUBSCRIBE for this channel always comes after this UNSUBSCRIBE.
+      this.channels.delete(channel);
+      await sub.unsubscribe(channel).catch(() => {});
+    };
+    try {
+      await mine.ready;
+    } catch (e) {
+      await unsubscribe();
+      throw e;
+    }
+    return unsubscribe;
+  }
+
   private connection(): Redis {
     if (this.subscriber) return this.subscriber;
     const sub = this.publisher.duplicate();
     sub.on("message", (channel: string, message: string) => {
-      const set = this.listeners.get(channel);
-      if (!set) return;
+      const entry = this.channels.get(channel);
+      if (!entry) return;
       const event = JSON.parse(message) as JobEvent;
-      for (const l of set) l(event);
+      for (const l of [...entry.listeners]) l(event);
     });
     sub.on("error", () => {}); // reconnects on its own; the publisher's errors are logged
     this.subscriber = sub;
@@ -74,7 +103,7 @@ export class EventBus {
   }
 
   async close(): Promise<void> {
-    this.listeners.clear();
+    this.channels.clear();
     if (this.subscriber) await this.subscriber.quit().catch(() => {});
     this.subscriber = null;
   }

@@ -1,9 +1,14 @@
-// Job: the same view REST returns (src/jobs/view.ts), in GraphQL's camelCase.
-import { getJob, viewOf } from "../jobs/service.js";
-import { NotFoundError } from "../jobs/errors.js";
+// Jobs: the same view REST returns (src/jobs/view.ts), in GraphQL's camelCase; the createRender
+// mutation (the domain call behind POST /api/v1/create); live status subscriptions.
+import { GraphQLError } from "graphql";
+import { z } from "zod";
+import { NotFoundError, ValidationError } from "../jobs/errors.js";
+import { createRender, CreateRenderInput, getJob, listJobs, viewOf } from "../jobs/service.js";
 import type { JobStatus as JobStatusValue, JobView } from "../jobs/view.js";
-import { builder } from "./builder.js";
-import { requirePrincipal } from "./errors.js";
+import { watchJob, watchOrganization } from "../jobs/watch.js";
+import { builder, principalOf } from "./builder.js";
+import { pageArgs, toConnection } from "./connections.js";
+import { CREATE_JOB_ERRORS } from "./errors.js";
 
 export const JobStatus = builder.enumType("JobStatus", {
   values: ["pending", "processing", "complete", "failed"] as const satisfies readonly JobStatusValue[],
@@ -23,20 +28,146 @@ export const JobRef = builder.objectRef<JobView>("Job").implement({
   }),
 });
 
-builder.queryField("job", (t) =>
-  t.field({
+const notFound = (what: string) => new GraphQLError(`${what} not found`, { extensions: { code: "NOT_FOUND" } });
+
+builder.queryFields((t) => ({
+  job: t.field({
     type: JobRef,
     nullable: true,
     description: "One of your organisation's jobs; null when it does not exist (or is another organisation's).",
     args: { id: t.arg.id({ required: true }) },
     resolve: async (_root, args, ctx) => {
-      const principal = requirePrincipal(ctx);
       try {
-        return viewOf(ctx.app, await getJob(ctx.app, principal.orgId, String(args.id)));
+        return viewOf(ctx.app, await getJob(ctx.app, principalOf(ctx).orgId, String(args.id)));
       } catch (e) {
         if (e instanceof NotFoundError) return null;
         throw e;
       }
     },
   }),
+  jobs: t.connection({
+    type: JobRef,
+    description: "Your organisation's jobs, newest first.",
+    args: {
+      status: t.arg({ type: JobStatus, required: false }),
+      templateId: t.arg.string({ required: false }),
+    },
+    resolve: async (_root, args, ctx) => {
+      const page = await listJobs(ctx.app, principalOf(ctx).orgId, { status: args.status ?? undefined, templateId: args.templateId ?? undefined }, pageArgs(args));
+      return toConnection(page, (job) => viewOf(ctx.app, job), args);
+    },
+  }),
+}));
+
+// ---------------------------------------------------------------- createRender
+
+const OutputFormat = builder.enumType("OutputFormat", { values: ["png", "jpeg", "webp"] as const });
+
+const ModificationInput = builder.inputType("ModificationInput", {
+  description: "Overrides for one layer, by name (see the REST API's modifications).",
+  fields: (t) => ({
+    name: t.string({ required: true }),
+    text: t.string(),
+    imageUrl: t.string(),
+    color: t.string(),
+    background: t.string(),
+    hide: t.boolean(),
+    fontSize: t.float(),
+    fontFamily: t.string(),
+    fontWeight: t.int(),
+    opacity: t.float(),
+  }),
+});
+
+const CreateRenderInputRef = builder.inputType("CreateRenderInput", {
+  fields: (t) => ({
+    templateId: t.string({ required: true }),
+    modifications: t.field({ type: [ModificationInput] }),
+    format: t.field({ type: OutputFormat }),
+    quality: t.int(),
+    scale: t.float(),
+  }),
+});
+
+type Maybe<T> = T | null | undefined;
+const defined = <T extends Record<string, unknown>>(o: T) => Object.fromEntries(Object.entries(o).filter(([, v]) => v != null));
+
+/** GraphQL input (camelCase) -> the domain's validated input, errors pathed under `input`. */
+export function toRenderInput(input: {
+  templateId: string;
+  modifications?: Maybe<readonly Record<string, unknown>[]>;
+  format?: Maybe<string>;
+  quality?: Maybe<number>;
+  scale?: Maybe<number>;
+}): CreateRenderInput {
+  const raw = defined({
+    template_id: input.templateId,
+    format: input.format,
+    quality: input.quality,
+    scale: input.scale,
+    modifications: input.modifications?.map((m) =>
+      defined({
+        name: m.name,
+        text: m.text,
+        image_url: m.imageUrl,
+        color: m.color,
+        background: m.background,
+        hide: m.hide,
+        font_size: m.fontSize,
+        font_family: m.fontFamily,
+        font_weight: m.fontWeight,
+        opacity: m.opacity,
+      }),
+    ),
+  });
+  const parsed = CreateRenderInput.safeParse(raw);
+  if (!parsed.success) throw ValidationError.fromZod(parsed.error.issues, "input");
+  return parsed.data;
+}
+
+export const IdempotencyKeyArg = z.string().min(1).max(255).regex(/^[\x21-\x7e]+$/, "printable ASCII without spaces");
+
+builder.mutationField("createRender", (t) =>
+  t.field({
+    type: JobRef,
+    description: "Queue a render (POST /api/v1/create). Answers at once with the pending job.",
+    errors: { types: CREATE_JOB_ERRORS, directResult: true, union: { name: "CreateRenderResult" } },
+    args: {
+      input: t.arg({ type: CreateRenderInputRef, required: true }),
+      idempotencyKey: t.arg.string({ required: false, validate: IdempotencyKeyArg.optional().nullable() }),
+    },
+    resolve: async (_root, args, ctx) => {
+      const accepted = await createRender(ctx.app, principalOf(ctx).orgId, toRenderInput(args.input), {
+        idempotencyKey: args.idempotencyKey ?? undefined,
+      });
+      // A replayed key returns the job the first request created, as it is now.
+      return viewOf(ctx.app, accepted.job);
+    },
+  }),
 );
+
+// ---------------------------------------------------------------- subscriptions
+
+builder.subscriptionFields((t) => ({
+  jobStatus: t.field({
+    type: JobRef,
+    description: "The job's current state at once, then every change; completes after the final state.",
+    args: { jobId: t.arg.id({ required: true }) },
+    subscribe: async (_root, args, ctx) => {
+      const orgId = principalOf(ctx).orgId;
+      const jobId = String(args.jobId);
+      // Refuse another organisation's (or an unknown) job before anything is streamed.
+      await getJob(ctx.app, orgId, jobId).catch((e: unknown) => {
+        throw e instanceof NotFoundError ? notFound("job") : e;
+      });
+      return watchJob(ctx.app, orgId, jobId);
+    },
+    resolve: (view: JobView) => view,
+  }),
+  jobUpdates: t.field({
+    type: JobRef,
+    description: "Every status change of every job of your organisation, for dashboards.",
+    subscribe: (_root, _args, ctx) => watchOrganization(ctx.app, principalOf(ctx).orgId),
+    resolve: (view: JobView) => view,
+  }),
+}));

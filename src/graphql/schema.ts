@@ -1,7 +1,10 @@
 // The executable schema: the builder plus every entity module.
 import { lexicographicSortSchema, printSchema } from "graphql";
 import { builder } from "./builder.js";
+import "./scalars.js";
+import "./errors.js";
 import "./job.js";
+import "./template.js";
 import "./viewer.js";
 
 export const schema = builder.toSchema();

@@ -1,0 +1,46 @@
+// Watching a job: its current state at once, then every change, ending after the final state.
+// Subscriptions, sync mode and (later) group aggregation all use this; it listens on the event
+// bus and never polls the database. It starts listening BEFORE it reads the job's state, so a
+// change that lands in between is never missed; events older than what was already sent are
+// dropped, so nothing arrives twice or out of order.
+import { Repeater } from "@repeaterjs/repeater";
+import type { EventBus } from "../events/bus.js";
+import type { Prisma } from "../db/client.js";
+import type { Storage } from "../storage/storage.js";
+import { getJob, viewOf } from "./service.js";
+import { isFinal, type JobView } from "./view.js";
+
+type WatchDeps = { prisma: Prisma; events: EventBus; storage: Storage };
+
+const RANK: Record<JobView["status"], number> = { pending: 0, processing: 1, complete: 2, failed: 2 };
+
+export function watchJob(deps: WatchDeps, orgId: string, jobId: string): Repeater<JobView> {
+  return new Repeater<JobView>(async (push, stop) => {
+    let sent = -1;
+    const send = (view: JobView) => {
+      if (RANK[view.status] <= sent) return;
+      sent = RANK[view.status];
+      void push(view);
+      if (isFinal(view.status)) stop();
+    };
+    const unsubscribe = await deps.events.subscribeJob(jobId, (event) => {
+      if (event.org_id === orgId) send(event.job);
+    });
+    try {
+      send(viewOf(deps, await getJob(deps, orgId, jobId)));
+    } catch (e) {
+      stop(e);
+    }
+    await stop;
+    await unsubscribe();
+  });
+}
+
+/** Every job event of the organisation, until the consumer stops. */
+export function watchOrganization(deps: WatchDeps, orgId: string): Repeater<JobView> {
+  return new Repeater<JobView>(async (push, stop) => {
+    const unsubscribe = await deps.events.subscribeOrg(orgId, (event) => void push(event.job));
+    await stop;
+    await unsubscribe();
+  });
+}
