@@ -7,7 +7,7 @@ import type { AppContext } from "./context.js";
 import { openDatabase } from "./db/client.js";
 import { EventBus } from "./events/bus.js";
 import { buildServer, type HttpServer } from "./http/server.js";
-import { markFailed } from "./jobs/service.js";
+import { markFailed } from "./jobs/transitions.js";
 import { createLogger } from "./logger.js";
 import { startReconciler } from "./queue/reconciler.js";
 import { RenderQueue } from "./queue/render-queue.js";

@@ -32,6 +32,7 @@ const ConfigSchema = z
     BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
     PRICE_CENTS_PER_RENDER: z.coerce.number().int().min(0).default(1),
     PRICE_CENTS_LARGE_RENDER: z.coerce.number().int().min(0).default(2),
+    SYNC_TIMEOUT_MS: z.coerce.number().int().min(0).max(120_000).default(25_000),
     RATE_LIMIT_MAX: z.coerce.number().int().min(0).default(100),
     RATE_LIMIT_WINDOW_MS: z.coerce.number().int().min(100).default(1000),
     RECONCILE_INTERVAL_MS: z.coerce.number().int().min(100).default(30_000),

@@ -110,6 +110,21 @@ describe("mutations and their typed errors", () => {
     expect(await stack.app.ctx.prisma.job.count({ where: { orgId: poor.orgId } })).toBe(0);
   });
 
+  it("createStudioRender and createDesignGroup call the same domain as their REST routes", async () => {
+    const studio = await gql(org.apiKey, `mutation { createStudioRender(input: { name: "S", design: { width: 12, height: 12 }, format: png }) { __typename ... on Job { id templateId status } } }`);
+    expect(studio.body.data.createStudioRender).toMatchObject({ __typename: "Job", status: "pending" });
+    const tpl = studio.body.data.createStudioRender.templateId;
+    expect((await stack.api(org.apiKey, "GET", `/api/v1/templates/${tpl}`)).body.name).toBe("S");
+    const group = await gql(org.apiKey, `mutation($ids: [String!]) { createDesignGroup(input: { templateIds: $ids }) { __typename ... on Job { id } ... on ValidationError { fields { path } } } }`, { ids: [tpl, tpl] });
+    expect(group.body.data.createDesignGroup.__typename).toBe("Job");
+    const done = await waitForFinal(stack, org.apiKey, group.body.data.createDesignGroup.id);
+    const read = await gql(org.apiKey, `query($id: ID!) { job(id: $id) { status items { templateId status outputUrl } } }`, { id: done.job_id });
+    expect(read.body.data.job.status).toBe("complete");
+    expect(read.body.data.job.items).toHaveLength(2);
+    const invalid = await gql(org.apiKey, `mutation { createDesignGroup(input: {}) { __typename ... on ValidationError { fields { path } } } }`);
+    expect(invalid.body.data.createDesignGroup).toEqual({ __typename: "ValidationError", fields: [{ path: "input.design_group_id" }] });
+  });
+
   it("templates: create, update (a new version), read, list, delete, with typed errors", async () => {
     const CREATE_T = `mutation($doc: JSON!) { createTemplate(name: "G", document: $doc) { __typename ... on Template { id version } ... on ValidationError { fields { path } } } }`;
     const created = await gql(org.apiKey, CREATE_T, { doc: { width: 10, height: 10 } });

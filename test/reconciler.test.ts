@@ -5,7 +5,7 @@ import { UnrecoverableError, Worker } from "bullmq";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { freshDatabase } from "./helpers/infra.js";
 import { RENDER_QUEUE } from "../src/queue/render-queue.js";
-import { markFailed, markProcessing } from "../src/jobs/service.js";
+import { markFailed, markProcessing } from "../src/jobs/transitions.js";
 import { reconcileOnce } from "../src/queue/reconciler.js";
 import { expectLedgerBalanced } from "./helpers/ledger.js";
 import { socialCard } from "./helpers/fixtures.js";

@@ -6,7 +6,7 @@
 import { availableParallelism } from "node:os";
 import { UnrecoverableError, Worker, type Job as BullJob } from "bullmq";
 import type { AppContext } from "../src/context.js";
-import { markComplete, markFailed, markProcessing } from "../src/jobs/service.js";
+import { markComplete, markFailed, markProcessing } from "../src/jobs/transitions.js";
 import { uploadedFaces } from "../src/templates/fonts.js";
 import { RENDER_QUEUE, type RenderPayload } from "../src/queue/render-queue.js";
 import { configureImageCache, configureSharp, RenderError, renderTemplate } from "../src/render/index.js";

@@ -18,8 +18,8 @@ export function pageArgs(args: ConnectionArgs): { limit: number; cursor?: string
 }
 
 /** A domain page -> a Relay connection; every edge's cursor continues after that edge. */
-export function toConnection<T extends { createdAt: Date; id: string }, N>(page: Page<T>, node: (row: T) => N, args: ConnectionArgs) {
-  const edges = page.data.map((row) => ({ cursor: cursorFor(row), node: node(row) }));
+export async function toConnection<T extends { createdAt: Date; id: string }, N>(page: Page<T>, node: (row: T) => N | Promise<N>, args: ConnectionArgs) {
+  const edges = await Promise.all(page.data.map(async (row) => ({ cursor: cursorFor(row), node: await node(row) })));
   return {
     edges,
     pageInfo: {

@@ -3,8 +3,9 @@
 import { GraphQLError } from "graphql";
 import { z } from "zod";
 import { NotFoundError, ValidationError } from "../jobs/errors.js";
-import { createRender, CreateRenderInput, getJob, listJobs, viewOf } from "../jobs/service.js";
-import type { JobStatus as JobStatusValue, JobView } from "../jobs/view.js";
+import { createGroupRender, createRender, CreateRenderInput, createStudioRender, GroupRenderInput, StudioRenderInput } from "../jobs/accept.js";
+import { getJob, listJobs, viewOf } from "../jobs/service.js";
+import type { JobItemView, JobStatus as JobStatusValue, JobView } from "../jobs/view.js";
 import { watchJob, watchOrganization } from "../jobs/watch.js";
 import { builder, principalOf } from "./builder.js";
 import { pageArgs, toConnection } from "./connections.js";
@@ -14,12 +15,26 @@ export const JobStatus = builder.enumType("JobStatus", {
   values: ["pending", "processing", "complete", "failed"] as const satisfies readonly JobStatusValue[],
 });
 
+const JobItem = builder.objectRef<JobItemView>("JobItem").implement({
+  description: "One render of a design group job.",
+  fields: (t) => ({
+    id: t.exposeID("job_id"),
+    templateId: t.exposeString("template_id", { nullable: true }),
+    status: t.field({ type: JobStatus, resolve: (item) => item.status }),
+    outputUrl: t.exposeString("output_url", { nullable: true }),
+    renderMs: t.exposeInt("render_ms", { nullable: true }),
+    error: t.exposeString("error", { nullable: true }),
+  }),
+});
+
 export const JobRef = builder.objectRef<JobView>("Job").implement({
-  description: "A render job. Mirrors GET /api/v1/create/:job_id.",
+  description: "A render job, or a design group job (with items). Mirrors GET /api/v1/create/:job_id.",
   fields: (t) => ({
     id: t.exposeID("job_id"),
     status: t.field({ type: JobStatus, resolve: (job) => job.status }),
-    templateId: t.exposeString("template_id"),
+    templateId: t.string({ nullable: true, resolve: (job) => job.template_id ?? null }),
+    designGroupId: t.string({ nullable: true, resolve: (job) => job.design_group_id ?? null }),
+    items: t.field({ type: [JobItem], nullable: true, description: "Group jobs: each item's state", resolve: (job) => job.items ?? null }),
     outputUrl: t.string({ nullable: true, resolve: (job) => job.output_url ?? null }),
     renderMs: t.int({ nullable: true, resolve: (job) => job.render_ms ?? null }),
     error: t.string({ nullable: true, resolve: (job) => job.error ?? null }),
@@ -38,7 +53,7 @@ builder.queryFields((t) => ({
     args: { id: t.arg.id({ required: true }) },
     resolve: async (_root, args, ctx) => {
       try {
-        return viewOf(ctx.app, await getJob(ctx.app, principalOf(ctx).orgId, String(args.id)));
+        return await viewOf(ctx.app, await getJob(ctx.app, principalOf(ctx).orgId, String(args.id)));
       } catch (e) {
         if (e instanceof NotFoundError) return null;
         throw e;
@@ -92,38 +107,41 @@ const CreateRenderInputRef = builder.inputType("CreateRenderInput", {
 type Maybe<T> = T | null | undefined;
 const defined = <T extends Record<string, unknown>>(o: T) => Object.fromEntries(Object.entries(o).filter(([, v]) => v != null));
 
-/** GraphQL input (camelCase) -> the domain's validated input, errors pathed under `input`. */
-export function toRenderInput(input: {
-  templateId: string;
+const snakeModifications = (mods: Maybe<readonly Record<string, unknown>[]>) =>
+  mods?.map((m) =>
+    defined({
+      name: m.name,
+      text: m.text,
+      image_url: m.imageUrl,
+      color: m.color,
+      background: m.background,
+      hide: m.hide,
+      font_size: m.fontSize,
+      font_family: m.fontFamily,
+      font_weight: m.fontWeight,
+      opacity: m.opacity,
+    }),
+  );
+
+/** GraphQL input (camelCase, already mapped to snake_case) -> the domain's schema, errors pathed under `input`. */
+function parseInput<S extends z.ZodType>(schema: S, raw: Record<string, unknown>): z.output<S> {
+  const parsed = schema.safeParse(defined(raw));
+  if (!parsed.success) throw ValidationError.fromZod(parsed.error.issues, "input");
+  return parsed.data;
+}
+
+interface OutputArgs {
   modifications?: Maybe<readonly Record<string, unknown>[]>;
   format?: Maybe<string>;
   quality?: Maybe<number>;
   scale?: Maybe<number>;
-}): CreateRenderInput {
-  const raw = defined({
-    template_id: input.templateId,
-    format: input.format,
-    quality: input.quality,
-    scale: input.scale,
-    modifications: input.modifications?.map((m) =>
-      defined({
-        name: m.name,
-        text: m.text,
-        image_url: m.imageUrl,
-        color: m.color,
-        background: m.background,
-        hide: m.hide,
-        font_size: m.fontSize,
-        font_family: m.fontFamily,
-        font_weight: m.fontWeight,
-        opacity: m.opacity,
-      }),
-    ),
-  });
-  const parsed = CreateRenderInput.safeParse(raw);
-  if (!parsed.success) throw ValidationError.fromZod(parsed.error.issues, "input");
-  return parsed.data;
 }
+const outputArgs = (input: OutputArgs) => ({
+  format: input.format,
+  quality: input.quality,
+  scale: input.scale,
+  modifications: snakeModifications(input.modifications),
+});
 
 export const IdempotencyKeyArg = z.string().min(1).max(255).regex(/^[\x21-\x7e]+$/, "printable ASCII without spaces");
 
@@ -137,11 +155,69 @@ builder.mutationField("createRender", (t) =>
       idempotencyKey: t.arg.string({ required: false, validate: IdempotencyKeyArg.optional().nullable() }),
     },
     resolve: async (_root, args, ctx) => {
-      const accepted = await createRender(ctx.app, principalOf(ctx).orgId, toRenderInput(args.input), {
+      const input = parseInput(CreateRenderInput, { template_id: args.input.templateId, ...outputArgs(args.input) });
+      const accepted = await createRender(ctx.app, principalOf(ctx).orgId, input, {
         idempotencyKey: args.idempotencyKey ?? undefined,
       });
       // A replayed key returns the job the first request created, as it is now.
-      return viewOf(ctx.app, accepted.job);
+      return await viewOf(ctx.app, accepted.job);
+    },
+  }),
+);
+
+const StudioRenderInputRef = builder.inputType("StudioRenderInput", {
+  fields: (t) => ({
+    name: t.string(),
+    design: t.field({ type: "JSON", required: true, description: "A template document, as in POST /api/v1/templates" }),
+    modifications: t.field({ type: [ModificationInput] }),
+    format: t.field({ type: OutputFormat }),
+    quality: t.int(),
+    scale: t.float(),
+  }),
+});
+
+builder.mutationField("createStudioRender", (t) =>
+  t.field({
+    type: JobRef,
+    description: "Save a design as a template and render it (POST /api/v1/studio/create-and-render). The job's templateId is the new template.",
+    errors: { types: CREATE_JOB_ERRORS, directResult: true, union: { name: "CreateStudioRenderResult" } },
+    args: {
+      input: t.arg({ type: StudioRenderInputRef, required: true }),
+      idempotencyKey: t.arg.string({ required: false, validate: IdempotencyKeyArg.optional().nullable() }),
+    },
+    resolve: async (_root, args, ctx) => {
+      const design = args.input.design && typeof args.input.design === "object" ? args.input.design : {};
+      const input = parseInput(StudioRenderInput, { design: defined({ ...design, name: args.input.name }), ...outputArgs(args.input) });
+      const accepted = await createStudioRender(ctx.app, principalOf(ctx).orgId, input, { idempotencyKey: args.idempotencyKey ?? undefined });
+      return await viewOf(ctx.app, accepted.job);
+    },
+  }),
+);
+
+const DesignGroupRenderInputRef = builder.inputType("DesignGroupRenderInput", {
+  fields: (t) => ({
+    designGroupId: t.string({ description: "A saved design group; or give templateIds" }),
+    templateIds: t.stringList(),
+    modifications: t.field({ type: [ModificationInput] }),
+    format: t.field({ type: OutputFormat }),
+    quality: t.int(),
+    scale: t.float(),
+  }),
+});
+
+builder.mutationField("createDesignGroup", (t) =>
+  t.field({
+    type: JobRef,
+    description: "Render every template of a design group with one set of modifications (POST /api/v1/design-groups/create). Answers with the group job; its items follow.",
+    errors: { types: CREATE_JOB_ERRORS, directResult: true, union: { name: "CreateDesignGroupResult" } },
+    args: {
+      input: t.arg({ type: DesignGroupRenderInputRef, required: true }),
+      idempotencyKey: t.arg.string({ required: false, validate: IdempotencyKeyArg.optional().nullable() }),
+    },
+    resolve: async (_root, args, ctx) => {
+      const input = parseInput(GroupRenderInput, { design_group_id: args.input.designGroupId, template_ids: args.input.templateIds, ...outputArgs(args.input) });
+      const accepted = await createGroupRender(ctx.app, principalOf(ctx).orgId, input, { idempotencyKey: args.idempotencyKey ?? undefined });
+      return await viewOf(ctx.app, accepted.job);
     },
   }),
 );

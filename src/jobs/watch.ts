@@ -27,7 +27,7 @@ export function watchJob(deps: WatchDeps, orgId: string, jobId: string): Repeate
       if (event.org_id === orgId) send(event.job);
     });
     try {
-      send(viewOf(deps, await getJob(deps, orgId, jobId)));
+      send(await viewOf(deps, await getJob(deps, orgId, jobId)));
     } catch (e) {
       stop(e);
     }
@@ -43,4 +43,28 @@ export function watchOrganization(deps: WatchDeps, orgId: string): Repeater<JobV
     await stop;
     await unsubscribe();
   });
+}
+
+/**
+ * Sync mode: waits on the event bus until the job is final, at most `timeoutMs` or until
+ * `signal` aborts (the client went away). Resolves the final view, or null on timeout/abort;
+ * the job itself goes on either way.
+ */
+export async function waitForFinal(deps: WatchDeps, orgId: string, jobId: string, timeoutMs: number, signal?: AbortSignal): Promise<JobView | null> {
+  const iterator = watchJob(deps, orgId, jobId)[Symbol.asyncIterator]();
+  let timer: NodeJS.Timeout | undefined;
+  const gaveUp = new Promise<null>((resolve) => {
+    timer = setTimeout(() => resolve(null), timeoutMs);
+    signal?.addEventListener("abort", () => resolve(null), { once: true });
+  });
+  try {
+    for (;;) {
+      const next = await Promise.race([iterator.next(), gaveUp]);
+      if (next === null || next.done) return null;
+      if (isFinal(next.value.status)) return next.value;
+    }
+  } finally {
+    clearTimeout(timer);
+    await iterator.return?.();
+  }
 }

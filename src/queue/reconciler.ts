@@ -23,7 +23,8 @@ export interface ReconcileResult {
 export async function reconcileOnce(deps: ReconcilerDeps, graceMs = 5_000, batch = 500): Promise<ReconcileResult> {
   const result: ReconcileResult = { enqueued: 0, failed: 0 };
   const stuck = await deps.prisma.job.findMany({
-    where: { status: { in: ["pending", "processing"] }, createdAt: { lt: new Date(Date.now() - graceMs) } },
+    // Group jobs are never queued: they follow their items.
+    where: { kind: "render", status: { in: ["pending", "processing"] }, createdAt: { lt: new Date(Date.now() - graceMs) } },
     select: { id: true },
     orderBy: { createdAt: "asc" },
     take: batch,

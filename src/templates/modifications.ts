@@ -69,12 +69,17 @@ function applyOne(layer: Layer, mod: Modification, index: number): Layer {
   return next;
 }
 
-/** Returns a new document with the modifications applied; the template itself is untouched. */
-export function applyModifications(doc: TemplateDocument, mods: Modification[]): TemplateDocument {
+/**
+ * Returns a new document with the modifications applied; the template itself is untouched.
+ * With `skipUnknownLayers` (design groups: one set of modifications for templates of different
+ * layouts), a modification naming a layer this template does not have is skipped.
+ */
+export function applyModifications(doc: TemplateDocument, mods: Modification[], opts: { skipUnknownLayers?: boolean } = {}): TemplateDocument {
   const layers = [...doc.layers];
   const indexByName = new Map(layers.map((l, i) => [l.name, i]));
   mods.forEach((mod, i) => {
     const idx = indexByName.get(mod.name);
+    if (idx === undefined && opts.skipUnknownLayers) return;
     if (idx === undefined) {
       const names = layers.map((l) => `"${l.name}"`).join(", ") || "(none)";
       throw new ModificationError(`unknown layer "${mod.name}"; the template's layers are ${names}`, ["modifications", i, "name"]);

@@ -64,15 +64,25 @@ function splitInput(input: TemplateInput): { name: string | undefined; document:
   return { name, document: TemplateDocument.parse(doc) };
 }
 
+type Tx = Parameters<Parameters<Prisma["$transaction"]>[0]>[0];
+
+/** Inserts a validated template and its first version row, inside the caller's transaction. */
+export async function insertTemplate(tx: Tx, orgId: string, id: string, name: string | undefined, document: TemplateDocument): Promise<Template> {
+  const template = await tx.template.create({ data: { id, orgId, name: name ?? "Untitled", document } });
+  await tx.templateVersion.create({ data: { templateId: id, version: 1, name: template.name, document } });
+  return template;
+}
+
+/** Validates the input (document and fonts) into what insertTemplate takes. */
+export async function prepareTemplate(prisma: Prisma, orgId: string, input: TemplateInput): Promise<{ name: string | undefined; document: TemplateDocument }> {
+  const prepared = splitInput(input);
+  await checkFonts(prisma, orgId, prepared.document);
+  return prepared;
+}
+
 export async function createTemplate(prisma: Prisma, orgId: string, input: TemplateInput): Promise<Template> {
-  const { name, document } = splitInput(input);
-  await checkFonts(prisma, orgId, document);
-  const id = newId("tpl");
-  return prisma.$transaction(async (tx) => {
-    const template = await tx.template.create({ data: { id, orgId, name: name ?? "Untitled", document } });
-    await tx.templateVersion.create({ data: { templateId: id, version: 1, name: template.name, document } });
-    return template;
-  });
+  const { name, document } = await prepareTemplate(prisma, orgId, input);
+  return prisma.$transaction((tx) => insertTemplate(tx, orgId, newId("tpl"), name, document));
 }
 
 /** A live (not deleted) template of the organisation, or null. */

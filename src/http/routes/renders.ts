@@ -1,9 +1,13 @@
-// The contract's render routes: POST /api/v1/create (202) and GET /api/v1/create/:job_id.
+// The contract's render routes: POST /api/v1/create and /api/v1/studio/create-and-render (202, or
+// 200 inline with ?sync=true), POST /api/v1/design-groups/create (always 202), and the poll
+// endpoint GET /api/v1/create/:job_id.
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
 import type { AppContext } from "../../context.js";
-import { createRender, CreateRenderInput, getJob, viewOf, type Accepted } from "../../jobs/service.js";
+import { createGroupRender, createRender, CreateRenderInput, createStudioRender, GroupRenderInput, StudioRenderInput, type Accepted } from "../../jobs/accept.js";
+import { getJob, viewOf } from "../../jobs/service.js";
+import { waitForFinal } from "../../jobs/watch.js";
 import { principalOf } from "../auth.js";
 import { HttpError } from "../errors.js";
 
@@ -17,17 +21,53 @@ export function idempotencyKeyOf(request: FastifyRequest): string | undefined {
   return value;
 }
 
-/** The contract's 202 body; a replay answers exactly as the first request did. */
-export function sendAccepted(reply: FastifyReply, accepted: Accepted) {
-  if (accepted.replayed) void reply.header("idempotent-replayed", "true");
-  return reply.status(202).send({ job_id: accepted.job.id, status: "pending", poll_url: `/api/v1/create/${accepted.job.id}` });
-}
+const SyncQuery = z.object({
+  sync: z
+    .enum(["true", "false", "1", "0"])
+    .optional()
+    .transform((v) => v === "true" || v === "1"),
+});
 
 export const rendersRoutes =
   (ctx: AppContext): FastifyPluginAsyncZod =>
   async (app) => {
-    app.post("/create", { schema: { body: CreateRenderInput } }, async (request, reply) => {
+    /** The contract's 202 body; a replay answers exactly as the first request did. */
+    const sendAccepted = (reply: FastifyReply, accepted: Accepted, extra: Record<string, unknown> = {}) => {
+      if (accepted.replayed) void reply.header("idempotent-replayed", "true");
+      return reply.status(202).send({ job_id: accepted.job.id, status: "pending", poll_url: `/api/v1/create/${accepted.job.id}`, ...extra });
+    };
+
+    /**
+     * ?sync=true: wait on the event bus up to SYNC_TIMEOUT_MS and answer 200 with the poll body
+     * (complete or failed); past it, or if the client leaves, the usual 202 — the job goes on.
+     */
+    const answer = async (request: FastifyRequest, reply: FastifyReply, accepted: Accepted, sync: boolean, extra: Record<string, unknown> = {}) => {
+      if (sync) {
+        const gone = new AbortController();
+        request.raw.once("close", () => gone.abort());
+        reply.raw.once("close", () => gone.abort());
+        const final = await waitForFinal(ctx, accepted.job.orgId, accepted.job.id, ctx.config.SYNC_TIMEOUT_MS, gone.signal);
+        if (final) {
+          if (accepted.replayed) void reply.header("idempotent-replayed", "true");
+          return reply.status(200).send({ ...final, ...extra });
+        }
+      }
+      return sendAccepted(reply, accepted, extra);
+    };
+
+    app.post("/create", { schema: { body: CreateRenderInput, querystring: SyncQuery } }, async (request, reply) => {
       const accepted = await createRender(ctx, principalOf(request).orgId, request.body, { idempotencyKey: idempotencyKeyOf(request) });
+      return answer(request, reply, accepted, request.query.sync);
+    });
+
+    app.post("/studio/create-and-render", { schema: { body: StudioRenderInput, querystring: SyncQuery } }, async (request, reply) => {
+      const accepted = await createStudioRender(ctx, principalOf(request).orgId, request.body, { idempotencyKey: idempotencyKeyOf(request) });
+      return answer(request, reply, accepted, request.query.sync, accepted.templateId ? { template_id: accepted.templateId } : {});
+    });
+
+    // Groups never wait: `sync` is accepted and ignored, as documented.
+    app.post("/design-groups/create", { schema: { body: GroupRenderInput } }, async (request, reply) => {
+      const accepted = await createGroupRender(ctx, principalOf(request).orgId, request.body, { idempotencyKey: idempotencyKeyOf(request) });
       return sendAccepted(reply, accepted);
     });
 

@@ -1,0 +1,44 @@
+// Design groups CRUD: /api/v1/design-groups. Rendering a group is POST /api/v1/design-groups/create
+// (routes/renders.ts).
+import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
+import { z } from "zod";
+import type { AppContext } from "../../context.js";
+import { PageQuery } from "../../db/pagination.js";
+import {
+  createDesignGroup,
+  deleteDesignGroup,
+  DesignGroupInput,
+  designGroupView,
+  getDesignGroup,
+  listDesignGroups,
+  updateDesignGroup,
+} from "../../templates/design-groups.js";
+import { principalOf } from "../auth.js";
+
+const Params = z.object({ design_group_id: z.string().max(100) });
+
+export const designGroupsRoutes =
+  (ctx: AppContext): FastifyPluginAsyncZod =>
+  async (app) => {
+    app.post("/design-groups", { schema: { body: DesignGroupInput } }, async (request, reply) =>
+      reply.status(201).send(designGroupView(await createDesignGroup(ctx.prisma, principalOf(request).orgId, request.body))),
+    );
+
+    app.get("/design-groups", { schema: { querystring: PageQuery } }, async (request) => {
+      const page = await listDesignGroups(ctx.prisma, principalOf(request).orgId, request.query);
+      return { data: page.data.map(designGroupView), next_cursor: page.next_cursor };
+    });
+
+    app.get("/design-groups/:design_group_id", { schema: { params: Params } }, async (request) =>
+      designGroupView(await getDesignGroup(ctx.prisma, principalOf(request).orgId, request.params.design_group_id)),
+    );
+
+    app.put("/design-groups/:design_group_id", { schema: { params: Params, body: DesignGroupInput } }, async (request) =>
+      designGroupView(await updateDesignGroup(ctx.prisma, principalOf(request).orgId, request.params.design_group_id, request.body)),
+    );
+
+    app.delete("/design-groups/:design_group_id", { schema: { params: Params } }, async (request, reply) => {
+      await deleteDesignGroup(ctx.prisma, principalOf(request).orgId, request.params.design_group_id);
+      return reply.status(204).send();
+    });
+  };

@@ -1,0 +1,231 @@
+// Accepting work: a single render, a Studio design saved and rendered, a design group rendered
+// as one job. Each validates everything first, then in ONE transaction claims the idempotency
+// key (if any), debits the organisation for everything at once, inserts the jobs and their
+// CHARGE rows. A refused debit throws before anything exists (402 for all or none). Enqueueing
+// happens after the commit; if Redis refuses, the jobs stay pending in Postgres and the
+// reconciler enqueues them later.
+import { z } from "zod";
+import { debit, recordCharge } from "../billing/charges.js";
+import { claimIdempotencyKey, completeIdempotencyKey, findIdempotentJob, requestFingerprint, type IdempotencyClaim } from "../billing/idempotency.js";
+import { priceForRender } from "../billing/prices.js";
+import type { Prisma } from "../db/client.js";
+import { newId } from "../db/ids.js";
+import type { Job, Template } from "../generated/prisma/client.js";
+import { OutputOptions, type TemplateDocument } from "../templates/document.js";
+import { checkTemplateIds, getDesignGroup, MAX_GROUP_TEMPLATES } from "../templates/design-groups.js";
+import { applyModifications, Modification, ModificationError } from "../templates/modifications.js";
+import { checkFonts, findTemplate, insertTemplate, prepareTemplate, TemplateInput } from "../templates/service.js";
+import { NotFoundError, ValidationError } from "./errors.js";
+import { announce, type JobsDeps } from "./service.js";
+
+type Tx = Parameters<Parameters<Prisma["$transaction"]>[0]>[0];
+
+const Modifications = z.array(Modification).max(500).default([]);
+
+export const CreateRenderInput = OutputOptions.extend({
+  template_id: z.string().min(1).max(100),
+  modifications: Modifications,
+});
+export type CreateRenderInput = z.infer<typeof CreateRenderInput>;
+
+export const StudioRenderInput = OutputOptions.extend({
+  /** The design to save as a template: a template document, optionally with a name. */
+  design: TemplateInput,
+  modifications: Modifications,
+});
+export type StudioRenderInput = z.infer<typeof StudioRenderInput>;
+
+export const GroupRenderInput = OutputOptions.extend({
+  design_group_id: z.string().min(1).max(100).optional(),
+  template_ids: z.array(z.string().min(1).max(100)).min(1).max(MAX_GROUP_TEMPLATES).optional(),
+  modifications: Modifications,
+}).refine((v) => (v.design_group_id === undefined) !== (v.template_ids === undefined), {
+  message: "give either design_group_id or template_ids",
+  path: ["design_group_id"],
+});
+export type GroupRenderInput = z.infer<typeof GroupRenderInput>;
+
+export interface AcceptOptions {
+  /** The client's Idempotency-Key, if it sent one. */
+  idempotencyKey?: string | undefined;
+}
+
+export interface Accepted {
+  /** The job the client polls: the render, or the group job. */
+  job: Job;
+  /** True when an idempotency key replayed an earlier request: nothing new was created or charged. */
+  replayed: boolean;
+  /** Studio: the template the design was saved as. */
+  templateId?: string;
+}
+
+/** One render to create: a template version's document with the request's modifications. */
+interface PlannedRender {
+  templateId: string;
+  templateVersion: number;
+  document: TemplateDocument;
+  price: number;
+}
+
+type Output = z.infer<typeof OutputOptions>;
+
+function plan(
+  deps: Pick<JobsDeps, "prices">,
+  template: { id: string; version: number; document: unknown },
+  modifications: Modification[],
+  output: Output,
+  opts: { skipUnknownLayers?: boolean } = {},
+): PlannedRender {
+  let document: TemplateDocument;
+  try {
+    document = applyModifications(template.document as TemplateDocument, modifications, opts);
+  } catch (e) {
+    if (e instanceof ModificationError) throw new ValidationError(e.message, e.path);
+    throw e;
+  }
+  const price = priceForRender(deps.prices, { width: document.width * output.scale, height: document.height * output.scale });
+  return { templateId: template.id, templateVersion: template.version, document, price };
+}
+
+const outputOf = (input: Output) => ({ format: input.format, quality: input.quality ?? null, scale: input.scale });
+
+async function insertRender(tx: Tx, orgId: string, render: PlannedRender, input: Output & { modifications: Modification[] }, parentId?: string): Promise<Job> {
+  return tx.job.create({
+    data: {
+      id: newId("clx"),
+      orgId,
+      templateId: render.templateId,
+      templateVersion: render.templateVersion,
+      parentId: parentId ?? null,
+      input: { modifications: input.modifications, ...outputOf(input) },
+      document: render.document,
+      format: input.format,
+      priceCents: render.price,
+    },
+  });
+}
+
+/** The job an idempotency key already produced, when the key was used before within the window. */
+async function replayIfUsed(deps: JobsDeps, orgId: string, claim: IdempotencyClaim | null): Promise<Accepted | null> {
+  if (!claim) return null;
+  const jobId = await findIdempotentJob(deps.prisma, orgId, claim);
+  if (!jobId) return null;
+  const job = await deps.prisma.job.findUniqueOrThrow({ where: { id: jobId } });
+  return { job, replayed: true, ...(job.templateId ? { templateId: job.templateId } : {}) };
+}
+
+/**
+ * The shared accept transaction. `insert` creates the jobs (the one the client polls first, then
+ * the renders to queue) and runs after the debit of `total`; each render gets its CHARGE row.
+ */
+async function accept(
+  deps: JobsDeps,
+  orgId: string,
+  claim: IdempotencyClaim | null,
+  total: number,
+  insert: (tx: Tx) => Promise<{ primary: Job; renders: Job[]; templateId?: string }>,
+): Promise<Accepted> {
+  const result = await deps.prisma.$transaction(async (tx): Promise<Accepted & { renders: Job[] }> => {
+    if (claim) {
+      // A concurrent request with the same key committed first: replay its job.
+      const existing = await claimIdempotencyKey(tx, orgId, claim);
+      if (existing) {
+        const job = await tx.job.findUniqueOrThrow({ where: { id: existing } });
+        return { job, replayed: true, renders: [], ...(job.templateId ? { templateId: job.templateId } : {}) };
+      }
+    }
+    await debit(tx, orgId, total);
+    const { primary, renders, templateId } = await insert(tx);
+    for (const render of renders) await recordCharge(tx, orgId, render.id, render.priceCents);
+    if (claim) await completeIdempotencyKey(tx, orgId, claim.key, primary.id);
+    return { job: primary, replayed: false, renders, ...(templateId ? { templateId } : {}) };
+  });
+  if (result.replayed) return result;
+  for (const render of result.renders) {
+    try {
+      await deps.renderQueue.enqueue(render.id);
+    } catch (err) {
+      deps.logger.warn({ err, jobId: render.id }, "render queue unavailable; the reconciler will enqueue the job");
+    }
+  }
+  await announce(deps, result.job);
+  const { renders: _renders, ...accepted } = result;
+  return accepted;
+}
+
+const claimFor = (operation: string, input: unknown, opts: AcceptOptions): IdempotencyClaim | null =>
+  opts.idempotencyKey ? { key: opts.idempotencyKey, fingerprint: requestFingerprint(operation, input) } : null;
+
+/** POST /api/v1/create: one render of a saved template. */
+export async function createRender(deps: JobsDeps, orgId: string, input: CreateRenderInput, opts: AcceptOptions = {}): Promise<Accepted> {
+  const claim = claimFor("render", input, opts);
+  // A replay answers as the first request did, even if the template changed or went away since.
+  const earlier = await replayIfUsed(deps, orgId, claim);
+  if (earlier) return earlier;
+  const template = await findTemplate(deps.prisma, orgId, input.template_id);
+  if (!template) throw new NotFoundError(`template ${input.template_id} not found`);
+  const render = plan(deps, template, input.modifications, input);
+  if (input.modifications.some((m) => m.font_family !== undefined)) await checkFonts(deps.prisma, orgId, render.document);
+  return accept(deps, orgId, claim, render.price, async (tx) => {
+    const job = await insertRender(tx, orgId, render, input);
+    return { primary: job, renders: [job] };
+  });
+}
+
+/** POST /api/v1/studio/create-and-render: save the design as a template and render it. */
+export async function createStudioRender(deps: JobsDeps, orgId: string, input: StudioRenderInput, opts: AcceptOptions = {}): Promise<Accepted> {
+  const claim = claimFor("studio", input, opts);
+  const earlier = await replayIfUsed(deps, orgId, claim);
+  if (earlier) return earlier;
+  const { name, document } = await prepareTemplate(deps.prisma, orgId, input.design).catch((e: unknown) => {
+    // Paths point into the request body, where the document is `design`.
+    if (e instanceof ValidationError) throw new ValidationError(e.message, ["design", ...e.path]);
+    throw e;
+  });
+  const templateId = newId("tpl");
+  const render = plan(deps, { id: templateId, version: 1, document }, input.modifications, input);
+  if (input.modifications.some((m) => m.font_family !== undefined)) await checkFonts(deps.prisma, orgId, render.document);
+  return accept(deps, orgId, claim, render.price, async (tx) => {
+    await insertTemplate(tx, orgId, templateId, name, document);
+    const job = await insertRender(tx, orgId, render, input);
+    return { primary: job, renders: [job], templateId };
+  });
+}
+
+/** POST /api/v1/design-groups/create: every template of the group, one set of modifications. */
+export async function createGroupRender(deps: JobsDeps, orgId: string, input: GroupRenderInput, opts: AcceptOptions = {}): Promise<Accepted> {
+  const claim = claimFor("group", input, opts);
+  const earlier = await replayIfUsed(deps, orgId, claim);
+  if (earlier) return earlier;
+  const group = input.design_group_id ? await getDesignGroup(deps.prisma, orgId, input.design_group_id) : null;
+  const ids = group ? group.templateIds : input.template_ids!;
+  await checkTemplateIds(deps.prisma, orgId, ids, group ? "design_group_id" : "template_ids");
+  const templates = await deps.prisma.template.findMany({ where: { id: { in: ids }, orgId, deletedAt: null } });
+  const byId = new Map<string, Template>(templates.map((t) => [t.id, t]));
+  // One set of modifications for several layouts: each must fit at least one template.
+  const allLayers = new Set(templates.flatMap((t) => (t.document as TemplateDocument).layers.map((l) => l.name)));
+  input.modifications.forEach((m, i) => {
+    if (!allLayers.has(m.name)) {
+      throw new ValidationError(`unknown layer "${m.name}": no template of the group has it; their layers are ${[...allLayers].map((n) => `"${n}"`).join(", ")}`, ["modifications", i, "name"]);
+    }
+  });
+  const renders = ids.map((id) => plan(deps, byId.get(id)!, input.modifications, input, { skipUnknownLayers: true }));
+  if (input.modifications.some((m) => m.font_family !== undefined)) for (const r of renders) await checkFonts(deps.prisma, orgId, r.document);
+  const total = renders.reduce((sum, r) => sum + r.price, 0);
+  return accept(deps, orgId, claim, total, async (tx) => {
+    const parent = await tx.job.create({
+      data: {
+        id: newId("clx"),
+        orgId,
+        kind: "group",
+        designGroupId: group?.id ?? null,
+        input: { template_ids: ids, modifications: input.modifications, ...outputOf(input) },
+        format: input.format,
+        priceCents: total,
+      },
+    });
+    const items: Job[] = [];
+    for (const r of renders) items.push(await insertRender(tx, orgId, r, input, parent.id));
+    return { primary: parent, renders: items };
+  });
+}
