@@ -14,10 +14,15 @@ import { RenderQueue } from "./queue/render-queue.js";
 import { checkRedis, createRedis } from "./redis.js";
 import { LocalDiskStorage } from "./storage/storage.js";
 import { createRenderWorker, type RenderWorker } from "../workers/render-worker.js";
+import { createDeliverWorker, type DeliverWorker } from "../workers/deliver-worker.js";
+import { parseRetrySchedule } from "./delivery/destinations.js";
+import { loadSecretsKey } from "./delivery/secrets-key.js";
+import { DeliverQueue } from "./queue/deliver-queue.js";
 
 export interface AppOptions {
   api: boolean;
-  worker: boolean;
+  /** true: the render and deliver workers; or just one of them. */
+  worker: boolean | "render" | "deliver";
   /** Apply pending migrations at start (npm start does; tests migrate once up front). */
   migrate?: boolean;
   logger?: Logger;
@@ -50,6 +55,14 @@ export async function createContext(config: Config, opts: { migrate: boolean; lo
     attempts: config.RENDER_ATTEMPTS,
   });
   renderQueue.queue.on("error", (err) => logger.warn({ err: err.message }, "render queue error"));
+  const webhookSchedule = parseRetrySchedule(config.WEBHOOK_RETRY_SCHEDULE);
+  const deliverQueue = new DeliverQueue({
+    connection: { url: config.REDIS_URL, maxRetriesPerRequest: 1, enableOfflineQueue: false },
+    prefix: config.QUEUE_PREFIX,
+    sendToAttempts: config.DELIVERY_ATTEMPTS,
+    webhookSchedule,
+  });
+  deliverQueue.queue.on("error", (err) => logger.warn({ err: err.message }, "deliver queue error"));
   return {
     config,
     logger,
@@ -57,6 +70,9 @@ export async function createContext(config: Config, opts: { migrate: boolean; lo
     prisma: db.prisma,
     redis,
     renderQueue,
+    deliverQueue,
+    secretsKey: await loadSecretsKey(config),
+    webhookSchedule,
     events: new EventBus(redis, config.QUEUE_PREFIX),
     storage: new LocalDiskStorage(config.STORAGE_DIR, config.PUBLIC_BASE_URL),
     prices: priceTable(config),
@@ -67,6 +83,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<App> {
   const ctx = await createContext(config, { migrate: opts.migrate ?? true, logger: opts.logger });
   const server = opts.api ? buildServer(ctx) : null;
   let worker: RenderWorker | null = null;
+  let deliverWorker: DeliverWorker | null = null;
   let reconciler: { stop: () => Promise<void> } | null = null;
   let stopping: Promise<void> | null = null;
 
@@ -74,11 +91,12 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<App> {
     ctx,
     server,
     async start() {
-      if (opts.worker) {
+      if (opts.worker === true || opts.worker === "deliver") deliverWorker = createDeliverWorker(ctx);
+      if (opts.worker === true || opts.worker === "render") {
         worker = createRenderWorker(ctx);
         // The worker side owns repair: pending jobs no queue holds are enqueued again.
         reconciler = startReconciler(
-          { prisma: ctx.prisma, renderQueue: ctx.renderQueue, logger: ctx.logger, failJob: (id, error) => markFailed(ctx, id, error) },
+          { prisma: ctx.prisma, renderQueue: ctx.renderQueue, deliverQueue: ctx.deliverQueue, logger: ctx.logger, failJob: (id, error) => markFailed(ctx, id, error) },
           config.RECONCILE_INTERVAL_MS,
         );
       }
@@ -89,10 +107,12 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<App> {
       stopping ??= (async () => {
         const bound = new Promise<void>((resolve) => setTimeout(resolve, config.SHUTDOWN_TIMEOUT_MS).unref());
         await Promise.race([
-          Promise.all([server?.close(), worker?.close(), reconciler?.stop()]),
+          Promise.all([server?.close(), worker?.close(), deliverWorker?.close(), reconciler?.stop()]),
           bound.then(() => ctx.logger.warn("shutdown bound reached; closing with work in flight")),
         ]);
         await worker?.close(true).catch(() => {});
+        await deliverWorker?.close(true).catch(() => {});
+        await ctx.deliverQueue.close().catch(() => {});
         await ctx.events.close();
         await ctx.renderQueue.close().catch(() => {});
         ctx.redis.disconnect();

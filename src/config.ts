@@ -2,6 +2,7 @@
 // that names the variable, instead of surfacing later as a confusing runtime error.
 import path from "node:path";
 import { z } from "zod";
+import { parseRetrySchedule } from "./delivery/destinations.js";
 
 const bool = z
   .enum(["true", "false", "1", "0", "yes", "no"])
@@ -32,6 +33,13 @@ const ConfigSchema = z
     BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
     PRICE_CENTS_PER_RENDER: z.coerce.number().int().min(0).default(1),
     PRICE_CENTS_LARGE_RENDER: z.coerce.number().int().min(0).default(2),
+    /** 32 bytes, base64 or hex: encrypts Send-To credentials at rest. Unset: a key file in ./data. */
+    SECRETS_KEY: z.string().min(1).optional(),
+    SECRETS_KEY_FILE: z.string().min(1).default("./data/secrets.key"),
+    WEBHOOK_RETRY_SCHEDULE: z.string().optional(),
+    DELIVERY_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(15_000),
+    DELIVERY_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(5),
+    DROPBOX_CONTENT_URL: z.url().default("https://content.dropboxapi.com"),
     SYNC_TIMEOUT_MS: z.coerce.number().int().min(0).max(120_000).default(25_000),
     RATE_LIMIT_MAX: z.coerce.number().int().min(0).default(100),
     RATE_LIMIT_WINDOW_MS: z.coerce.number().int().min(100).default(1000),
@@ -47,6 +55,7 @@ const ConfigSchema = z
     PUBLIC_BASE_URL: (env.PUBLIC_BASE_URL ?? `http://localhost:${env.PORT}`).replace(/\/+$/, ""),
     PGLITE_DIR: path.resolve(env.PGLITE_DIR),
     STORAGE_DIR: path.resolve(env.STORAGE_DIR),
+    SECRETS_KEY_FILE: path.resolve(env.SECRETS_KEY_FILE),
   }));
 
 export type Config = z.output<typeof ConfigSchema>;
@@ -61,6 +70,11 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!result.success) {
     const lines = result.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
     throw new ConfigError(`Invalid configuration:\n${lines.join("\n")}`);
+  }
+  try {
+    parseRetrySchedule(result.data.WEBHOOK_RETRY_SCHEDULE);
+  } catch (e) {
+    throw new ConfigError(`Invalid configuration:\n  WEBHOOK_RETRY_SCHEDULE: ${(e as Error).message}`);
   }
   return result.data;
 }

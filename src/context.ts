@@ -6,6 +6,7 @@ import type { PriceTable } from "./billing/prices.js";
 import type { Config } from "./config.js";
 import type { Database, Prisma } from "./db/client.js";
 import type { EventBus } from "./events/bus.js";
+import type { DeliverQueue } from "./queue/deliver-queue.js";
 import type { RenderQueue } from "./queue/render-queue.js";
 import type { Storage } from "./storage/storage.js";
 
@@ -16,6 +17,11 @@ export interface AppContext {
   prisma: Prisma;
   redis: Redis;
   renderQueue: RenderQueue;
+  deliverQueue: DeliverQueue;
+  /** Encrypts Send-To credentials at rest. */
+  secretsKey: Buffer;
+  /** Delays before each webhook attempt (WEBHOOK_RETRY_SCHEDULE). */
+  webhookSchedule: number[];
   events: EventBus;
   storage: Storage;
   prices: PriceTable;

@@ -7,7 +7,7 @@ import { runAdminCommand, UsageError } from "./cli/admin-commands.js";
 import { ConfigError, parseConfig, type Config } from "./config.js";
 import { ServiceUnavailableError } from "./redis.js";
 
-export type Role = "all" | "api" | "worker";
+export type Role = "all" | "api" | "worker" | "render" | "deliver";
 
 /** Starts the given role and wires signals; exits with one clear line when a dependency is missing. */
 export async function runProcess(role: Role): Promise<void> {
@@ -27,7 +27,8 @@ export async function runProcess(role: Role): Promise<void> {
 
   let app: App;
   try {
-    app = await buildApp(config, { api: role !== "worker", worker: role !== "api", migrate: true });
+    const worker = role === "render" || role === "deliver" ? role : role !== "api";
+    app = await buildApp(config, { api: role === "all" || role === "api", worker, migrate: true });
   } catch (e) {
     if (e instanceof ServiceUnavailableError) exitWith(e.message);
     const code = (e as { code?: string }).code;

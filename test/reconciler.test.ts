@@ -31,6 +31,7 @@ afterAll(async () => {
 const reconcilerDeps = (stack: Stack) => ({
   prisma: stack.app.ctx.prisma,
   renderQueue: stack.app.ctx.renderQueue,
+  deliverQueue: stack.app.ctx.deliverQueue,
   logger: stack.app.ctx.logger,
   failJob: (id: string, error: string) => markFailed(stack.app.ctx, id, error),
 });

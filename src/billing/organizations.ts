@@ -4,6 +4,7 @@ import { newId } from "../db/ids.js";
 import type { Prisma } from "../db/client.js";
 import type { OrganizationStatus } from "../generated/prisma/client.js";
 import { createApiKey } from "../auth/api-keys.js";
+import { generateWebhookSecret } from "../delivery/signing.js";
 
 export interface OrganizationView {
   org_id: string;
@@ -26,10 +27,11 @@ function view(org: { id: string; name: string; balanceCents: number; status: Org
 export async function createOrganization(
   prisma: Prisma,
   input: { name: string; balanceCents: number },
-): Promise<{ org: OrganizationView; apiKey: string }> {
+): Promise<{ org: OrganizationView; apiKey: string; webhookSecret: string }> {
   const id = newId("org");
+  const webhookSecret = generateWebhookSecret();
   const org = await prisma.$transaction(async (tx) => {
-    const created = await tx.organization.create({ data: { id, name: input.name, balanceCents: input.balanceCents } });
+    const created = await tx.organization.create({ data: { id, name: input.name, balanceCents: input.balanceCents, webhookSecret } });
     if (input.balanceCents > 0) {
       await tx.ledgerEntry.create({
         data: { id: newId("led"), orgId: id, kind: "TOPUP", amountCents: input.balanceCents, note: "initial balance" },
@@ -38,7 +40,7 @@ export async function createOrganization(
     return created;
   });
   const apiKey = await createApiKey(prisma, id);
-  return { org: view(org), apiKey };
+  return { org: view(org), apiKey, webhookSecret };
 }
 
 export async function fundOrganization(prisma: Prisma, orgId: string, cents: number, note = "top-up"): Promise<OrganizationView> {

@@ -48,11 +48,11 @@ export async function runAdminCommand(prisma: Prisma, argv: string[]): Promise<u
   switch (command) {
     case "create": {
       if (!values.name) throw new UsageError("--name is required");
-      const { org, apiKey } = await createOrganization(prisma, {
+      const { org, apiKey, webhookSecret } = await createOrganization(prisma, {
         name: values.name,
         balanceCents: values["balance-cents"] === undefined ? 0 : cents(values["balance-cents"], "--balance-cents", true),
       });
-      return { org_id: org.org_id, api_key: apiKey };
+      return { org_id: org.org_id, api_key: apiKey, webhook_secret: webhookSecret };
     }
     case "fund":
       return fundOrganization(prisma, needId(), cents(values.cents, "--cents", false));

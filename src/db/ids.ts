@@ -4,7 +4,7 @@ import { randomBytes } from "node:crypto";
 
 const ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz";
 
-export type IdPrefix = "clx" | "tpl" | "org" | "key" | "led" | "fnt" | "dgr";
+export type IdPrefix = "clx" | "tpl" | "org" | "key" | "led" | "fnt" | "dgr" | "wha" | "stp";
 
 export function newId(prefix: IdPrefix): string {
   const bytes = randomBytes(24);

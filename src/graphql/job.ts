@@ -2,6 +2,8 @@
 // mutation (the domain call behind POST /api/v1/create); live status subscriptions.
 import { GraphQLError } from "graphql";
 import { z } from "zod";
+import { SendTo } from "../delivery/destinations.js";
+import { exportDesign, ExportRequest, type ExportResult } from "../delivery/export.js";
 import { NotFoundError, ValidationError } from "../jobs/errors.js";
 import { createGroupRender, createRender, CreateRenderInput, createStudioRender, GroupRenderInput, StudioRenderInput } from "../jobs/accept.js";
 import { getJob, listJobs, viewOf } from "../jobs/service.js";
@@ -14,6 +16,8 @@ import { CREATE_JOB_ERRORS } from "./errors.js";
 export const JobStatus = builder.enumType("JobStatus", {
   values: ["pending", "processing", "complete", "failed"] as const satisfies readonly JobStatusValue[],
 });
+
+const SendToStatus = builder.enumType("SendToStatus", { values: ["pending", "delivering", "delivered", "failed"] as const });
 
 const JobItem = builder.objectRef<JobItemView>("JobItem").implement({
   description: "One render of a design group job.",
@@ -40,6 +44,9 @@ export const JobRef = builder.objectRef<JobView>("Job").implement({
     error: t.string({ nullable: true, resolve: (job) => job.error ?? null }),
     createdAt: t.field({ type: "DateTime", resolve: (job) => job.created_at }),
     completedAt: t.field({ type: "DateTime", nullable: true, resolve: (job) => job.completed_at ?? null }),
+    sendToStatus: t.field({ type: SendToStatus, nullable: true, description: "With send_to, once the render is complete", resolve: (job) => job.send_to_status ?? null }),
+    sendToError: t.string({ nullable: true, resolve: (job) => job.send_to_error ?? null }),
+    sendToResult: t.field({ type: "JSON", nullable: true, description: "The destination's identifiers once delivered", resolve: (job) => job.send_to_result ?? null }),
   }),
 });
 
@@ -97,6 +104,8 @@ const ModificationInput = builder.inputType("ModificationInput", {
 const CreateRenderInputRef = builder.inputType("CreateRenderInput", {
   fields: (t) => ({
     templateId: t.string({ required: true }),
+    webhookUrl: t.string({ description: "POSTed the final job, signed (Standard Webhooks)" }),
+    sendTo: t.field({ type: "JSON", description: "A send_to destination, as in the REST API" }),
     modifications: t.field({ type: [ModificationInput] }),
     format: t.field({ type: OutputFormat }),
     quality: t.int(),
@@ -155,7 +164,12 @@ builder.mutationField("createRender", (t) =>
       idempotencyKey: t.arg.string({ required: false, validate: IdempotencyKeyArg.optional().nullable() }),
     },
     resolve: async (_root, args, ctx) => {
-      const input = parseInput(CreateRenderInput, { template_id: args.input.templateId, ...outputArgs(args.input) });
+      const input = parseInput(CreateRenderInput, {
+        template_id: args.input.templateId,
+        webhook_url: args.input.webhookUrl,
+        send_to: args.input.sendTo,
+        ...outputArgs(args.input),
+      });
       const accepted = await createRender(ctx.app, principalOf(ctx).orgId, input, {
         idempotencyKey: args.idempotencyKey ?? undefined,
       });
@@ -218,6 +232,69 @@ builder.mutationField("createDesignGroup", (t) =>
       const input = parseInput(GroupRenderInput, { design_group_id: args.input.designGroupId, template_ids: args.input.templateIds, ...outputArgs(args.input) });
       const accepted = await createGroupRender(ctx.app, principalOf(ctx).orgId, input, { idempotencyKey: args.idempotencyKey ?? undefined });
       return await viewOf(ctx.app, accepted.job);
+    },
+  }),
+);
+
+const ExportDesignInputRef = builder.inputType("ExportDesignInput", {
+  fields: (t) => ({
+    templateId: t.string({ description: "A saved template; or give design" }),
+    design: t.field({ type: "JSON", description: "A template document to save and render" }),
+    destination: t.field({ type: "JSON", required: true, description: 'A send_to destination, e.g. {"type":"dropbox","access_token":"…","path":"/renders"}' }),
+    modifications: t.field({ type: [ModificationInput] }),
+    format: t.field({ type: OutputFormat }),
+    quality: t.int(),
+    scale: t.float(),
+    webhookUrl: t.string(),
+    async: t.boolean({ description: "Answer at once (queued) instead of waiting for the render and the send" }),
+  }),
+});
+
+const ExportResultRef = builder.objectRef<ExportResult>("ExportResult").implement({
+  description: "The Studio export routes' answer: branch on `async` (when true, only jobId is known yet).",
+  fields: (t) => ({
+    ok: t.exposeBoolean("ok"),
+    async: t.exposeBoolean("async"),
+    jobId: t.exposeID("job_id"),
+    outputUrl: t.string({ nullable: true, resolve: (r) => (r.async ? null : (r.outputUrl ?? null)) }),
+    error: t.string({ nullable: true, resolve: (r) => (r.async ? null : (r.error ?? null)) }),
+    identifiers: t.field({
+      type: "JSON",
+      nullable: true,
+      description: "The destination's identifiers (Dropbox: dropbox_file_id, dropbox_path)",
+      resolve: (r) => {
+        if (r.async) return null;
+        const { ok: _ok, async: _async, job_id: _id, outputUrl: _url, error: _error, ...identifiers } = r;
+        return identifiers;
+      },
+    }),
+  }),
+});
+
+builder.mutationField("exportDesign", (t) =>
+  t.field({
+    type: ExportResultRef,
+    description: "Render a template or design and send it to a destination (POST /api/v1/studio/export/*).",
+    errors: { types: CREATE_JOB_ERRORS, directResult: true, union: { name: "ExportDesignResult" } },
+    args: {
+      input: t.arg({ type: ExportDesignInputRef, required: true }),
+      idempotencyKey: t.arg.string({ required: false, validate: IdempotencyKeyArg.optional().nullable() }),
+    },
+    resolve: async (_root, args, ctx) => {
+      const design = args.input.design && typeof args.input.design === "object" ? args.input.design : undefined;
+      const request = parseInput(ExportRequest, {
+        template_id: args.input.templateId,
+        design,
+        webhook_url: args.input.webhookUrl,
+        async: args.input.async,
+        ...outputArgs(args.input),
+      });
+      const destination = SendTo.safeParse(args.input.destination);
+      if (!destination.success) throw ValidationError.fromZod(destination.error.issues, "input.destination");
+      return exportDesign(ctx.app, principalOf(ctx).orgId, request, destination.data, {
+        idempotencyKey: args.idempotencyKey ?? undefined,
+        waitMs: ctx.app.config.SYNC_TIMEOUT_MS,
+      });
     },
   }),
 );

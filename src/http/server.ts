@@ -8,6 +8,7 @@ import { errorHandler } from "./errors.js";
 import { graphqlPlugin } from "./graphql.js";
 import { registerRateLimit } from "./rate-limit.js";
 import { billingRoutes } from "./routes/billing.js";
+import { deliveryRoutes } from "./routes/delivery.js";
 import { designGroupsRoutes } from "./routes/design-groups.js";
 import { filesRoutes } from "./routes/files.js";
 import { fontsRoutes } from "./routes/fonts.js";
@@ -49,6 +50,7 @@ export function buildServer(ctx: AppContext) {
       await api.register(fontsRoutes(ctx));
       await api.register(billingRoutes(ctx));
       await api.register(designGroupsRoutes(ctx));
+      await api.register(deliveryRoutes(ctx));
     },
     { prefix: "/api/v1" },
   );

@@ -11,7 +11,9 @@ import { priceForRender } from "../billing/prices.js";
 import type { Prisma } from "../db/client.js";
 import { newId } from "../db/ids.js";
 import type { Job, Template } from "../generated/prisma/client.js";
-import { OutputOptions, type TemplateDocument } from "../templates/document.js";
+import { SendTo } from "../delivery/destinations.js";
+import { deliveryColumns, prepareSendTo } from "../delivery/service.js";
+import { HttpUrl, OutputOptions, type TemplateDocument } from "../templates/document.js";
 import { checkTemplateIds, getDesignGroup, MAX_GROUP_TEMPLATES } from "../templates/design-groups.js";
 import { applyModifications, Modification, ModificationError } from "../templates/modifications.js";
 import { checkFonts, findTemplate, insertTemplate, prepareTemplate, TemplateInput } from "../templates/service.js";
@@ -22,9 +24,18 @@ type Tx = Parameters<Parameters<Prisma["$transaction"]>[0]>[0];
 
 const Modifications = z.array(Modification).max(500).default([]);
 
+/** What every job-creating request may ask for besides the render itself. */
+const Delivery = {
+  /** POSTed the final job (signed) when the render and its send_to are final. */
+  webhook_url: HttpUrl.optional(),
+  /** Where the image goes once rendered. */
+  send_to: SendTo.optional(),
+};
+
 export const CreateRenderInput = OutputOptions.extend({
   template_id: z.string().min(1).max(100),
   modifications: Modifications,
+  ...Delivery,
 });
 export type CreateRenderInput = z.infer<typeof CreateRenderInput>;
 
@@ -32,6 +43,7 @@ export const StudioRenderInput = OutputOptions.extend({
   /** The design to save as a template: a template document, optionally with a name. */
   design: TemplateInput,
   modifications: Modifications,
+  ...Delivery,
 });
 export type StudioRenderInput = z.infer<typeof StudioRenderInput>;
 
@@ -39,6 +51,8 @@ export const GroupRenderInput = OutputOptions.extend({
   design_group_id: z.string().min(1).max(100).optional(),
   template_ids: z.array(z.string().min(1).max(100)).min(1).max(MAX_GROUP_TEMPLATES).optional(),
   modifications: Modifications,
+  /** One event when the whole group is final. */
+  webhook_url: HttpUrl.optional(),
 }).refine((v) => (v.design_group_id === undefined) !== (v.template_ids === undefined), {
   message: "give either design_group_id or template_ids",
   path: ["design_group_id"],
@@ -89,9 +103,14 @@ function plan(
 
 const outputOf = (input: Output) => ({ format: input.format, quality: input.quality ?? null, scale: input.scale });
 
-async function insertRender(tx: Tx, orgId: string, render: PlannedRender, input: Output & { modifications: Modification[] }, parentId?: string): Promise<Job> {
+type RenderRequest = Output & { modifications: Modification[]; webhook_url?: string | undefined };
+
+async function insertRender(tx: Tx, orgId: string, render: PlannedRender, input: RenderRequest, delivery: { parentId?: string; sendTo?: string } = {}): Promise<Job> {
+  const parentId = delivery.parentId;
   return tx.job.create({
     data: {
+      // Items of a group deliver nothing themselves: the group does.
+      ...(parentId ? {} : deliveryColumns(input.webhook_url, delivery.sendTo)),
       id: newId("clx"),
       orgId,
       templateId: render.templateId,
@@ -166,8 +185,9 @@ export async function createRender(deps: JobsDeps, orgId: string, input: CreateR
   if (!template) throw new NotFoundError(`template ${input.template_id} not found`);
   const render = plan(deps, template, input.modifications, input);
   if (input.modifications.some((m) => m.font_family !== undefined)) await checkFonts(deps.prisma, orgId, render.document);
+  const sendTo = input.send_to ? await prepareSendTo(deps, orgId, input.send_to) : undefined;
   return accept(deps, orgId, claim, render.price, async (tx) => {
-    const job = await insertRender(tx, orgId, render, input);
+    const job = await insertRender(tx, orgId, render, input, { ...(sendTo ? { sendTo } : {}) });
     return { primary: job, renders: [job] };
   });
 }
@@ -185,9 +205,10 @@ export async function createStudioRender(deps: JobsDeps, orgId: string, input: S
   const templateId = newId("tpl");
   const render = plan(deps, { id: templateId, version: 1, document }, input.modifications, input);
   if (input.modifications.some((m) => m.font_family !== undefined)) await checkFonts(deps.prisma, orgId, render.document);
+  const sendTo = input.send_to ? await prepareSendTo(deps, orgId, input.send_to) : undefined;
   return accept(deps, orgId, claim, render.price, async (tx) => {
     await insertTemplate(tx, orgId, templateId, name, document);
-    const job = await insertRender(tx, orgId, render, input);
+    const job = await insertRender(tx, orgId, render, input, { ...(sendTo ? { sendTo } : {}) });
     return { primary: job, renders: [job], templateId };
   });
 }
@@ -219,13 +240,14 @@ export async function createGroupRender(deps: JobsDeps, orgId: string, input: Gr
         orgId,
         kind: "group",
         designGroupId: group?.id ?? null,
+        ...deliveryColumns(input.webhook_url, undefined),
         input: { template_ids: ids, modifications: input.modifications, ...outputOf(input) },
         format: input.format,
         priceCents: total,
       },
     });
     const items: Job[] = [];
-    for (const r of renders) items.push(await insertRender(tx, orgId, r, input, parent.id));
+    for (const r of renders) items.push(await insertRender(tx, orgId, r, input, { parentId: parent.id }));
     return { primary: parent, renders: items };
   });
 }

@@ -7,6 +7,7 @@ import type { Prisma } from "../db/client.js";
 import { afterCursor, newestFirst, toPage, type Page, type PageQuery } from "../db/pagination.js";
 import type { EventBus } from "../events/bus.js";
 import type { Job } from "../generated/prisma/client.js";
+import type { DeliverQueue } from "../queue/deliver-queue.js";
 import type { RenderQueue } from "../queue/render-queue.js";
 import type { Storage } from "../storage/storage.js";
 import { NotFoundError } from "./errors.js";
@@ -15,6 +16,8 @@ import { jobView, type JobStatus, type JobView } from "./view.js";
 export interface JobsDeps {
   prisma: Prisma;
   renderQueue: RenderQueue;
+  deliverQueue: DeliverQueue;
+  secretsKey: Buffer;
   events: EventBus;
   storage: Storage;
   prices: PriceTable;

@@ -2,6 +2,7 @@
 // announced. A group job follows its items: processing when the first starts, and final — in the
 // same transaction as its last item — complete when all are complete, failed when any failed.
 import { refundJob } from "../billing/charges.js";
+import { queueDeliveries } from "../delivery/service.js";
 import type { Prisma } from "../db/client.js";
 import type { Job } from "../generated/prisma/client.js";
 import { announce, type JobsDeps } from "./service.js";
@@ -63,7 +64,11 @@ async function finish(deps: JobsDeps, jobId: string, transition: (tx: Tx) => Pro
   });
   if (!changed) return null;
   await announce(deps, changed.job);
-  if (changed.group) await announce(deps, changed.group);
+  await queueDeliveries(deps, changed.job);
+  if (changed.group) {
+    await announce(deps, changed.group);
+    await queueDeliveries(deps, changed.group);
+  }
   return changed.job;
 }
 

@@ -14,6 +14,8 @@ export interface JobItemView {
   error: string | null;
 }
 
+export type SendToStatus = "pending" | "delivering" | "delivered" | "failed";
+
 export interface JobView {
   job_id: string;
   status: JobStatus;
@@ -24,6 +26,11 @@ export interface JobView {
   error?: string;
   created_at: string;
   completed_at?: string;
+  /** With send_to, once the render is complete. */
+  send_to_status?: SendToStatus;
+  send_to_error?: string;
+  /** The destination's identifiers once delivered (Dropbox: dropbox_file_id, dropbox_path). */
+  send_to_result?: Record<string, string>;
   items?: JobItemView[];
 }
 
@@ -40,6 +47,9 @@ export function jobView(job: Job, publicUrl: (key: string) => string, items?: Jo
     ...(job.status === "failed" ? { error: job.error ?? "render failed" } : {}),
     created_at: job.createdAt.toISOString(),
     ...(job.completedAt ? { completed_at: job.completedAt.toISOString() } : {}),
+    ...(complete && job.sendToStatus ? { send_to_status: job.sendToStatus as SendToStatus } : {}),
+    ...(complete && job.sendToStatus === "failed" ? { send_to_error: job.sendToError ?? "delivery failed" } : {}),
+    ...(complete && job.sendToStatus === "delivered" && job.sendToResult ? { send_to_result: job.sendToResult as Record<string, string> } : {}),
     ...(items
       ? {
           items: items.map((item) => ({
@@ -56,3 +66,15 @@ export function jobView(job: Job, publicUrl: (key: string) => string, items?: Jo
 }
 
 export const isFinal = (status: JobStatus) => status === "complete" || status === "failed";
+
+/** Nothing more will happen to the job: final, and its send_to (if any) final too. */
+export const isSettled = (view: Pick<JobView, "status" | "send_to_status">) =>
+  view.status === "failed" || (view.status === "complete" && (view.send_to_status === undefined || view.send_to_status === "delivered" || view.send_to_status === "failed"));
+
+/** Progress order of the states a client can see, so events never go backwards. */
+export function progressRank(view: Pick<JobView, "status" | "send_to_status">): number {
+  if (view.status === "pending") return 0;
+  if (view.status === "processing") return 1;
+  if (view.status === "failed" || view.send_to_status === undefined) return 4;
+  return { pending: 2, delivering: 3, delivered: 4, failed: 4 }[view.send_to_status];
+}

@@ -8,20 +8,19 @@ import type { EventBus } from "../events/bus.js";
 import type { Prisma } from "../db/client.js";
 import type { Storage } from "../storage/storage.js";
 import { getJob, viewOf } from "./service.js";
-import { isFinal, type JobView } from "./view.js";
+import { isSettled, progressRank, type JobView } from "./view.js";
 
 type WatchDeps = { prisma: Prisma; events: EventBus; storage: Storage };
-
-const RANK: Record<JobView["status"], number> = { pending: 0, processing: 1, complete: 2, failed: 2 };
 
 export function watchJob(deps: WatchDeps, orgId: string, jobId: string): Repeater<JobView> {
   return new Repeater<JobView>(async (push, stop) => {
     let sent = -1;
     const send = (view: JobView) => {
-      if (RANK[view.status] <= sent) return;
-      sent = RANK[view.status];
+      const rank = progressRank(view);
+      if (rank <= sent) return;
+      sent = rank;
       void push(view);
-      if (isFinal(view.status)) stop();
+      if (isSettled(view)) stop();
     };
     const unsubscribe = await deps.events.subscribeJob(jobId, (event) => {
       if (event.org_id === orgId) send(event.job);
@@ -61,7 +60,7 @@ export async function waitForFinal(deps: WatchDeps, orgId: string, jobId: string
     for (;;) {
       const next = await Promise.race([iterator.next(), gaveUp]);
       if (next === null || next.done) return null;
-      if (isFinal(next.value.status)) return next.value;
+      if (isSettled(next.value)) return next.value;
     }
   } finally {
     clearTimeout(timer);

@@ -4,11 +4,13 @@
 // silently dropped.
 import type { Logger } from "pino";
 import type { Prisma } from "../db/client.js";
+import type { DeliverQueue } from "./deliver-queue.js";
 import type { RenderQueue } from "./render-queue.js";
 
 export interface ReconcilerDeps {
   prisma: Prisma;
   renderQueue: RenderQueue;
+  deliverQueue: DeliverQueue;
   logger: Logger;
   /** Ends a job whose queue entry failed for good but whose database row was not updated. */
   failJob: (jobId: string, error: string) => Promise<unknown>;
@@ -45,8 +47,30 @@ export async function reconcileOnce(deps: ReconcilerDeps, graceMs = 5_000, batch
       result.enqueued++;
     }
   }
+  result.enqueued += await reconcileDeliveries(deps, graceMs, batch);
   if (result.enqueued || result.failed) deps.logger.info(result, "reconciler repaired jobs");
   return result;
+}
+
+/** Final jobs whose send_to or webhook is still owed but that no deliver queue holds. */
+async function reconcileDeliveries(deps: ReconcilerDeps, graceMs: number, batch: number): Promise<number> {
+  const owed = await deps.prisma.job.findMany({
+    where: {
+      completedAt: { lt: new Date(Date.now() - graceMs) },
+      OR: [{ status: "complete", sendToStatus: { in: ["pending", "delivering"] } }, { status: { in: ["complete", "failed"] }, webhookStatus: "pending" }],
+    },
+    select: { id: true, status: true, sendToStatus: true },
+    take: batch,
+  });
+  let enqueued = 0;
+  for (const job of owed) {
+    const sendToOwed = job.status === "complete" && (job.sendToStatus === "pending" || job.sendToStatus === "delivering");
+    const queued = await deps.deliverQueue.queue.getJob(sendToOwed ? `send_to-${job.id}` : `webhook-${job.id}-0`);
+    if (queued) continue; // there, or kept after it ran (its outcome is recorded on the job)
+    await (sendToOwed ? deps.deliverQueue.enqueueSendTo(job.id) : deps.deliverQueue.enqueueWebhook(job.id));
+    enqueued++;
+  }
+  return enqueued;
 }
 
 export function startReconciler(deps: ReconcilerDeps, intervalMs: number): { stop: () => Promise<void> } {

@@ -1,6 +1,6 @@
 // Where rendered outputs live. Local disk today; an object store implements the same interface.
 import { createReadStream } from "node:fs";
-import { mkdir, rename, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { Readable } from "node:stream";
 
@@ -15,6 +15,8 @@ export interface Storage {
   get(key: string): Promise<StoredObject | null>;
   /** The absolute URL clients fetch the object from. */
   publicUrl(key: string): string;
+  /** The whole object (for sending it on). */
+  read(key: string): Promise<Buffer>;
   /** A local file holding the object (object stores download it to a cache first). */
   localPath(key: string): Promise<string>;
   delete(key: string): Promise<void>;
@@ -57,6 +59,10 @@ export class LocalDiskStorage implements Storage {
 
   publicUrl(key: string): string {
     return `${this.baseUrl}/renders/${key}`;
+  }
+
+  async read(key: string): Promise<Buffer> {
+    return readFile(await this.localPath(key));
   }
 
   async localPath(key: string): Promise<string> {

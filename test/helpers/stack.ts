@@ -24,6 +24,10 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
+// One key per test process: stacks that share a queue (API here, worker there) must decrypt each
+// other's stored send_to.
+const SECRETS_KEY = randomBytes(32).toString("base64");
+
 export async function startStack(env: Record<string, string> = {}, roles = { api: true, worker: true }): Promise<Stack> {
   const port = await freePort();
   const storageDir = await mkdtemp(path.join(tmpdir(), "templified-test-"));
@@ -37,6 +41,8 @@ export async function startStack(env: Record<string, string> = {}, roles = { api
     ALLOW_PRIVATE_NETWORKS: "true",
     RENDER_ATTEMPTS: "2",
     RECONCILE_INTERVAL_MS: "60000",
+    SECRETS_KEY,
+    WEBHOOK_RETRY_SCHEDULE: "0,200,400,800",
     ...env,
   });
   const app = await buildApp(config, { ...roles, migrate: false, logger: createLogger(process.env.TEST_LOG_LEVEL ?? "silent") });
