@@ -3,7 +3,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["node_modules/", "src/generated/", "data/", "coverage/", "prisma/tools/", "**/*.mjs"] },
+  { ignores: ["node_modules/", "src/generated/", "data/", "coverage/", "prisma/tools/", "src/web/dist/", "**/*.mjs"] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

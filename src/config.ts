@@ -48,6 +48,8 @@ const ConfigSchema = z
     GRAPHQL_INTROSPECTION: bool.default(true),
     GRAPHQL_MAX_DEPTH: z.coerce.number().int().min(1).default(12),
     GRAPHQL_MAX_COST: z.coerce.number().int().min(1).default(5000),
+    /** Password (user "admin") for the queue dashboard at /admin/queues; unset: no dashboard. */
+    ADMIN_PASSWORD: z.string().min(8, "at least 8 characters").optional(),
     LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   })
   .transform((env) => ({

@@ -2,7 +2,9 @@
 // events, on its own BullMQ queue so a slow or dead destination never holds up rendering.
 // Webhook retries follow WEBHOOK_RETRY_SCHEDULE (a Retry-After from the receiver wins when
 // longer); send_to retries back off exponentially. Every outcome is recorded by the domain.
-import { Worker, type Job as BullJob } from "bullmq";
+import { DelayedError, Worker, type Job as BullJob } from "bullmq";
+import { isDatabaseUnavailable } from "../src/db/availability.js";
+import { deliveryAttempts } from "../src/http/metrics.js";
 import type { AppContext } from "../src/context.js";
 import { deliverSendTo, deliverWebhook, RetryableDeliveryError } from "../src/delivery/service.js";
 import { announce, viewOf } from "../src/jobs/service.js";
@@ -14,13 +16,23 @@ export interface DeliverWorker {
 
 export function createDeliverWorker(ctx: AppContext): DeliverWorker {
   const log = ctx.logger.child({ component: "deliver-worker" });
+  const requestIdOf = async (jobId: string) =>
+    ((await ctx.prisma.job.findUnique({ where: { id: jobId }, select: { input: true } }))?.input as { request_id?: string } | undefined)?.request_id;
 
-  async function process(bullJob: BullJob<DeliverPayload>): Promise<void> {
+  async function process(bullJob: BullJob<DeliverPayload>, token?: string): Promise<void> {
     const attempt = { number: bullJob.attemptsMade + 1, max: bullJob.opts.attempts ?? 1 };
     try {
       if (bullJob.data.kind === "send_to") await deliverSendTo(ctx, bullJob.data.jobId, attempt, (job) => announce(ctx, job));
       else await deliverWebhook(ctx, bullJob.data.jobId, attempt, (job) => viewOf(ctx, job));
+      deliveryAttempts.inc({ kind: bullJob.data.kind, outcome: "done" });
+      log.info({ jobId: bullJob.data.jobId, requestId: await requestIdOf(bullJob.data.jobId), kind: bullJob.data.kind, attempt: attempt.number }, "delivery processed");
     } catch (err) {
+      deliveryAttempts.inc({ kind: bullJob.data.kind, outcome: err instanceof RetryableDeliveryError ? "retry" : "error" });
+      if (isDatabaseUnavailable(err) && token) {
+        // Not the destination's fault: wait for the database without spending an attempt.
+        await bullJob.moveToDelayed(Date.now() + 2_000, token);
+        throw new DelayedError();
+      }
       log.warn({ jobId: bullJob.data.jobId, kind: bullJob.data.kind, attempt: attempt.number, err: (err as Error).message }, "delivery attempt failed");
       throw err;
     }

@@ -4,7 +4,9 @@
 // anything else is retried by BullMQ, and the last attempt's failure ends the job as failed,
 // refunded exactly once. No error here may crash the process.
 import { availableParallelism } from "node:os";
-import { UnrecoverableError, Worker, type Job as BullJob } from "bullmq";
+import { DelayedError, UnrecoverableError, Worker, type Job as BullJob } from "bullmq";
+import { isDatabaseUnavailable } from "../src/db/availability.js";
+import { renderDuration } from "../src/http/metrics.js";
 import type { AppContext } from "../src/context.js";
 import { markComplete, markFailed, markProcessing } from "../src/jobs/transitions.js";
 import { uploadedFaces } from "../src/templates/fonts.js";
@@ -24,10 +26,24 @@ export function createRenderWorker(ctx: AppContext): RenderWorker {
   configureImageCache({ ttlMs: ctx.config.IMAGE_CACHE_TTL_MS });
   const log = ctx.logger.child({ component: "render-worker" });
 
-  async function processJob(bullJob: BullJob<RenderPayload>): Promise<void> {
+  async function processJob(bullJob: BullJob<RenderPayload>, token?: string): Promise<void> {
+    try {
+      await renderJob(bullJob);
+    } catch (err) {
+      // The database is away: wait for it without spending one of the job's attempts.
+      if (!isDatabaseUnavailable(err) || !token) throw err;
+      log.warn({ jobId: bullJob.data.jobId }, "database unavailable; render postponed");
+      await bullJob.moveToDelayed(Date.now() + 2_000, token);
+      throw new DelayedError();
+    }
+  }
+
+  async function renderJob(bullJob: BullJob<RenderPayload>): Promise<void> {
     const { jobId } = bullJob.data;
     const job = await markProcessing(ctx, jobId);
     if (!job) return; // already final: a late duplicate from the queue
+    const requestId = (job.input as { request_id?: string | null }).request_id ?? undefined;
+    log.info({ jobId, requestId, attempt: job.attempts }, "render started");
     const started = performance.now();
     try {
       const document = job.document as unknown as TemplateDocument;
@@ -44,11 +60,15 @@ export function createRenderWorker(ctx: AppContext): RenderWorker {
       });
       const key = `${job.id}.${out.format}`;
       await ctx.storage.put(key, out.buffer);
-      await markComplete(ctx, job.id, { outputKey: key, renderMs: Math.round(performance.now() - started) });
+      const elapsed = performance.now() - started;
+      await markComplete(ctx, job.id, { outputKey: key, renderMs: Math.round(elapsed) });
+      renderDuration.observe({ format: out.format }, elapsed / 1000);
+      log.info({ jobId, requestId, renderMs: Math.round(elapsed) }, "render complete");
     } catch (err) {
       const permanent = err instanceof RenderError && !err.retryable;
       const lastAttempt = bullJob.attemptsMade + 1 >= (bullJob.opts.attempts ?? 1);
-      log.warn({ jobId, err: errorMessage(err), attempt: bullJob.attemptsMade + 1, permanent }, "render failed");
+      log.warn({ jobId, requestId, err: errorMessage(err), attempt: bullJob.attemptsMade + 1, permanent }, "render failed");
+      if (isDatabaseUnavailable(err)) throw err; // not the render's fault: postponed above
       if (permanent || lastAttempt) {
         await markFailed(ctx, job.id, errorMessage(err));
         if (permanent) throw new UnrecoverableError(errorMessage(err));

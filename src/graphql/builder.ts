@@ -20,6 +20,8 @@ export interface GraphQLContext {
   app: AppContext;
   /** The API key's organisation; null for an anonymous request (introspection only). */
   principal: Principal | null;
+  /** The HTTP request's id (logs follow a job from it). */
+  requestId?: string | undefined;
 }
 
 export const unauthenticated = () =>

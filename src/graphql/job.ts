@@ -172,6 +172,7 @@ builder.mutationField("createRender", (t) =>
       });
       const accepted = await createRender(ctx.app, principalOf(ctx).orgId, input, {
         idempotencyKey: args.idempotencyKey ?? undefined,
+        requestId: ctx.requestId,
       });
       // A replayed key returns the job the first request created, as it is now.
       return await viewOf(ctx.app, accepted.job);
@@ -202,7 +203,7 @@ builder.mutationField("createStudioRender", (t) =>
     resolve: async (_root, args, ctx) => {
       const design = args.input.design && typeof args.input.design === "object" ? args.input.design : {};
       const input = parseInput(StudioRenderInput, { design: defined({ ...design, name: args.input.name }), ...outputArgs(args.input) });
-      const accepted = await createStudioRender(ctx.app, principalOf(ctx).orgId, input, { idempotencyKey: args.idempotencyKey ?? undefined });
+      const accepted = await createStudioRender(ctx.app, principalOf(ctx).orgId, input, { idempotencyKey: args.idempotencyKey ?? undefined, requestId: ctx.requestId });
       return await viewOf(ctx.app, accepted.job);
     },
   }),
@@ -230,7 +231,7 @@ builder.mutationField("createDesignGroup", (t) =>
     },
     resolve: async (_root, args, ctx) => {
       const input = parseInput(GroupRenderInput, { design_group_id: args.input.designGroupId, template_ids: args.input.templateIds, ...outputArgs(args.input) });
-      const accepted = await createGroupRender(ctx.app, principalOf(ctx).orgId, input, { idempotencyKey: args.idempotencyKey ?? undefined });
+      const accepted = await createGroupRender(ctx.app, principalOf(ctx).orgId, input, { idempotencyKey: args.idempotencyKey ?? undefined, requestId: ctx.requestId });
       return await viewOf(ctx.app, accepted.job);
     },
   }),
@@ -293,6 +294,7 @@ builder.mutationField("exportDesign", (t) =>
       if (!destination.success) throw ValidationError.fromZod(destination.error.issues, "input.destination");
       return exportDesign(ctx.app, principalOf(ctx).orgId, request, destination.data, {
         idempotencyKey: args.idempotencyKey ?? undefined,
+        requestId: ctx.requestId,
         waitMs: ctx.app.config.SYNC_TIMEOUT_MS,
       });
     },

@@ -4,6 +4,8 @@ import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import { hasZodFastifySchemaValidationErrors } from "fastify-type-provider-zod";
 import { ZodError, type z } from "zod";
 import { IdempotencyConflictError } from "../billing/idempotency.js";
+import { isDatabaseUnavailable } from "../db/availability.js";
+import { balanceRefusals } from "./metrics.js";
 import { AccountSuspendedError, formatPath, InsufficientBalanceError, NotFoundError, ValidationError } from "../jobs/errors.js";
 
 export class HttpError extends Error {
@@ -25,8 +27,30 @@ function validationBody(issues: readonly Pick<z.core.$ZodIssue, "path" | "messag
   return { error: `Invalid ${where}: ${details.map((d) => `${d.path}: ${d.message}`).join("; ")}`, details };
 }
 
+const UNSTORABLE_TEXT = "Invalid request: a string contains a character that cannot be stored (NUL \\u0000, or an unpaired UTF-16 surrogate such as \\ud800)";
+
+// PostgreSQL refuses some text that valid JSON can carry: NUL in text columns and parameters
+// (22021), \u0000 in jsonb (22P05), and unpaired surrogate escapes in jsonb (22P02, "invalid input
+// syntax for type json"). These come from the client's strings, so they are 400s, not 500s.
+export function isUnstorableText(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e && typeof e === "object" && depth < 6; depth++) {
+    const x = e as { code?: unknown; originalCode?: unknown; message?: unknown; originalMessage?: unknown; cause?: unknown; meta?: { driverAdapterError?: unknown } };
+    const code = typeof x.originalCode === "string" ? x.originalCode : x.code;
+    const text = x.originalMessage ?? x.message;
+    const message = typeof text === "string" ? text : "";
+    if (code === "22021" && /0x00/.test(message)) return true;
+    if (code === "22P05") return true;
+    if (code === "22P02" && /type json/.test(message)) return true;
+    e = x.meta?.driverAdapterError ?? x.cause;
+  }
+  return false;
+}
+
 export function toErrorResponse(err: unknown): { status: number; body: ErrorBody } {
-  if (err instanceof InsufficientBalanceError || err instanceof AccountSuspendedError) return { status: 402, body: { error: err.message } };
+  if (err instanceof InsufficientBalanceError || err instanceof AccountSuspendedError) {
+    balanceRefusals.inc({ reason: err instanceof AccountSuspendedError ? "suspended" : "insufficient_balance" });
+    return { status: 402, body: { error: err.message } };
+  }
   if (err instanceof NotFoundError) return { status: 404, body: { error: err.message } };
   if (err instanceof IdempotencyConflictError) return { status: 422, body: { error: err.message } };
   if (err instanceof ValidationError) {
@@ -50,6 +74,8 @@ export function toErrorResponse(err: unknown): { status: number; body: ErrorBody
       return { status: 400, body: { error: `Malformed JSON body: ${fe.message}` } };
   }
   if (err instanceof SyntaxError) return { status: 400, body: { error: `Malformed JSON body: ${err.message}` } };
+  if (isUnstorableText(err)) return { status: 400, body: { error: UNSTORABLE_TEXT } };
+  if (isDatabaseUnavailable(err)) return { status: 503, body: { error: "The database is unavailable; retry shortly" } };
   if (typeof fe.statusCode === "number" && fe.statusCode >= 400 && fe.statusCode < 500) {
     return { status: fe.statusCode, body: { error: fe.message } };
   }
@@ -58,6 +84,7 @@ export function toErrorResponse(err: unknown): { status: number; body: ErrorBody
 
 export function errorHandler(err: unknown, request: FastifyRequest, reply: FastifyReply) {
   const { status, body } = toErrorResponse(err);
+  if (status === 503) void reply.header("retry-after", "2");
   if (status >= 500) request.log.error({ err }, "request failed");
   return reply.status(status).send(body);
 }

@@ -10,7 +10,7 @@ import { costLimitPlugin } from "@escape.tech/graphql-armor-cost-limit";
 import { maxAliasesPlugin } from "@escape.tech/graphql-armor-max-aliases";
 import { maxDepthPlugin } from "@escape.tech/graphql-armor-max-depth";
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
-import { NoSchemaIntrospectionCustomRule, type DocumentNode, type ExecutionArgs, type GraphQLError, type GraphQLSchema } from "graphql";
+import { GraphQLError, NoSchemaIntrospectionCustomRule, type DocumentNode, type ExecutionArgs, type GraphQLSchema } from "graphql";
 import type { OperationResult } from "graphql-ws";
 import { useServer } from "graphql-ws/use/ws";
 import { createYoga, type Plugin } from "graphql-yoga";
@@ -18,6 +18,7 @@ import { WebSocketServer } from "ws";
 import { authenticateApiKey, type Principal } from "../auth/api-keys.js";
 import type { AppContext } from "../context.js";
 import type { GraphQLContext } from "../graphql/builder.js";
+import { isUnstorableText } from "./errors.js";
 import { schema } from "../graphql/schema.js";
 
 const ENDPOINT = "/graphql";
@@ -27,6 +28,39 @@ interface ServerContext {
   reply?: FastifyReply;
   /** Authenticated before yoga runs: undefined = anonymous. */
   principal?: Principal | undefined;
+}
+
+// graphql-js parses recursively: a document nested a few thousand levels deep overflows the stack
+// before any depth rule runs. Refuse such text before parsing (the depth limit proper is
+// GRAPHQL_MAX_DEPTH, checked on the parsed document).
+const MAX_NESTING = 200;
+function tooDeeplyNested(source: unknown): boolean {
+  if (typeof source !== "string") return false;
+  let depth = 0;
+  for (let i = 0; i < source.length; i++) {
+    const c = source.charCodeAt(i);
+    if (c === 123 || c === 91 || c === 40) {
+      if (++depth > MAX_NESTING) return true;
+    } else if (c === 125 || c === 93 || c === 41) depth--;
+  }
+  return false;
+}
+
+/** Problems yoga would turn into a 500: answered 400 with a GraphQL error body instead. */
+function preflight(req: FastifyRequest): string | null {
+  const body = req.body as { query?: unknown } | undefined;
+  const query = req.query as Record<string, unknown>;
+  if (tooDeeplyNested(body?.query) || tooDeeplyNested(query.query)) return `The document is nested more than ${MAX_NESTING} levels deep`;
+  for (const param of ["variables", "extensions"]) {
+    const value = query[param];
+    if (typeof value !== "string") continue;
+    try {
+      JSON.parse(value);
+    } catch {
+      return `The ${param} query parameter is not valid JSON`;
+    }
+  }
+  return null;
 }
 
 const bearer = (value: unknown) => (typeof value === "string" ? (/^(?:Bearer\s+)?(\S+)\s*$/i.exec(value)?.[1] ?? null) : null);
@@ -43,7 +77,20 @@ export const graphqlPlugin =
     schema,
     graphqlEndpoint: ENDPOINT,
     // Unexpected errors reach clients as "Unexpected error."; the details go to the log only.
-    maskedErrors: true,
+    // Text PostgreSQL cannot store (NUL, unpaired surrogates) is the client's input, not our fault.
+    maskedErrors: {
+      maskError: (error, message) => {
+        const original = (error as { originalError?: unknown }).originalError ?? error;
+        if (isUnstorableText(original)) {
+          return new GraphQLError("A string contains a character that cannot be stored (NUL, or an unpaired UTF-16 surrogate)", {
+            extensions: { code: "BAD_USER_INPUT" },
+          });
+        }
+        if (error instanceof GraphQLError && !(error.originalError && !(error.originalError instanceof GraphQLError))) return error;
+        app.logger.error({ err: original }, "graphql resolver failed");
+        return new GraphQLError(message, { extensions: { code: "INTERNAL_SERVER_ERROR" } });
+      },
+    },
     logging: {
       debug: (...args) => app.logger.debug({ args }, "graphql"),
       info: (...args) => app.logger.info({ args }, "graphql"),
@@ -51,7 +98,7 @@ export const graphqlPlugin =
       error: (...args) => app.logger.error({ args }, "graphql"),
     },
     graphiql: { title: "Templified GraphQL", subscriptionsProtocol: "SSE" },
-    context: ({ principal }): GraphQLContext => ({ app, principal: principal ?? null }),
+    context: ({ principal, req }): GraphQLContext => ({ app, principal: principal ?? null, requestId: "id" in req ? req.id : undefined }),
     plugins: [
       maxDepthPlugin({ n: config.GRAPHQL_MAX_DEPTH, ignoreIntrospection: true }),
       costLimitPlugin({ maxCost: config.GRAPHQL_MAX_COST }),
@@ -64,6 +111,8 @@ export const graphqlPlugin =
     url: ENDPOINT,
     method: ["GET", "POST", "OPTIONS"],
     handler: async (req, reply) => {
+      const problem = preflight(req);
+      if (problem) return reply.status(400).send({ errors: [{ message: problem, extensions: { code: "BAD_REQUEST" } }] });
       const key = bearer(req.headers.authorization);
       const principal = key ? await authenticateApiKey(app.prisma, key) : null;
       if (key && !principal) {
@@ -96,6 +145,7 @@ export const graphqlPlugin =
       execute: (args: ExecutionArgs) => (args.rootValue as Enveloped).execute(args),
       subscribe: (args: ExecutionArgs) => (args.rootValue as Enveloped).subscribe(args),
       onSubscribe: async (ctx, _id, payload) => {
+        if (tooDeeplyNested(payload.query)) return [new GraphQLError(`The document is nested more than ${MAX_NESTING} levels deep`)];
         const { schema: enveloped, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           req: ctx.extra.request,
           principal: ctx.extra.principal,

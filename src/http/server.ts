@@ -1,10 +1,15 @@
-// The HTTP server: REST under /api/v1, GraphQL at /graphql, output files, /health — one
-// server, one port.
-import Fastify, { LogController } from "fastify";
+// The HTTP server: REST under /api/v1 (OpenAPI at /openapi.json, reference at /docs), GraphQL at
+// /graphql, output files, /health, /metrics, the queue dashboard — one server, one port.
+import { randomUUID } from "node:crypto";
+import Fastify, { LogController, type FastifyInstance } from "fastify";
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from "fastify-type-provider-zod";
 import type { AppContext } from "../context.js";
 import { bearerAuth } from "./auth.js";
+import { adminPlugin } from "./admin.js";
 import { errorHandler } from "./errors.js";
+import { metricsPlugin, recordRequestMetrics } from "./metrics.js";
+import { registerOpenApi } from "./openapi.js";
+import { WEB_DIST_DIR, webPlugin } from "../web/serve.js";
 import { graphqlPlugin } from "./graphql.js";
 import { registerRateLimit } from "./rate-limit.js";
 import { billingRoutes } from "./routes/billing.js";
@@ -28,7 +33,20 @@ export function buildServer(ctx: AppContext) {
     logController: new LogController({ disableRequestLogging: ctx.config.LOG_LEVEL !== "debug" && ctx.config.LOG_LEVEL !== "trace" }),
     // Shutdown waits for in-flight requests but does not keep idle keep-alive sockets open.
     forceCloseConnections: "idle",
+    // A request id follows the work: the client's X-Request-Id when it sends one, else ours; it is
+    // logged with the request, carried into the queue and logged by the workers.
+    // Only a sane client id is taken as is (it is echoed, logged and stored); anything else is replaced.
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const given = req.headers["x-request-id"];
+      return typeof given === "string" && /^[\x21-\x7e]{1,128}$/.test(given) ? given : randomUUID();
+    },
   }).withTypeProvider<ZodTypeProvider>();
+
+  // Every route as registered, with its schema: the OpenAPI test checks none lacks one.
+  const routes: { method: string | string[]; url: string; schema?: Record<string, unknown> }[] = [];
+  app.decorate("routeTable", routes);
+  app.addHook("onRoute", (route) => void routes.push({ method: route.method, url: route.url, schema: route.schema as Record<string, unknown> | undefined }));
 
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -37,10 +55,22 @@ export function buildServer(ctx: AppContext) {
   app.removeContentTypeParser("text/plain");
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((request, reply) => reply.status(404).send({ error: `No route for ${request.method} ${request.url.split("?")[0]}` }));
+  app.addHook("onRequest", async (request, reply) => {
+    void reply.header("x-request-id", request.id);
+  });
+  app.addHook("onResponse", recordRequestMetrics);
+  // Node answers an Expect other than 100-continue itself, with an empty 417; keep our JSON errors.
+  app.server.on("checkExpectation", (_req, res) => {
+    res.writeHead(417, { "content-type": "application/json; charset=utf-8" }).end(JSON.stringify({ error: "Unsupported Expect header: only 100-continue is supported" }));
+  });
 
+  registerOpenApi(app as unknown as FastifyInstance);
   void app.register(healthRoutes(ctx));
+  void app.register(metricsPlugin(ctx));
+  void app.register(adminPlugin(ctx));
   void app.register(filesRoutes(ctx));
   void app.register(graphqlPlugin(ctx));
+  void app.register(webPlugin(WEB_DIST_DIR));
   void app.register(
     async (api) => {
       await registerRateLimit(api, ctx);

@@ -62,6 +62,8 @@ export type GroupRenderInput = z.infer<typeof GroupRenderInput>;
 export interface AcceptOptions {
   /** The client's Idempotency-Key, if it sent one. */
   idempotencyKey?: string | undefined;
+  /** The request's id: recorded with the job so the render and delivery logs carry it. */
+  requestId?: string | undefined;
 }
 
 export interface Accepted {
@@ -105,7 +107,13 @@ const outputOf = (input: Output) => ({ format: input.format, quality: input.qual
 
 type RenderRequest = Output & { modifications: Modification[]; webhook_url?: string | undefined };
 
-async function insertRender(tx: Tx, orgId: string, render: PlannedRender, input: RenderRequest, delivery: { parentId?: string; sendTo?: string } = {}): Promise<Job> {
+async function insertRender(
+  tx: Tx,
+  orgId: string,
+  render: PlannedRender,
+  input: RenderRequest,
+  delivery: { parentId?: string; sendTo?: string; requestId?: string | undefined } = {},
+): Promise<Job> {
   const parentId = delivery.parentId;
   return tx.job.create({
     data: {
@@ -116,7 +124,7 @@ async function insertRender(tx: Tx, orgId: string, render: PlannedRender, input:
       templateId: render.templateId,
       templateVersion: render.templateVersion,
       parentId: parentId ?? null,
-      input: { modifications: input.modifications, ...outputOf(input) },
+      input: { modifications: input.modifications, ...outputOf(input), request_id: delivery.requestId ?? null },
       document: render.document,
       format: input.format,
       priceCents: render.price,
@@ -187,7 +195,7 @@ export async function createRender(deps: JobsDeps, orgId: string, input: CreateR
   if (input.modifications.some((m) => m.font_family !== undefined)) await checkFonts(deps.prisma, orgId, render.document);
   const sendTo = input.send_to ? await prepareSendTo(deps, orgId, input.send_to) : undefined;
   return accept(deps, orgId, claim, render.price, async (tx) => {
-    const job = await insertRender(tx, orgId, render, input, { ...(sendTo ? { sendTo } : {}) });
+    const job = await insertRender(tx, orgId, render, input, { ...(sendTo ? { sendTo } : {}), requestId: opts.requestId });
     return { primary: job, renders: [job] };
   });
 }
@@ -208,7 +216,7 @@ export async function createStudioRender(deps: JobsDeps, orgId: string, input: S
   const sendTo = input.send_to ? await prepareSendTo(deps, orgId, input.send_to) : undefined;
   return accept(deps, orgId, claim, render.price, async (tx) => {
     await insertTemplate(tx, orgId, templateId, name, document);
-    const job = await insertRender(tx, orgId, render, input, { ...(sendTo ? { sendTo } : {}) });
+    const job = await insertRender(tx, orgId, render, input, { ...(sendTo ? { sendTo } : {}), requestId: opts.requestId });
     return { primary: job, renders: [job], templateId };
   });
 }
@@ -241,13 +249,13 @@ export async function createGroupRender(deps: JobsDeps, orgId: string, input: Gr
         kind: "group",
         designGroupId: group?.id ?? null,
         ...deliveryColumns(input.webhook_url, undefined),
-        input: { template_ids: ids, modifications: input.modifications, ...outputOf(input) },
+        input: { template_ids: ids, modifications: input.modifications, ...outputOf(input), request_id: opts.requestId ?? null },
         format: input.format,
         priceCents: total,
       },
     });
     const items: Job[] = [];
-    for (const r of renders) items.push(await insertRender(tx, orgId, r, input, { parentId: parent.id }));
+    for (const r of renders) items.push(await insertRender(tx, orgId, r, input, { parentId: parent.id, requestId: opts.requestId }));
     return { primary: parent, renders: items };
   });
 }

@@ -18,18 +18,18 @@ interface Base {
   close: () => Promise<void>;
 }
 
-async function listen(handler: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>): Promise<{ server: http.Server; url: string; close: () => Promise<void> }> {
+async function listen(handler: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>, port = 0): Promise<{ server: http.Server; url: string; close: () => Promise<void> }> {
   const server = http.createServer((req, res) => {
     handler(req, res).catch((err: unknown) => {
       if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
       res.end(`fake server error: ${err instanceof Error ? err.message : String(err)}`);
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
+  const bound = (server.address() as AddressInfo).port;
   return {
     server,
-    url: `http://127.0.0.1:${port}`,
+    url: `http://127.0.0.1:${bound}`,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
@@ -227,7 +227,7 @@ export interface WebhookReceiver extends Base {
 }
 
 /** Verifies every request with verifyWebhook(secret) and records it; answers 200 unless scripted. */
-export async function startWebhookReceiver(opts: { secret: string; script?: ScriptedAnswer[] }): Promise<WebhookReceiver> {
+export async function startWebhookReceiver(opts: { secret: string; script?: ScriptedAnswer[]; port?: number }): Promise<WebhookReceiver> {
   const attempts: WebhookAttempt[] = [];
   const script: ScriptedAnswer[] = [...(opts.script ?? [])];
   const srv = await listen(async (req, res) => {
@@ -242,7 +242,7 @@ export async function startWebhookReceiver(opts: { secret: string; script?: Scri
     const status = typeof next === "number" ? next : next.status;
     attempts.push({ method: req.method ?? "", path: req.url ?? "", headers: req.headers, body, verified: verifyError === null, verifyError, status });
     await answer(res, next, (s) => JSON.stringify(s < 300 ? { received: true } : { error: verifyError ?? `scripted ${s}` }));
-  });
+  }, opts.port);
   return { url: srv.url, close: srv.close, attempts, respond: (...answers) => void script.push(...answers) };
 }
 

@@ -75,7 +75,7 @@ export const deliveryRoutes =
           principalOf(request).orgId,
           { template_id, design, modifications, format, quality, scale, webhook_url, async },
           SendTo.parse({ type: name, ...fields }),
-          { idempotencyKey: idempotencyKeyOf(request), waitMs: ctx.config.SYNC_TIMEOUT_MS, signal: gone.signal },
+          { idempotencyKey: idempotencyKeyOf(request), requestId: request.id, waitMs: ctx.config.SYNC_TIMEOUT_MS, signal: gone.signal },
         );
         return reply.status(result.async ? 202 : 200).send(result);
       });

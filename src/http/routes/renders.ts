@@ -56,18 +56,18 @@ export const rendersRoutes =
     };
 
     app.post("/create", { schema: { body: CreateRenderInput, querystring: SyncQuery } }, async (request, reply) => {
-      const accepted = await createRender(ctx, principalOf(request).orgId, request.body, { idempotencyKey: idempotencyKeyOf(request) });
+      const accepted = await createRender(ctx, principalOf(request).orgId, request.body, { idempotencyKey: idempotencyKeyOf(request), requestId: request.id });
       return answer(request, reply, accepted, request.query.sync);
     });
 
     app.post("/studio/create-and-render", { schema: { body: StudioRenderInput, querystring: SyncQuery } }, async (request, reply) => {
-      const accepted = await createStudioRender(ctx, principalOf(request).orgId, request.body, { idempotencyKey: idempotencyKeyOf(request) });
+      const accepted = await createStudioRender(ctx, principalOf(request).orgId, request.body, { idempotencyKey: idempotencyKeyOf(request), requestId: request.id });
       return answer(request, reply, accepted, request.query.sync, accepted.templateId ? { template_id: accepted.templateId } : {});
     });
 
     // Groups never wait: `sync` is accepted and ignored, as documented.
     app.post("/design-groups/create", { schema: { body: GroupRenderInput } }, async (request, reply) => {
-      const accepted = await createGroupRender(ctx, principalOf(request).orgId, request.body, { idempotencyKey: idempotencyKeyOf(request) });
+      const accepted = await createGroupRender(ctx, principalOf(request).orgId, request.body, { idempotencyKey: idempotencyKeyOf(request), requestId: request.id });
       return sendAccepted(reply, accepted);
     });
 
