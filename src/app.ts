@@ -1,6 +1,7 @@
 // Builds the process: context (db, redis, queue, bus, storage), then the parts asked for —
 // the HTTP API, the render worker, or both — with one start and one orderly stop.
 import type { Logger } from "pino";
+import { createRateLimits } from "./auth/rate-limiter.js";
 import { priceTable } from "./billing/prices.js";
 import type { Config } from "./config.js";
 import type { AppContext } from "./context.js";
@@ -76,6 +77,12 @@ export async function createContext(config: Config, opts: { migrate: boolean; lo
     events: new EventBus(redis, config.QUEUE_PREFIX),
     storage: new LocalDiskStorage(config.STORAGE_DIR, config.PUBLIC_BASE_URL),
     prices: priceTable(config),
+    limits: createRateLimits(redis, {
+      prefix: config.QUEUE_PREFIX,
+      requestMax: config.RATE_LIMIT_MAX,
+      requestWindowMs: config.RATE_LIMIT_WINDOW_MS,
+      redeliverMaxPerHour: config.REDELIVER_MAX_PER_HOUR,
+    }),
   };
 }
 

@@ -41,8 +41,20 @@ const ConfigSchema = z
     DELIVERY_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(5),
     DROPBOX_CONTENT_URL: z.url().default("https://content.dropboxapi.com"),
     SYNC_TIMEOUT_MS: z.coerce.number().int().min(0).max(120_000).default(25_000),
+    /** Requests per window per API key: REST requests and GraphQL operations share one bucket. 0: off. */
     RATE_LIMIT_MAX: z.coerce.number().int().min(0).default(100),
-    RATE_LIMIT_WINDOW_MS: z.coerce.number().int().min(100).default(1000),
+    /** The window, counted in whole seconds (the limiter's granularity). */
+    RATE_LIMIT_WINDOW_MS: z.coerce.number().int().min(1000, "at least 1000 (one second)").default(1000),
+    /** Webhook redeliveries per organisation per hour. 0: off. */
+    REDELIVER_MAX_PER_HOUR: z.coerce.number().int().min(0).default(60),
+    /** Operations (subscriptions, queries, mutations) in flight on one graphql-ws connection. */
+    WS_MAX_OPERATIONS_PER_CONNECTION: z.coerce.number().int().min(1).default(100),
+    /** Operations in flight over graphql-ws per API key, per API instance. */
+    WS_MAX_OPERATIONS_PER_KEY: z.coerce.number().int().min(1).default(1000),
+    /** Open graphql-ws connections per API key, per API instance. */
+    WS_MAX_CONNECTIONS_PER_KEY: z.coerce.number().int().min(1).default(50),
+    /** How often open WebSockets' keys are checked again: a revoked key's sockets close within this. */
+    KEY_RECHECK_MS: z.coerce.number().int().min(100).max(60_000).default(1000),
     RECONCILE_INTERVAL_MS: z.coerce.number().int().min(100).default(30_000),
     SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(25_000),
     GRAPHQL_INTROSPECTION: bool.default(true),

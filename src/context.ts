@@ -2,6 +2,7 @@
 // dependency. Built once in src/app.ts and handed down; domain functions take the parts they use.
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
+import type { RateLimits } from "./auth/rate-limiter.js";
 import type { PriceTable } from "./billing/prices.js";
 import type { Config } from "./config.js";
 import type { Database, Prisma } from "./db/client.js";
@@ -25,4 +26,5 @@ export interface AppContext {
   events: EventBus;
   storage: Storage;
   prices: PriceTable;
+  limits: RateLimits;
 }

@@ -49,3 +49,50 @@ describe("npm run admin -- org ...", () => {
     expect(unknown.stderr).toContain("usage");
   });
 });
+
+describe("npm run admin -- key ...", () => {
+  it("creates, lists, rotates and revokes an organisation's keys; never prints a stored key again", async () => {
+    const created = JSON.parse((await admin("org", "create", "--name", "Keys")).stdout) as { org_id: string; api_key: string };
+    const second = await admin("key", "create", created.org_id, "--name", "ci");
+    expect(second.code, second.stderr).toBe(0);
+    const ci = JSON.parse(second.stdout) as { key_id: string; api_key: string; name: string; active: boolean };
+    expect(ci).toMatchObject({ name: "ci", active: true });
+    expect(ci.api_key).toMatch(/^tk_live_/);
+
+    const listed = await admin("key", "list", created.org_id);
+    const keys = (JSON.parse(listed.stdout) as { data: { key_id: string; name: string; active: boolean }[] }).data;
+    expect(keys.map((k) => [k.name, k.active])).toEqual([
+      ["default", true],
+      ["ci", true],
+    ]);
+    expect(listed.stdout).not.toContain(created.api_key);
+    expect(listed.stdout).not.toContain(ci.api_key);
+
+    const rotated = JSON.parse((await admin("key", "rotate", ci.key_id, "--overlap-hours", "2")).stdout) as {
+      key_id: string;
+      api_key: string;
+      previous: { key_id: string; expires_at: string; active: boolean };
+    };
+    expect(rotated.key_id).not.toBe(ci.key_id);
+    expect(rotated.previous).toMatchObject({ key_id: ci.key_id, active: true });
+    const hours = (Date.parse(rotated.previous.expires_at) - Date.now()) / 3_600_000;
+    expect(hours).toBeGreaterThan(1.9);
+    expect(hours).toBeLessThanOrEqual(2);
+
+    const revoked = JSON.parse((await admin("key", "revoke", ci.key_id)).stdout) as { active: boolean; revoked_at: string | null };
+    expect(revoked.active).toBe(false);
+    expect(revoked.revoked_at).not.toBeNull();
+    const again = await admin("key", "rotate", ci.key_id);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain("revoked or expired");
+  });
+
+  it("refuses unknown ids and bad flags", async () => {
+    expect((await admin("key", "create", "org_missing")).stderr).toContain("org_missing not found");
+    expect((await admin("key", "revoke", "key_missing")).stderr).toContain("key_missing not found");
+    const bad = await admin("key", "rotate", "key_x", "--overlap-hours", "-1");
+    expect(bad.code).toBe(64);
+    expect(bad.stderr).toContain("--overlap-hours");
+    expect((await admin("key")).code).toBe(64);
+  });
+});

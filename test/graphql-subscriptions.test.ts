@@ -11,7 +11,8 @@ let org: { orgId: string; apiKey: string };
 let templateId: string;
 
 beforeAll(async () => {
-  api = await startStack({}, { api: true, worker: false });
+  // 1,000 operations below: the rate limits have tests of their own.
+  api = await startStack({ RATE_LIMIT_MAX: "0" }, { api: true, worker: false });
   org = await api.createOrg(10_000);
   templateId = (await api.api(org.apiKey, "POST", "/api/v1/templates", { width: 30, height: 20, background: "#336699" })).body.template_id;
 });

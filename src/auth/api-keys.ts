@@ -1,10 +1,17 @@
 // API keys: shown once when created, stored only as a SHA-256 hash. Keys are long random
 // strings, so a fast hash is enough (no password-style stretching needed) and lookups stay O(1).
+//
+// Lifecycle: an organisation has any number of keys. Revoking one stops it at once (REST and
+// GraphQL check every request; open WebSockets are swept every KEY_RECHECK_MS). Rotating one
+// creates a new key and lets the old one work for an overlap, like the webhook secret's
+// rotation, so a fleet of clients can switch without an outage.
 import { createHash, randomBytes } from "node:crypto";
 import { newId } from "../db/ids.js";
-import type { Prisma } from "../db/client.js";
+import type { Db, Prisma } from "../db/client.js";
 
 const KEY_PREFIX = "tk_live_";
+/** Longer strings are not keys: refused before hashing. */
+const MAX_KEY_LENGTH = 200;
 
 export function hashApiKey(key: string): string {
   return createHash("sha256").update(key).digest("hex");
@@ -14,13 +21,10 @@ export function generateApiKey(): string {
   return KEY_PREFIX + randomBytes(24).toString("base64url");
 }
 
-/** Creates a key for the organisation; returns the plain key, the only time it exists. */
-export async function createApiKey(prisma: Prisma, orgId: string): Promise<string> {
-  const key = generateApiKey();
-  await prisma.apiKey.create({
-    data: { id: newId("key"), orgId, keyHash: hashApiKey(key), prefix: key.slice(0, KEY_PREFIX.length + 4) },
-  });
-  return key;
+export class ApiKeyNotFoundError extends Error {
+  constructor(id: string, problem = "not found") {
+    super(`API key ${id} ${problem}`);
+  }
 }
 
 export interface Principal {
@@ -28,13 +32,99 @@ export interface Principal {
   apiKeyId: string;
 }
 
-/** The organisation a key belongs to, or null for an unknown or revoked key. */
+/** What an operator sees of a key: never the key itself. */
+export interface ApiKeyView {
+  key_id: string;
+  org_id: string;
+  name: string | null;
+  prefix: string;
+  created_at: string;
+  revoked_at: string | null;
+  expires_at: string | null;
+  active: boolean;
+}
+
+type KeyRow = { id: string; orgId: string; name: string | null; prefix: string; createdAt: Date; revokedAt: Date | null; expiresAt: Date | null };
+
+const usable = (row: { revokedAt: Date | null; expiresAt: Date | null }, now: Date) =>
+  !row.revokedAt && (!row.expiresAt || row.expiresAt > now);
+
+function view(row: KeyRow, now = new Date()): ApiKeyView {
+  return {
+    key_id: row.id,
+    org_id: row.orgId,
+    name: row.name,
+    prefix: row.prefix,
+    created_at: row.createdAt.toISOString(),
+    revoked_at: row.revokedAt?.toISOString() ?? null,
+    expires_at: row.expiresAt?.toISOString() ?? null,
+    active: usable(row, now),
+  };
+}
+
+/** Creates a key for the organisation; returns the plain key, the only time it exists. */
+export async function createApiKey(prisma: Db, orgId: string, name: string | null = null): Promise<{ key: string; view: ApiKeyView }> {
+  const key = generateApiKey();
+  const row = await prisma.apiKey.create({
+    data: { id: newId("key"), orgId, name, keyHash: hashApiKey(key), prefix: key.slice(0, KEY_PREFIX.length + 4) },
+  });
+  return { key, view: view(row) };
+}
+
+export async function listApiKeys(prisma: Prisma, orgId: string): Promise<ApiKeyView[]> {
+  const rows = await prisma.apiKey.findMany({ where: { orgId }, orderBy: [{ createdAt: "asc" }, { id: "asc" }] });
+  const now = new Date();
+  return rows.map((row) => view(row, now));
+}
+
+/** Stops the key now. Revoking a revoked key keeps its first revocation time. */
+export async function revokeApiKey(prisma: Prisma, keyId: string): Promise<ApiKeyView> {
+  await prisma.apiKey.updateMany({ where: { id: keyId, revokedAt: null }, data: { revokedAt: new Date() } });
+  const row = await prisma.apiKey.findUnique({ where: { id: keyId } });
+  if (!row) throw new ApiKeyNotFoundError(keyId);
+  return view(row);
+}
+
+/**
+ * A new key for the same organisation (and name); the old one keeps working for `overlapMs`
+ * (0: it stops now). Rotating a key that is already revoked or expired is refused: nothing would
+ * be kept working, and a new key is what `createApiKey` is for.
+ */
+export async function rotateApiKey(prisma: Prisma, keyId: string, overlapMs: number): Promise<{ key: string; view: ApiKeyView; previous: ApiKeyView }> {
+  return prisma.$transaction(async (tx) => {
+    const old = await tx.apiKey.findUnique({ where: { id: keyId } });
+    if (!old) throw new ApiKeyNotFoundError(keyId);
+    const now = new Date();
+    if (!usable(old, now)) throw new ApiKeyNotFoundError(keyId, "is revoked or expired: create a new key instead (key create ORG_ID)");
+    const expiresAt = new Date(now.getTime() + overlapMs);
+    // An earlier, shorter expiry stays: rotation never lengthens a key's life.
+    const previous = await tx.apiKey.update({
+      where: { id: keyId },
+      data: overlapMs === 0 ? { revokedAt: now } : { expiresAt: old.expiresAt && old.expiresAt < expiresAt ? old.expiresAt : expiresAt },
+    });
+    const created = await createApiKey(tx, old.orgId, old.name);
+    return { ...created, previous: view(previous, now) };
+  });
+}
+
+/** The organisation a key belongs to, or null for an unknown, revoked or expired key. */
 export async function authenticateApiKey(prisma: Prisma, key: string): Promise<Principal | null> {
-  if (!key.startsWith(KEY_PREFIX) || key.length > 200) return null;
+  if (!key.startsWith(KEY_PREFIX) || key.length > MAX_KEY_LENGTH) return null;
   const row = await prisma.apiKey.findUnique({
     where: { keyHash: hashApiKey(key) },
-    select: { id: true, orgId: true, revokedAt: true },
+    select: { id: true, orgId: true, revokedAt: true, expiresAt: true },
   });
-  if (!row || row.revokedAt) return null;
+  if (!row || !usable(row, new Date())) return null;
   return { orgId: row.orgId, apiKeyId: row.id };
+}
+
+/** Of the given key ids, those that are still usable: one query for any number of open sockets. */
+export async function usableApiKeyIds(prisma: Prisma, ids: readonly string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const now = new Date();
+  const rows = await prisma.apiKey.findMany({
+    where: { id: { in: [...ids] }, revokedAt: null, OR: [{ expiresAt: null }, { expiresAt: { gt: now } }] },
+    select: { id: true },
+  });
+  return new Set(rows.map((r) => r.id));
 }

@@ -39,7 +39,7 @@ export async function createOrganization(
     }
     return created;
   });
-  const apiKey = await createApiKey(prisma, id);
+  const { key: apiKey } = await createApiKey(prisma, id, "default");
   return { org: view(org), apiKey, webhookSecret };
 }
 

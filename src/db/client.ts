@@ -10,6 +10,10 @@ import { PrismaClient } from "../generated/prisma/client.js";
 import { applyPending, migratePostgres } from "./migrations.js";
 
 export type Prisma = PrismaClient;
+/** The client inside `prisma.$transaction(async (tx) => ...)`. */
+export type Tx = Parameters<Parameters<Prisma["$transaction"]>[0]>[0];
+/** Either: for queries that may run alone or as part of a caller's transaction. */
+export type Db = Prisma | Tx;
 export { PrismaClient };
 
 export interface Database {

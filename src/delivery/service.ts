@@ -2,6 +2,7 @@
 // time, queued once the job is final, sent by the deliver worker, and every attempt recorded.
 // Delivery never changes a render's own status: a failed destination leaves a complete render
 // complete, with send_to_status "failed" and its reason.
+import type { RateLimits } from "../auth/rate-limiter.js";
 import type { Logger } from "pino";
 import type { Config } from "../config.js";
 import type { Prisma } from "../db/client.js";
@@ -249,11 +250,14 @@ export async function listWebhookAttempts(prisma: Prisma, orgId: string, jobId: 
 }
 
 /** Sends the job's final event again (same webhook-id), on a fresh retry schedule. */
-export async function redeliverWebhook(deps: Pick<DeliveryDeps, "prisma" | "deliverQueue">, orgId: string, jobId: string): Promise<void> {
+// Limited per organisation (REDELIVER_MAX_PER_HOUR): each redelivery is a full retry schedule of
+// outbound requests, so an unlimited one would turn us into a request amplifier.
+export async function redeliverWebhook(deps: Pick<DeliveryDeps, "prisma" | "deliverQueue"> & { limits: RateLimits }, orgId: string, jobId: string): Promise<void> {
   const job = await deps.prisma.job.findUnique({ where: { id: jobId } });
   if (!job || job.orgId !== orgId) throw new NotFoundError("job not found");
   if (!job.webhookUrl) throw new ValidationError("this job has no webhook_url", ["webhook_url"]);
   if (job.status !== "complete" && job.status !== "failed") throw new ValidationError(`the job is ${job.status}: its event is sent once it is final`, ["status"]);
+  await deps.limits.redeliveries.enforce(`org:${orgId}`);
   await deps.prisma.job.update({ where: { id: jobId }, data: { webhookStatus: "pending" } });
   await deps.deliverQueue.enqueueWebhook(jobId, Date.now());
 }

@@ -1,8 +1,14 @@
-// Bearer API key authentication for /api/v1. Unknown and missing keys are both 401.
-import type { FastifyRequest } from "fastify";
+// Who is asking, and may they ask now: the API key (one parser, src/auth/bearer.ts) and its
+// rate-limit bucket, for REST and GraphQL over HTTP alike. Unknown and missing keys are both
+// 401 on REST. Requests without a usable key are limited by address, so guessing keys costs
+// the guesser their budget rather than ours.
+import type { FastifyReply, FastifyRequest } from "fastify";
 import { authenticateApiKey, type Principal } from "../auth/api-keys.js";
-import type { Prisma } from "../db/client.js";
+import { parseApiKey } from "../auth/bearer.js";
+import { RateLimitedError } from "../auth/rate-limiter.js";
+import type { AppContext } from "../context.js";
 import { HttpError } from "./errors.js";
+import { setRateLimitHeaders } from "./rate-limit.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -10,19 +16,37 @@ declare module "fastify" {
   }
 }
 
-export function bearerAuth(prisma: Prisma) {
-  return async (request: FastifyRequest) => {
-    const header = request.headers.authorization;
-    const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
-    if (!match) throw new HttpError(401, "Missing API key: send Authorization: Bearer <api key>");
-    const principal = await authenticateApiKey(prisma, match[1]!);
-    if (!principal) throw new HttpError(401, "Invalid API key");
-    request.principal = principal;
+export const MISSING_KEY = "Missing API key: send Authorization: Bearer <api key>";
+export const INVALID_KEY = "Invalid API key";
+
+/** The rate-limit bucket of a principal, or of an address when there is none. */
+export const bucketOf = (principal: Principal | null, ip: string) => (principal ? `key:${principal.apiKeyId}` : `ip:${ip}`);
+
+/**
+ * Authenticates the request's key and spends one point of its bucket (setting the RateLimit-*
+ * headers). Returns the principal, or null when no key was sent. Throws HttpError 401 for a key
+ * that is not (or no longer) valid, RateLimitedError past the limit.
+ */
+export async function admitRequest(ctx: AppContext, request: FastifyRequest, reply: FastifyReply): Promise<Principal | null> {
+  const key = parseApiKey(request.headers.authorization);
+  const principal = key ? await authenticateApiKey(ctx.prisma, key) : null;
+  const decision = await ctx.limits.requests.consume(bucketOf(principal, request.ip));
+  setRateLimitHeaders(reply, decision);
+  if (decision && !decision.allowed) throw new RateLimitedError(decision, ctx.limits.requests.options.describe);
+  if (key && !principal) throw new HttpError(401, INVALID_KEY);
+  if (principal) request.principal = principal;
+  return principal;
+}
+
+/** onRequest hook for routes that need a key (REST /api/v1). */
+export function requireApiKey(ctx: AppContext) {
+  return async (request: FastifyRequest, reply: FastifyReply) => {
+    if (!(await admitRequest(ctx, request, reply))) throw new HttpError(401, MISSING_KEY);
   };
 }
 
-/** The authenticated principal; routes behind bearerAuth always have one. */
+/** The authenticated principal; routes behind requireApiKey always have one. */
 export function principalOf(request: FastifyRequest): Principal {
-  if (!request.principal) throw new HttpError(401, "Missing API key: send Authorization: Bearer <api key>");
+  if (!request.principal) throw new HttpError(401, MISSING_KEY);
   return request.principal;
 }

@@ -3,9 +3,11 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import { hasZodFastifySchemaValidationErrors } from "fastify-type-provider-zod";
 import { ZodError, type z } from "zod";
+import { RateLimitedError } from "../auth/rate-limiter.js";
 import { IdempotencyConflictError } from "../billing/idempotency.js";
 import { isDatabaseUnavailable } from "../db/availability.js";
 import { balanceRefusals } from "./metrics.js";
+import { setRateLimitHeaders } from "./rate-limit.js";
 import { AccountSuspendedError, formatPath, InsufficientBalanceError, NotFoundError, ValidationError } from "../jobs/errors.js";
 
 export class HttpError extends Error {
@@ -52,6 +54,7 @@ export function toErrorResponse(err: unknown): { status: number; body: ErrorBody
     return { status: 402, body: { error: err.message } };
   }
   if (err instanceof NotFoundError) return { status: 404, body: { error: err.message } };
+  if (err instanceof RateLimitedError) return { status: 429, body: { error: err.message } };
   if (err instanceof IdempotencyConflictError) return { status: 422, body: { error: err.message } };
   if (err instanceof ValidationError) {
     return { status: 400, body: { error: `Invalid request: ${err.fields.map((f) => (f.path ? `${f.path}: ${f.message}` : f.message)).join("; ")}`, details: err.fields } };
@@ -85,6 +88,7 @@ export function toErrorResponse(err: unknown): { status: number; body: ErrorBody
 export function errorHandler(err: unknown, request: FastifyRequest, reply: FastifyReply) {
   const { status, body } = toErrorResponse(err);
   if (status === 503) void reply.header("retry-after", "2");
+  if (err instanceof RateLimitedError) setRateLimitHeaders(reply, err.decision);
   if (status >= 500) request.log.error({ err }, "request failed");
   return reply.status(status).send(body);
 }

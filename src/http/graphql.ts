@@ -16,9 +16,14 @@ import { useServer } from "graphql-ws/use/ws";
 import { createYoga, type Plugin } from "graphql-yoga";
 import { WebSocketServer } from "ws";
 import { authenticateApiKey, type Principal } from "../auth/api-keys.js";
+import { parseApiKey } from "../auth/bearer.js";
+import { RateLimitedError } from "../auth/rate-limiter.js";
 import type { AppContext } from "../context.js";
 import type { GraphQLContext } from "../graphql/builder.js";
-import { isUnstorableText } from "./errors.js";
+import { isUnstorableText, toErrorResponse } from "./errors.js";
+import { admitRequest, bucketOf } from "./auth.js";
+import { LiveConnections } from "./live-connections.js";
+import { setRateLimitHeaders } from "./rate-limit.js";
 import { schema } from "../graphql/schema.js";
 
 const ENDPOINT = "/graphql";
@@ -63,7 +68,24 @@ function preflight(req: FastifyRequest): string | null {
   return null;
 }
 
-const bearer = (value: unknown) => (typeof value === "string" ? (/^(?:Bearer\s+)?(\S+)\s*$/i.exec(value)?.[1] ?? null) : null);
+// graphql-ws close codes of ours (4400-4499 are the application's).
+const CLOSE_FORBIDDEN = 4403;
+const CLOSE_TOO_MANY = 4429;
+
+const rateLimitError = (err: RateLimitedError) =>
+  new GraphQLError(err.message, { extensions: { code: "RATE_LIMITED", retryAfterSeconds: err.decision.resetSeconds } });
+const limitError = (message: string) => new GraphQLError(message, { extensions: { code: "RATE_LIMITED" } });
+
+/** A refusal before yoga runs, in GraphQL's error shape with the REST status and headers. */
+function sendGraphQLError(reply: FastifyReply, err: unknown) {
+  const { status, body } = toErrorResponse(err);
+  if (err instanceof RateLimitedError) {
+    setRateLimitHeaders(reply, err.decision);
+    return reply.status(429).send({ errors: [rateLimitError(err).toJSON()] });
+  }
+  const code = status === 401 ? "UNAUTHENTICATED" : status >= 500 ? "INTERNAL_SERVER_ERROR" : "BAD_REQUEST";
+  return reply.status(status).send({ errors: [{ message: body.error, extensions: { code } }] });
+}
 
 const disableIntrospection = (): Plugin => ({
   onValidate: ({ addValidationRule }) => addValidationRule(NoSchemaIntrospectionCustomRule),
@@ -73,6 +95,8 @@ export const graphqlPlugin =
   (app: AppContext): FastifyPluginAsync =>
   async (fastify) => {
   const { config } = app;
+  const live = new LiveConnections(app.prisma, app.logger.child({ component: "graphql" }));
+  live.start(config.KEY_RECHECK_MS);
   const yoga = createYoga<ServerContext, GraphQLContext>({
     schema,
     graphqlEndpoint: ENDPOINT,
@@ -113,10 +137,17 @@ export const graphqlPlugin =
     handler: async (req, reply) => {
       const problem = preflight(req);
       if (problem) return reply.status(400).send({ errors: [{ message: problem, extensions: { code: "BAD_REQUEST" } }] });
-      const key = bearer(req.headers.authorization);
-      const principal = key ? await authenticateApiKey(app.prisma, key) : null;
-      if (key && !principal) {
-        return reply.status(401).send({ errors: [{ message: "Invalid API key", extensions: { code: "UNAUTHENTICATED" } }] });
+      let principal: Principal | null;
+      try {
+        // The same key parsing and the same rate-limit bucket as REST: one budget per key.
+        principal = await admitRequest(app, req, reply);
+      } catch (err) {
+        return sendGraphQLError(reply, err);
+      }
+      // A subscription over SSE lives as long as the response: close it when its key is revoked.
+      if (principal && /text\/event-stream/i.test(req.headers.accept ?? "")) {
+        const forget = live.add(principal.apiKeyId, { close: () => reply.raw.destroy(), operations: () => 1 });
+        reply.raw.once("close", forget);
       }
       return yoga.handleNodeRequestAndResponse(req, reply, { req, reply, principal: principal ?? undefined });
     },
@@ -130,22 +161,48 @@ export const graphqlPlugin =
   };
   fastify.server.on("upgrade", upgrade);
 
-  type Extra = { principal?: Principal };
+  type Extra = { principal?: Principal; forget?: () => void };
   const disposable = useServer<Record<string, unknown>, Extra>(
     {
-      // Checked once per connection; returning false closes it with 4403 Forbidden.
+      // The key is checked when the connection opens (4403 Forbidden otherwise), then again for
+      // all open sockets every KEY_RECHECK_MS (LiveConnections): a revoked key's socket closes.
       onConnect: async (ctx) => {
         const params = ctx.connectionParams ?? {};
-        const key = bearer(params.authorization ?? params.Authorization);
+        const key = parseApiKey(params.authorization ?? params.Authorization);
         const principal = key ? await authenticateApiKey(app.prisma, key) : null;
+        // Opening a connection spends a point too, from the address's bucket when the key is bad.
+        const decision = await app.limits.requests.consume(bucketOf(principal, ctx.extra.request.socket.remoteAddress ?? ""));
+        if (decision && !decision.allowed) {
+          ctx.extra.socket.close(CLOSE_TOO_MANY, `Rate limit exceeded: retry in ${decision.resetSeconds} s`);
+          return false;
+        }
         if (!principal) return false;
+        if (live.connections(principal.apiKeyId) >= config.WS_MAX_CONNECTIONS_PER_KEY) {
+          ctx.extra.socket.close(CLOSE_TOO_MANY, `Too many open connections for this API key (at most ${config.WS_MAX_CONNECTIONS_PER_KEY})`);
+          return false;
+        }
         ctx.extra.principal = principal;
+        ctx.extra.forget = live.add(principal.apiKeyId, {
+          close: (reason) => ctx.extra.socket.close(CLOSE_FORBIDDEN, reason),
+          operations: () => Object.keys(ctx.subscriptions).length,
+        });
         return true;
       },
+      onClose: (ctx) => ctx.extra.forget?.(),
       execute: (args: ExecutionArgs) => (args.rootValue as Enveloped).execute(args),
       subscribe: (args: ExecutionArgs) => (args.rootValue as Enveloped).subscribe(args),
       onSubscribe: async (ctx, _id, payload) => {
         if (tooDeeplyNested(payload.query)) return [new GraphQLError(`The document is nested more than ${MAX_NESTING} levels deep`)];
+        const principal = ctx.extra.principal!;
+        // ctx.subscriptions already holds this operation.
+        if (Object.keys(ctx.subscriptions).length > config.WS_MAX_OPERATIONS_PER_CONNECTION) {
+          return [limitError(`Too many operations on this connection (at most ${config.WS_MAX_OPERATIONS_PER_CONNECTION})`)];
+        }
+        if (live.operations(principal.apiKeyId) > config.WS_MAX_OPERATIONS_PER_KEY) {
+          return [limitError(`Too many operations for this API key (at most ${config.WS_MAX_OPERATIONS_PER_KEY} at once)`)];
+        }
+        const decision = await app.limits.requests.consume(bucketOf(principal, ""));
+        if (decision && !decision.allowed) return [rateLimitError(new RateLimitedError(decision, app.limits.requests.options.describe))];
         const { schema: enveloped, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           req: ctx.extra.request,
           principal: ctx.extra.principal,
@@ -167,6 +224,7 @@ export const graphqlPlugin =
   );
 
   fastify.addHook("onClose", async () => {
+    live.stop();
     fastify.server.off("upgrade", upgrade);
     for (const client of wss.clients) client.close(1001, "server shutting down");
     await disposable.dispose();

@@ -4,14 +4,13 @@ import { randomUUID } from "node:crypto";
 import Fastify, { LogController, type FastifyInstance } from "fastify";
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from "fastify-type-provider-zod";
 import type { AppContext } from "../context.js";
-import { bearerAuth } from "./auth.js";
+import { requireApiKey } from "./auth.js";
 import { adminPlugin } from "./admin.js";
 import { errorHandler } from "./errors.js";
 import { metricsPlugin, recordRequestMetrics } from "./metrics.js";
 import { registerOpenApi } from "./openapi.js";
 import { WEB_DIST_DIR, webPlugin } from "../web/serve.js";
 import { graphqlPlugin } from "./graphql.js";
-import { registerRateLimit } from "./rate-limit.js";
 import { billingRoutes } from "./routes/billing.js";
 import { deliveryRoutes } from "./routes/delivery.js";
 import { designGroupsRoutes } from "./routes/design-groups.js";
@@ -73,8 +72,7 @@ export function buildServer(ctx: AppContext) {
   void app.register(webPlugin(WEB_DIST_DIR));
   void app.register(
     async (api) => {
-      await registerRateLimit(api, ctx);
-      api.addHook("onRequest", bearerAuth(ctx.prisma));
+      api.addHook("onRequest", requireApiKey(ctx));
       await api.register(rendersRoutes(ctx));
       await api.register(templatesRoutes(ctx));
       await api.register(fontsRoutes(ctx));
