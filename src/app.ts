@@ -13,11 +13,12 @@ import { createLogger } from "./logger.js";
 import { startReconciler } from "./queue/reconciler.js";
 import { RenderQueue } from "./queue/render-queue.js";
 import { checkRedis, createRedis } from "./redis.js";
-import { LocalDiskStorage } from "./storage/storage.js";
+import { openLocalDiskStorage } from "./storage/storage.js";
 import { createRenderWorker, type RenderWorker } from "../workers/render-worker.js";
 import { createDeliverWorker, type DeliverWorker } from "../workers/deliver-worker.js";
 import { parseRetrySchedule } from "./delivery/destinations.js";
 import { loadSecretsKey } from "./delivery/secrets-key.js";
+import { encryptLegacyWebhookSecrets } from "./delivery/webhook-secrets.js";
 import { DeliverQueue } from "./queue/deliver-queue.js";
 
 export interface AppOptions {
@@ -64,6 +65,12 @@ export async function createContext(config: Config, opts: { migrate: boolean; lo
     webhookSchedule,
   });
   deliverQueue.queue.on("error", (err) => logger.warn({ err: err.message }, "deliver queue error"));
+  const secretsKey = await loadSecretsKey(config);
+  if (opts.migrate) {
+    // With the schema migrations: webhook secrets a version before encryption stored in plaintext.
+    const encrypted = await encryptLegacyWebhookSecrets(db.prisma, secretsKey);
+    if (encrypted > 0) logger.info({ encrypted }, "encrypted plaintext webhook secrets at rest");
+  }
   return {
     config,
     logger,
@@ -72,10 +79,10 @@ export async function createContext(config: Config, opts: { migrate: boolean; lo
     redis,
     renderQueue,
     deliverQueue,
-    secretsKey: await loadSecretsKey(config),
+    secretsKey,
     webhookSchedule,
     events: new EventBus(redis, config.QUEUE_PREFIX),
-    storage: new LocalDiskStorage(config.STORAGE_DIR, config.PUBLIC_BASE_URL),
+    storage: await openLocalDiskStorage(config.STORAGE_DIR, config.PUBLIC_BASE_URL, (msg) => logger.warn(msg)),
     prices: priceTable(config),
     limits: createRateLimits(redis, {
       prefix: config.QUEUE_PREFIX,

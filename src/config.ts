@@ -33,7 +33,7 @@ const ConfigSchema = z
     BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
     PRICE_CENTS_PER_RENDER: z.coerce.number().int().min(0).default(1),
     PRICE_CENTS_LARGE_RENDER: z.coerce.number().int().min(0).default(2),
-    /** 32 bytes, base64 or hex: encrypts Send-To credentials at rest. Unset: a key file in ./data. */
+    /** 32 bytes, base64 or hex: encrypts Send-To credentials and webhook secrets at rest. Unset: a key file in ./data. */
     SECRETS_KEY: z.string().min(1).optional(),
     SECRETS_KEY_FILE: z.string().min(1).default("./data/secrets.key"),
     WEBHOOK_RETRY_SCHEDULE: z.string().optional(),

@@ -19,7 +19,7 @@ export interface AppContext {
   redis: Redis;
   renderQueue: RenderQueue;
   deliverQueue: DeliverQueue;
-  /** Encrypts Send-To credentials at rest. */
+  /** Encrypts secrets at rest: Send-To credentials and webhook signing secrets. */
   secretsKey: Buffer;
   /** Delays before each webhook attempt (WEBHOOK_RETRY_SCHEDULE). */
   webhookSchedule: number[];

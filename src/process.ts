@@ -11,6 +11,10 @@ export type Role = "all" | "api" | "worker" | "render" | "deliver";
 
 /** Starts the given role and wires signals; exits with one clear line when a dependency is missing. */
 export async function runProcess(role: Role): Promise<void> {
+  // Whatever this process creates on disk is the service user's alone (0600 files, 0700
+  // directories), including what libraries write (PGlite's files, the admin socket). The places
+  // that create our own files and directories also give the modes explicitly, for embedders.
+  process.umask(0o077);
   let config: Config;
   try {
     config = parseConfig();
@@ -40,7 +44,7 @@ export async function runProcess(role: Role): Promise<void> {
 
   let adminSocket: Server | null = null;
   if (app.ctx.db.kind === "pglite") {
-    adminSocket = await listenAdminSocket(adminSocketPath(config.PGLITE_DIR), (argv) => runAdminCommand(app.ctx.prisma, argv), (e) => e instanceof UsageError);
+    adminSocket = await listenAdminSocket(adminSocketPath(config.PGLITE_DIR), (argv) => runAdminCommand({ prisma: app.ctx.prisma, secretsKey: async () => app.ctx.secretsKey }, argv), (e) => e instanceof UsageError);
   }
 
   const address = await app.start();

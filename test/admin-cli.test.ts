@@ -1,9 +1,15 @@
 // The operator command, run as a user runs it, against the test database.
+import { randomBytes } from "node:crypto";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { inject } from "vitest";
+import { decryptSecret } from "../src/delivery/crypto.js";
 import { run } from "./helpers/run.js";
 
-const admin = (...args: string[]) => run("tsx", ["src/cli/admin.ts", ...args], { DATABASE_URL: inject("databaseUrl") });
+// The server's key, as an operator exports it for the command.
+const SECRETS_KEY = randomBytes(32);
+const admin = (...args: string[]) => run("tsx", ["src/cli/admin.ts", ...args], { DATABASE_URL: inject("databaseUrl"), SECRETS_KEY: SECRETS_KEY.toString("base64") });
 
 describe("npm run admin -- org ...", () => {
   it("creates, funds, suspends, reactivates and shows an organisation, one JSON line each", async () => {
@@ -35,6 +41,31 @@ describe("npm run admin -- org ...", () => {
     );
     await client.end();
     expect(rows[0]!.n).toBe("0");
+  });
+
+  it("stores the webhook secret it prints encrypted with SECRETS_KEY, never in plaintext", async () => {
+    const { stdout } = await admin("org", "create", "--name", "Sealed");
+    const { org_id, webhook_secret } = JSON.parse(stdout) as { org_id: string; webhook_secret: string };
+    expect(webhook_secret).toMatch(/^whsec_/);
+    const pg = (await import("pg")).default;
+    const client = new pg.Client({ connectionString: inject("databaseUrl") });
+    await client.connect();
+    const { rows } = await client.query<{ webhook_secret: string }>("SELECT webhook_secret FROM organizations WHERE id = $1", [org_id]);
+    await client.end();
+    expect(rows[0]!.webhook_secret).toMatch(/^v1:/);
+    expect(rows[0]!.webhook_secret).not.toContain(webhook_secret.slice("whsec_".length));
+    expect(decryptSecret(rows[0]!.webhook_secret, SECRETS_KEY)).toBe(webhook_secret);
+  });
+
+  it("with DATABASE_URL, never invents a secrets key of its own: org create needs the server's", async () => {
+    const env = { DATABASE_URL: inject("databaseUrl"), SECRETS_KEY: "", SECRETS_KEY_FILE: path.join(tmpdir(), `templified-no-key-${randomBytes(4).toString("hex")}`, "secrets.key") };
+    const refused = await run("tsx", ["src/cli/admin.ts", "org", "create", "--name", "Keyless"], env);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/no secrets key: SECRETS_KEY is unset/);
+    // Commands that store no secret do not need it.
+    const { stdout } = await admin("org", "create", "--name", "Keyed");
+    const { org_id } = JSON.parse(stdout) as { org_id: string };
+    expect((await run("tsx", ["src/cli/admin.ts", "org", "show", org_id], env)).code).toBe(0);
   });
 
   it("refuses bad input with a message and a non-zero exit", async () => {

@@ -21,7 +21,7 @@ afterAll(async () => {
 describe("graceful shutdown", () => {
   it("finishes the in-flight render before exiting on SIGTERM", async () => {
     db = await openDatabase({ databaseUrl: inject("databaseUrl"), pgliteDir: "", migrate: false });
-    const { apiKey } = await createOrganization(db.prisma, { name: "drain", balanceCents: 100 });
+    const { apiKey } = await createOrganization({ prisma: db.prisma, secretsKey: randomBytes(32) }, { name: "drain", balanceCents: 100 });
 
     // An image server that answers after 1.5 s, so the render is mid-flight when SIGTERM lands.
     const photo = await sharp({ create: { width: 40, height: 40, channels: 3, background: "#ff0000" } }).png().toBuffer();

@@ -5,6 +5,7 @@ import type { Prisma } from "../db/client.js";
 import type { OrganizationStatus } from "../generated/prisma/client.js";
 import { createApiKey } from "../auth/api-keys.js";
 import { generateWebhookSecret } from "../delivery/signing.js";
+import { sealWebhookSecret } from "../delivery/webhook-secrets.js";
 
 export interface OrganizationView {
   org_id: string;
@@ -24,14 +25,21 @@ function view(org: { id: string; name: string; balanceCents: number; status: Org
   return { org_id: org.id, name: org.name, balance_cents: org.balanceCents, status: org.status, created_at: org.createdAt.toISOString() };
 }
 
+/**
+ * A new organisation with its first API key and webhook signing secret, both returned in the clear
+ * this once: the key is stored as a hash, the secret encrypted with `secretsKey` (SECRETS_KEY).
+ */
 export async function createOrganization(
-  prisma: Prisma,
+  deps: { prisma: Prisma; secretsKey: Buffer },
   input: { name: string; balanceCents: number },
 ): Promise<{ org: OrganizationView; apiKey: string; webhookSecret: string }> {
+  const { prisma } = deps;
   const id = newId("org");
   const webhookSecret = generateWebhookSecret();
   const org = await prisma.$transaction(async (tx) => {
-    const created = await tx.organization.create({ data: { id, name: input.name, balanceCents: input.balanceCents, webhookSecret } });
+    const created = await tx.organization.create({
+      data: { id, name: input.name, balanceCents: input.balanceCents, webhookSecret: sealWebhookSecret(webhookSecret, deps.secretsKey) },
+    });
     if (input.balanceCents > 0) {
       await tx.ledgerEntry.create({
         data: { id: newId("led"), orgId: id, kind: "TOPUP", amountCents: input.balanceCents, note: "initial balance" },

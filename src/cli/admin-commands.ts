@@ -32,7 +32,14 @@ function cents(value: string | undefined, flag: string, allowZero: boolean): num
   return n;
 }
 
-export async function runAdminCommand(prisma: Prisma, argv: string[]): Promise<unknown> {
+/** What the commands use: the database, and (only `org create`, for the webhook secret it stores) the secrets key. */
+export interface AdminDeps {
+  prisma: Prisma;
+  secretsKey: () => Promise<Buffer>;
+}
+
+export async function runAdminCommand(deps: AdminDeps, argv: string[]): Promise<unknown> {
+  const { prisma } = deps;
   let parsed;
   try {
     parsed = parseArgs({
@@ -54,7 +61,7 @@ export async function runAdminCommand(prisma: Prisma, argv: string[]): Promise<u
   switch (command) {
     case "create": {
       if (!values.name) throw new UsageError("--name is required");
-      const { org, apiKey, webhookSecret } = await createOrganization(prisma, {
+      const { org, apiKey, webhookSecret } = await createOrganization({ prisma, secretsKey: await deps.secretsKey() }, {
         name: values.name,
         balanceCents: values["balance-cents"] === undefined ? 0 : cents(values["balance-cents"], "--balance-cents", true),
       });

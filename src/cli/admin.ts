@@ -3,6 +3,7 @@
 // DATABASE_URL as the server; with the embedded database it asks the running server to do it.
 import { parseConfig } from "../config.js";
 import { openDatabase } from "../db/client.js";
+import { loadSecretsKey } from "../delivery/secrets-key.js";
 import { OrganizationNotFoundError } from "../billing/organizations.js";
 import { runAdminCommand, UsageError, USAGE } from "./admin-commands.js";
 import { adminSocketPath, sendAdminCommand } from "./admin-socket.js";
@@ -28,9 +29,13 @@ async function main() {
     }
     // No server running: open the embedded database ourselves.
   }
+  // The webhook secret `org create` stores is encrypted with the server's key. With PostgreSQL this
+  // command may run elsewhere than the server: use SECRETS_KEY or an existing key file, never a new
+  // key (the server could not read what it encrypted). The embedded database's key file sits beside it.
+  const secretsKey = () => loadSecretsKey(config, { create: !config.DATABASE_URL });
   const db = await openDatabase({ databaseUrl: config.DATABASE_URL, pgliteDir: config.PGLITE_DIR, migrate: true });
   try {
-    process.stdout.write(`${JSON.stringify(await runAdminCommand(db.prisma, argv))}\n`);
+    process.stdout.write(`${JSON.stringify(await runAdminCommand({ prisma: db.prisma, secretsKey }, argv))}\n`);
   } finally {
     await db.close();
   }

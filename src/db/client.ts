@@ -2,11 +2,11 @@
 // - DATABASE_URL set: PostgreSQL through @prisma/adapter-pg (production, tests, several processes).
 // - unset: an embedded PGlite database on disk, so a machine with only Node and Redis runs the
 //   product. PGlite lives inside one process, so that mode runs API and workers together.
-import { mkdir } from "node:fs/promises";
 import { PGlite } from "@electric-sql/pglite";
 import { PrismaPg } from "@prisma/adapter-pg";
 import { PrismaPGlite } from "pglite-prisma-adapter";
 import { PrismaClient } from "../generated/prisma/client.js";
+import { ensurePrivateDir, narrowTree, notPrivateWarning } from "../storage/private-files.js";
 import { applyPending, migratePostgres } from "./migrations.js";
 
 export type Prisma = PrismaClient;
@@ -54,9 +54,15 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database>
     };
   }
 
-  await mkdir(opts.pgliteDir, { recursive: true });
+  // The database files are the service user's alone: the directory is 0700 (narrowed if an older
+  // version created it wider), which keeps others out whatever the modes of the files in it.
+  const privateDir = await ensurePrivateDir(opts.pgliteDir);
+  if (!privateDir) log(notPrivateWarning(opts.pgliteDir));
   const pglite = new PGlite(opts.pgliteDir);
   await pglite.waitReady;
+  // PGlite creates its files 0666 whatever the umask: narrow them to 0600 now and again on close
+  // (so that a copy of the directory stays private too).
+  if (privateDir) await narrowTree(opts.pgliteDir);
   if (opts.migrate) {
     await applyPending(
       { query: async (sql, params) => (await pglite.query(sql, params)).rows, exec: (sql) => pglite.exec(sql) },
@@ -73,6 +79,7 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database>
     close: async () => {
       await prisma.$disconnect();
       await pglite.close();
+      if (privateDir) await narrowTree(opts.pgliteDir);
     },
   };
 }

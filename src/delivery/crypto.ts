@@ -1,6 +1,7 @@
-// Secrets at rest (Dropbox tokens, GFcrew API keys, webhook signing secrets): AES-256-GCM with a
-// random 12-byte IV and the 16-byte auth tag, stored as `v1:<b64 iv>:<b64 tag>:<b64 ciphertext>`.
-// The version prefix leaves room for another algorithm or key id later.
+// Secrets at rest (Send-To credentials in presets and jobs, webhook signing secrets): AES-256-GCM
+// with a random 12-byte IV and the 16-byte auth tag, stored as `v1:<b64 iv>:<b64 tag>:<b64 ciphertext>`,
+// under SECRETS_KEY (src/delivery/secrets-key.ts). Every secret stored anywhere goes through these
+// two functions. The version prefix leaves room for another algorithm or key id later.
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
 
 const VERSION = "v1";
@@ -10,6 +11,11 @@ const KEY_BYTES = 32;
 
 function checkKey(key: Buffer): void {
   if (key.length !== KEY_BYTES) throw new Error(`encryption key must be ${KEY_BYTES} bytes, got ${key.length}`);
+}
+
+/** Whether a stored value is in the format encryptSecret produces (not whether it decrypts). */
+export function isEncryptedSecret(value: string): boolean {
+  return value.startsWith(`${VERSION}:`);
 }
 
 /** Encrypt `plaintext` (UTF-8) with a 32-byte key. */
@@ -26,7 +32,7 @@ export function encryptSecret(plaintext: string, key: Buffer): string {
 export function decryptSecret(ciphertext: string, key: Buffer): string {
   checkKey(key);
   const parts = ciphertext.split(":");
-  if (parts.length !== 4 || parts[0] !== VERSION) {
+  if (!isEncryptedSecret(ciphertext) || parts.length !== 4) {
     throw new Error(`cannot decrypt secret: unknown format (expected ${VERSION}:<iv>:<tag>:<data>)`);
   }
   const [, ivB64 = "", tagB64 = "", dataB64 = ""] = parts;

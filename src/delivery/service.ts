@@ -15,6 +15,7 @@ import type { Storage } from "../storage/storage.js";
 import { decryptSecret, encryptSecret, maskSecret } from "./crypto.js";
 import { DirectSendTo, isDestinationError, isDirectSendTo, postWebhookEvent, SendTo, sendFile, webhookMessageId } from "./destinations.js";
 import { generateWebhookSecret } from "./signing.js";
+import { openWebhookSecret, sealWebhookSecret } from "./webhook-secrets.js";
 
 export interface DeliveryDeps {
   prisma: Prisma;
@@ -112,7 +113,7 @@ export async function deliverSendTo(
       },
       {
         dropboxContentUrl: deps.config.DROPBOX_CONTENT_URL,
-        signingSecrets: await signingSecrets(deps.prisma, job.orgId),
+        signingSecrets: await signingSecrets(deps, job.orgId),
         allowPrivateNetworks: deps.config.ALLOW_PRIVATE_NETWORKS,
         timeoutMs: deps.config.DELIVERY_TIMEOUT_MS,
       },
@@ -156,7 +157,7 @@ export async function deliverWebhook(
   const msgId = webhookMessageId(job.id);
   const outcome = await postWebhookEvent(job.webhookUrl, { type, ...(await view(job)) }, {
     msgId,
-    signingSecrets: await signingSecrets(deps.prisma, job.orgId),
+    signingSecrets: await signingSecrets(deps, job.orgId),
     allowPrivateNetworks: deps.config.ALLOW_PRIVATE_NETWORKS,
     timeoutMs: deps.config.DELIVERY_TIMEOUT_MS,
   });
@@ -184,13 +185,18 @@ export async function deliverWebhook(
 }
 
 // ---------------------------------------------------------------- webhook secrets
+// Stored encrypted (src/delivery/webhook-secrets.ts): every read opens, every write seals.
+
+type SecretDeps = Pick<DeliveryDeps, "prisma" | "secretsKey">;
+
+const previousActive = (org: { previousWebhookSecret: string | null; previousWebhookSecretExpiresAt: Date | null }, now = new Date()) =>
+  org.previousWebhookSecret !== null && org.previousWebhookSecretExpiresAt !== null && org.previousWebhookSecretExpiresAt > now;
 
 /** The secrets that sign now: the current one, and the previous one during its 24 hours. */
-export async function signingSecrets(prisma: Prisma, orgId: string): Promise<string[]> {
-  const org = await prisma.organization.findUniqueOrThrow({ where: { id: orgId } });
-  const previous =
-    org.previousWebhookSecret && org.previousWebhookSecretExpiresAt && org.previousWebhookSecretExpiresAt > new Date() ? [org.previousWebhookSecret] : [];
-  return [org.webhookSecret, ...previous];
+export async function signingSecrets(deps: SecretDeps, orgId: string): Promise<string[]> {
+  const org = await deps.prisma.organization.findUniqueOrThrow({ where: { id: orgId } });
+  const current = openWebhookSecret(org.webhookSecret, deps.secretsKey);
+  return previousActive(org) ? [current, openWebhookSecret(org.previousWebhookSecret!, deps.secretsKey)] : [current];
 }
 
 export interface WebhookSecretView {
@@ -198,26 +204,38 @@ export interface WebhookSecretView {
   previous_secret_expires_at: string | null;
 }
 
-export async function webhookSecretView(prisma: Prisma, orgId: string): Promise<WebhookSecretView> {
-  const org = await prisma.organization.findUniqueOrThrow({ where: { id: orgId } });
-  const active = org.previousWebhookSecretExpiresAt && org.previousWebhookSecretExpiresAt > new Date();
-  return { webhook_secret: org.webhookSecret, previous_secret_expires_at: active ? org.previousWebhookSecretExpiresAt!.toISOString() : null };
+export async function webhookSecretView(deps: SecretDeps, orgId: string): Promise<WebhookSecretView> {
+  const org = await deps.prisma.organization.findUniqueOrThrow({ where: { id: orgId } });
+  return {
+    webhook_secret: openWebhookSecret(org.webhookSecret, deps.secretsKey),
+    previous_secret_expires_at: previousActive(org) ? org.previousWebhookSecretExpiresAt!.toISOString() : null,
+  };
 }
 
 export const SECRET_OVERLAP_MS = 24 * 3600 * 1000;
 
-/** A new secret; the old one keeps signing alongside for 24 hours. */
-export async function rotateWebhookSecret(prisma: Prisma, orgId: string): Promise<WebhookSecretView> {
-  const org = await prisma.organization.findUniqueOrThrow({ where: { id: orgId } });
-  await prisma.organization.update({
-    where: { id: orgId },
-    data: {
-      webhookSecret: generateWebhookSecret(),
-      previousWebhookSecret: org.webhookSecret,
-      previousWebhookSecretExpiresAt: new Date(Date.now() + SECRET_OVERLAP_MS),
-    },
-  });
-  return webhookSecretView(prisma, orgId);
+/**
+ * A new secret; the old one keeps signing alongside for 24 hours. Compare-and-set on the stored
+ * current secret, so two rotations at once (or one racing the start-up encryption of a legacy
+ * value) never lose a secret that was already shown.
+ */
+export async function rotateWebhookSecret(deps: SecretDeps, orgId: string): Promise<WebhookSecretView> {
+  for (let attempt = 1; ; attempt++) {
+    const org = await deps.prisma.organization.findUniqueOrThrow({ where: { id: orgId } });
+    const secret = generateWebhookSecret();
+    const expiresAt = new Date(Date.now() + SECRET_OVERLAP_MS);
+    const { count } = await deps.prisma.organization.updateMany({
+      where: { id: orgId, webhookSecret: org.webhookSecret },
+      data: {
+        webhookSecret: sealWebhookSecret(secret, deps.secretsKey),
+        // Re-sealed, not copied: a legacy plaintext value is encrypted on its way here.
+        previousWebhookSecret: sealWebhookSecret(openWebhookSecret(org.webhookSecret, deps.secretsKey), deps.secretsKey),
+        previousWebhookSecretExpiresAt: expiresAt,
+      },
+    });
+    if (count === 1) return { webhook_secret: secret, previous_secret_expires_at: expiresAt.toISOString() };
+    if (attempt >= 5) throw new Error("the webhook secret is being changed concurrently; try again");
+  }
 }
 
 // ---------------------------------------------------------------- attempts and redelivery

@@ -9,7 +9,8 @@
 // any Standard Webhooks / Svix library, or verifyWebhook below.
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 
-const SECRET_PREFIX = "whsec_";
+/** Every signing secret starts with it (and nothing encrypted at rest does). */
+export const WEBHOOK_SECRET_PREFIX = "whsec_";
 export const DEFAULT_WEBHOOK_TOLERANCE_SECONDS = 300;
 
 export class WebhookVerificationError extends Error {
@@ -18,12 +19,12 @@ export class WebhookVerificationError extends Error {
 
 /** A new signing secret: `whsec_` + base64 of 24 random bytes. */
 export function generateWebhookSecret(): string {
-  return `${SECRET_PREFIX}${randomBytes(24).toString("base64")}`;
+  return `${WEBHOOK_SECRET_PREFIX}${randomBytes(24).toString("base64")}`;
 }
 
 /** The HMAC key of a secret (the `whsec_` prefix is optional, as in the reference libraries). */
 function secretKey(secret: string): Buffer {
-  const b64 = secret.startsWith(SECRET_PREFIX) ? secret.slice(SECRET_PREFIX.length) : secret;
+  const b64 = secret.startsWith(WEBHOOK_SECRET_PREFIX) ? secret.slice(WEBHOOK_SECRET_PREFIX.length) : secret;
   if (b64.length === 0 || !/^[A-Za-z0-9+/]+={0,2}$/.test(b64)) {
     throw new Error("invalid webhook secret: expected whsec_ followed by base64");
   }

@@ -1,8 +1,10 @@
 // Where rendered outputs live. Local disk today; an object store implements the same interface.
+// On disk, for the service user only: directories 0700, files 0600 (src/storage/private-files.ts).
 import { createReadStream } from "node:fs";
 import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { Readable } from "node:stream";
+import { ensurePrivateDir, notPrivateWarning, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from "./private-files.js";
 
 export interface StoredObject {
   stream: Readable;
@@ -30,6 +32,15 @@ const FONT_KEY = /^fonts\/fnt_[a-z0-9]{10,64}\.(ttf|otf)$/;
 export const isRenderKey = (key: string) => RENDER_KEY.test(key);
 export const isValidStorageKey = (key: string) => RENDER_KEY.test(key) || FONT_KEY.test(key);
 
+/**
+ * The local-disk storage at `dir`, created 0700 or narrowed to 0700 if it exists with a wider mode.
+ * `warn` hears when the directory belongs to someone else and could not be narrowed.
+ */
+export async function openLocalDiskStorage(dir: string, baseUrl: string, warn: (msg: string) => void = () => {}): Promise<LocalDiskStorage> {
+  if (!(await ensurePrivateDir(dir))) warn(notPrivateWarning(dir));
+  return new LocalDiskStorage(dir, baseUrl);
+}
+
 export class LocalDiskStorage implements Storage {
   constructor(
     private readonly dir: string,
@@ -39,10 +50,10 @@ export class LocalDiskStorage implements Storage {
   async put(key: string, data: Buffer): Promise<void> {
     if (!isValidStorageKey(key)) throw new Error(`invalid storage key ${key}`);
     const file = path.join(this.dir, key);
-    await mkdir(path.dirname(file), { recursive: true });
+    await mkdir(path.dirname(file), { recursive: true, mode: PRIVATE_DIR_MODE });
     // Write then rename: a reader never sees half a file, and a retried render overwrites cleanly.
     const tmp = path.join(path.dirname(file), `.${path.basename(key)}.${process.pid}.tmp`);
-    await writeFile(tmp, data);
+    await writeFile(tmp, data, { mode: PRIVATE_FILE_MODE });
     await rename(tmp, file);
   }
 

@@ -189,8 +189,10 @@ async function main() {
   onCleanup(`storage ${storageDir}`, () => rmSync(storageDir, { recursive: true, force: true }));
 
   // The organisation, created directly against the database (as the operator command does).
+  // The stack's key too: the organisation's webhook secret is stored encrypted with it.
+  const secretsKey = randomBytes(32);
   const setupDb = await openDatabase({ databaseUrl: dbUrl, pgliteDir: storageDir, migrate: false });
-  const { org, apiKey } = await createOrganization(setupDb.prisma, { name: "e2e bench", balanceCents: 1_000_000_000 });
+  const { org, apiKey } = await createOrganization({ prisma: setupDb.prisma, secretsKey }, { name: "e2e bench", balanceCents: 1_000_000_000 });
   await setupDb.close();
 
   // The stack: one API, one render worker per core, separate processes.
@@ -204,7 +206,7 @@ async function main() {
     RATE_LIMIT_MAX: "0",
     LOG_LEVEL: "warn",
     ALLOW_PRIVATE_NETWORKS: "true",
-    SECRETS_KEY: randomBytes(32).toString("base64"),
+    SECRETS_KEY: secretsKey.toString("base64"),
     STORAGE_DIR: storageDir,
     RENDER_CONCURRENCY: String(o.renderConcurrency),
   };

@@ -28,7 +28,7 @@ const prefix = `bench-${randomBytes(3).toString("hex")}`;
 const config = parseConfig({ PORT: String(port), HOST: "127.0.0.1", DATABASE_URL: dbUrl, QUEUE_PREFIX: prefix, RATE_LIMIT_MAX: "0" });
 const app = await buildApp(config, { api: true, worker: false, migrate: false, logger: createLogger("warn") });
 await app.start();
-const { org, apiKey } = await createOrganization(app.ctx.prisma, { name: "bench", balanceCents: 0 });
+const { org, apiKey } = await createOrganization(app.ctx, { name: "bench", balanceCents: 0 });
 
 const client = createClient({ url: `ws://127.0.0.1:${port}/graphql`, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${apiKey}` } });
 let waiting: ((id: string) => void) | null = null;

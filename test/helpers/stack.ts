@@ -53,7 +53,7 @@ export async function startStack(env: Record<string, string> = {}, roles = { api
     baseUrl,
     queuePrefix: config.QUEUE_PREFIX,
     async createOrg(balanceCents = 1000) {
-      const { org, apiKey } = await createOrganization(app.ctx.prisma, { name: `test org ${randomBytes(3).toString("hex")}`, balanceCents });
+      const { org, apiKey } = await createOrganization(app.ctx, { name: `test org ${randomBytes(3).toString("hex")}`, balanceCents });
       return { orgId: org.org_id, apiKey };
     },
     async api(apiKey, method, route, body, headers = {}) {

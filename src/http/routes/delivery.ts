@@ -46,8 +46,8 @@ export const deliveryRoutes =
       return reply.status(202).send({ ok: true, job_id: request.params.job_id });
     });
 
-    app.get("/webhooks/secret", async (request) => webhookSecretView(ctx.prisma, principalOf(request).orgId));
-    app.post("/webhooks/secret/rotate", async (request) => rotateWebhookSecret(ctx.prisma, principalOf(request).orgId));
+    app.get("/webhooks/secret", async (request) => webhookSecretView(ctx, principalOf(request).orgId));
+    app.post("/webhooks/secret/rotate", async (request) => rotateWebhookSecret(ctx, principalOf(request).orgId));
 
     app.post("/send-to-presets", { schema: { body: PresetInput } }, async (request, reply) =>
       reply.status(201).send(await createPreset(ctx, principalOf(request).orgId, request.body)),

@@ -133,7 +133,7 @@ ctx.events.publishJob = async (event) => {
 const results: Record<string, unknown> = { machine: { cpus: os.availableParallelism(), loadavg_at_start: os.loadavg().map((v) => round(v, 2)) } };
 try {
   await app.start();
-  const { org, apiKey } = await createOrganization(ctx.prisma, { name: "breakdown", balanceCents: 1_000_000_000 });
+  const { org, apiKey } = await createOrganization(ctx, { name: "breakdown", balanceCents: 1_000_000_000 });
   const client = new JsonClient(`http://127.0.0.1:${port}`, { authorization: `Bearer ${apiKey}` }, CLIENTS);
   const card = readFileSync(path.resolve(import.meta.dirname, "../../fixtures/social-card.template.json"), "utf8");
   const templateId = (JSON.parse((await client.request("POST", "/api/v1/templates", card)).body) as { template_id: string }).template_id;
@@ -267,7 +267,7 @@ try {
     }
   }));
   // The same, with the load spread over CLIENTS organisations (one each): no shared balance row.
-  const orgs = await Promise.all(Array.from({ length: CLIENTS }, (_, i) => createOrganization(ctx.prisma, { name: `breakdown ${i}`, balanceCents: 1_000_000_000 })));
+  const orgs = await Promise.all(Array.from({ length: CLIENTS }, (_, i) => createOrganization(ctx, { name: `breakdown ${i}`, balanceCents: 1_000_000_000 })));
   const spread = async (run: (orgId: string, apiKey: string) => Promise<unknown>): Promise<number> => {
     let done = 0;
     lastCpu = { before: snapshot(cpuParts), ops: 0 };

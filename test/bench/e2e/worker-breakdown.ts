@@ -59,7 +59,7 @@ const cpuNow = () => {
 try {
   configureSharp({ concurrency: opt("sharp-concurrency", 1) });
   configureImageCache({ ttlMs: config.IMAGE_CACHE_TTL_MS });
-  const { org } = await createOrganization(ctx.prisma, { name: "wbreak", balanceCents: 1_000_000_000 });
+  const { org } = await createOrganization(ctx, { name: "wbreak", balanceCents: 1_000_000_000 });
   const card = JSON.parse(readFileSync(path.join(root, "test/fixtures/social-card.template.json"), "utf8")) as TemplateDocument & { name: string };
   const template = await createTemplate(ctx.prisma, org.org_id, card);
   const ids: string[] = [];
