@@ -60,6 +60,10 @@ const ConfigSchema = z
     GRAPHQL_INTROSPECTION: bool.default(true),
     GRAPHQL_MAX_DEPTH: z.coerce.number().int().min(1).default(12),
     GRAPHQL_MAX_COST: z.coerce.number().int().min(1).default(5000),
+    /** GraphiQL (assets served from this process, no CDN) at GET /graphql in a browser; false: none. */
+    GRAPHIQL: bool.default(true),
+    /** When set, GET /metrics needs `Authorization: Bearer <token>`; unset: /metrics is open. */
+    METRICS_TOKEN: z.string().min(16, "at least 16 characters").regex(/^[\x21-\x7e]+$/, "printable ASCII without spaces").optional(),
     /** Password (user "admin") for the queue dashboard at /admin/queues; unset: no dashboard. */
     ADMIN_PASSWORD: z.string().min(8, "at least 8 characters").optional(),
     LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),

@@ -9,7 +9,9 @@
 // ledger balances. The image fetcher and the renderer are also fuzzed directly: they reject with
 // RenderError and nothing else.
 //
-// fast-check picks a new seed per run and prints it (with the shrunk counterexample) on failure.
+// Deterministic: every property runs with a fixed seed (printed when the file starts) and a bounded
+// number of runs; FC_SEED=<n> replays another seed, FC_SEED=random draws a new one, FUZZ_SCALE=10
+// runs ten times as many cases. A failure prints the seed and the shrunk counterexample's path.
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import zlib from "node:zlib";
@@ -18,8 +20,11 @@ import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fetchImage, RENDER_ERROR_CODES, RenderError, renderTemplate } from "../src/render/index.js";
 import { FONT_WEIGHTS, type TemplateDocument } from "../src/templates/document.js";
+import { useFcSeed } from "./helpers/fc-seed.js";
 import { expectLedgerBalanced } from "./helpers/ledger.js";
 import { startStack, waitForFinal, type Stack } from "./helpers/stack.js";
+
+useFcSeed("hostile-render");
 
 const SYNC_TIMEOUT_MS = 15_000;
 const FETCH_TIMEOUT_MS = 1_500;

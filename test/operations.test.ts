@@ -60,7 +60,7 @@ describe("metrics", () => {
     expect((await stack.api(poor.apiKey, "POST", "/api/v1/create", { template_id: poorTpl })).status).toBe(402);
     const text = await (await fetch(`${stack.baseUrl}/metrics`)).text();
     expect(text).toMatch(/templified_http_requests_total\{method="POST",route="\/api\/v1\/create",status="202"\} \d+/);
-    expect(text).toMatch(/templified_http_request_duration_seconds_bucket\{le="0.005",method="POST",route="\/api\/v1\/create"\}/);
+    expect(text).toMatch(/templified_http_request_duration_seconds_bucket\{le="0.005",method="POST",route="\/api\/v1\/create",status="202"\}/);
     expect(text).toMatch(/templified_jobs\{status="complete"\} \d+/);
     expect(text).toMatch(/templified_queue_jobs\{queue="render",state="waiting"\} \d+/);
     expect(text).toMatch(/templified_render_duration_seconds_count\{format="png"\} [1-9]/);

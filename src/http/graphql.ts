@@ -14,6 +14,7 @@ import { GraphQLError, NoSchemaIntrospectionCustomRule, type DocumentNode, type 
 import type { OperationResult } from "graphql-ws";
 import { useServer } from "graphql-ws/use/ws";
 import { createYoga, type Plugin } from "graphql-yoga";
+import { renderGraphiQL } from "@graphql-yoga/render-graphiql";
 import { WebSocketServer } from "ws";
 import { authenticateApiKey, type Principal } from "../auth/api-keys.js";
 import { parseApiKey } from "../auth/bearer.js";
@@ -121,7 +122,10 @@ export const graphqlPlugin =
       warn: (...args) => app.logger.warn({ args }, "graphql"),
       error: (...args) => app.logger.error({ args }, "graphql"),
     },
-    graphiql: { title: "Templified GraphQL", subscriptionsProtocol: "SSE" },
+    // GraphiQL's scripts and styles are inlined by @graphql-yoga/render-graphiql (no CDN on the page
+    // where keys are pasted); GRAPHIQL=false: no GraphiQL at all.
+    graphiql: config.GRAPHIQL ? { title: "Templified GraphQL", subscriptionsProtocol: "SSE" } : false,
+    renderGraphiQL,
     context: ({ principal, req }): GraphQLContext => ({ app, principal: principal ?? null, requestId: "id" in req ? req.id : undefined }),
     plugins: [
       maxDepthPlugin({ n: config.GRAPHQL_MAX_DEPTH, ignoreIntrospection: true }),
@@ -134,6 +138,8 @@ export const graphqlPlugin =
   fastify.route({
     url: ENDPOINT,
     method: ["GET", "POST", "OPTIONS"],
+    // No automatic HEAD twin of GET (yoga answered it 500): HEAD gets the 405 route below.
+    exposeHeadRoute: false,
     handler: async (req, reply) => {
       const problem = preflight(req);
       if (problem) return reply.status(400).send({ errors: [{ message: problem, extensions: { code: "BAD_REQUEST" } }] });
@@ -152,6 +158,8 @@ export const graphqlPlugin =
       return yoga.handleNodeRequestAndResponse(req, reply, { req, reply, principal: principal ?? undefined });
     },
   });
+
+  fastify.head(ENDPOINT, async (_req, reply) => reply.status(405).header("allow", "GET, POST, OPTIONS").send());
 
   // graphql-ws on the same path: the upgrade is taken from Fastify's HTTP server.
   const wss = new WebSocketServer({ noServer: true });

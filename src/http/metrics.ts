@@ -1,7 +1,9 @@
 // Prometheus metrics at /metrics (prom-client): request counts and latencies by route, jobs by
 // status, render time, queue depth, delivery attempts and failures, balance refusals. Counters
 // that workers feed live in the same registry when they run in the process (npm start).
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
+// METRICS_TOKEN, when set, puts /metrics behind `Authorization: Bearer <token>`.
+import { createHash, timingSafeEqual } from "node:crypto";
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { AppContext } from "../context.js";
 
@@ -16,8 +18,8 @@ export const httpRequests = new Counter({
 });
 export const httpDuration = new Histogram({
   name: "templified_http_request_duration_seconds",
-  help: "HTTP request latency by method and route",
-  labelNames: ["method", "route"] as const,
+  help: "HTTP request latency by method, route and status code",
+  labelNames: ["method", "route", "status"] as const,
   buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 30],
   registers: [registry],
 });
@@ -73,14 +75,35 @@ export function registerStateGauges(ctx: AppContext): void {
 
 /** onResponse hook for the root instance: every route, by its pattern (not the raw URL). */
 export async function recordRequestMetrics(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-  const route = request.routeOptions.url ?? "unmatched";
-  httpRequests.inc({ method: request.method, route, status: String(reply.statusCode) });
-  httpDuration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
+  const labels = { method: request.method, route: request.routeOptions.url ?? "unmatched", status: String(reply.statusCode) };
+  httpRequests.inc(labels);
+  httpDuration.observe(labels, reply.elapsedTime / 1000);
+}
+
+const digest = (value: string) => createHash("sha256").update(value).digest();
+
+/** `Authorization: Bearer <token>`, compared in constant time (digests, so no length leaks either). */
+function bearerMatches(header: string | undefined, expected: Buffer): boolean {
+  const given = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header ?? "")?.[1];
+  return given !== undefined && timingSafeEqual(digest(given), expected);
 }
 
 export const metricsPlugin =
   (ctx: AppContext): FastifyPluginAsync =>
   async (app) => {
     registerStateGauges(ctx);
-    app.get("/metrics", async (_request, reply) => reply.header("content-type", registry.contentType).send(await registry.metrics()));
+    // With METRICS_TOKEN set, the route's scope checks it (a hook of this encapsulated scope runs for
+    // every request the router matches here, however the path was spelled).
+    await app.register(async (scope: FastifyInstance) => {
+      const token = ctx.config.METRICS_TOKEN;
+      if (token) {
+        const expected = digest(token);
+        scope.addHook("onRequest", async (request, reply) => {
+          if (!bearerMatches(request.headers.authorization, expected)) {
+            return reply.header("www-authenticate", 'Bearer realm="metrics"').status(401).send({ error: "Metrics token required: send Authorization: Bearer <METRICS_TOKEN>" });
+          }
+        });
+      }
+      scope.get("/metrics", async (_request, reply) => reply.header("content-type", registry.contentType).send(await registry.metrics()));
+    });
   };

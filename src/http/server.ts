@@ -6,6 +6,7 @@ import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from "fas
 import type { AppContext } from "../context.js";
 import { requireApiKey } from "./auth.js";
 import { adminPlugin } from "./admin.js";
+import { clientErrorHandler } from "./client-errors.js";
 import { errorHandler } from "./errors.js";
 import { metricsPlugin, recordRequestMetrics } from "./metrics.js";
 import { registerOpenApi } from "./openapi.js";
@@ -32,6 +33,8 @@ export function buildServer(ctx: AppContext) {
     logController: new LogController({ disableRequestLogging: ctx.config.LOG_LEVEL !== "debug" && ctx.config.LOG_LEVEL !== "trace" }),
     // Shutdown waits for in-flight requests but does not keep idle keep-alive sockets open.
     forceCloseConnections: "idle",
+    // What Node's parser refuses (431, 400, 408) is answered in our JSON envelope; HEAD without a body.
+    clientErrorHandler,
     // A request id follows the work: the client's X-Request-Id when it sends one, else ours; it is
     // logged with the request, carried into the queue and logged by the workers.
     // Only a sane client id is taken as is (it is echoed, logged and stored); anything else is replaced.
