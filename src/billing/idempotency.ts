@@ -4,9 +4,8 @@
 // with one key create one job. The key row is claimed inside the transaction that debits and
 // creates the job, so a refused request (402, 4xx) leaves no key behind and may be retried.
 import { createHash } from "node:crypto";
-import type { Prisma } from "../db/client.js";
-
-type Tx = Parameters<Parameters<Prisma["$transaction"]>[0]>[0];
+import type { Db, Tx } from "../db/client.js";
+import { deleteExpiredIdempotencyKey, findLiveIdempotencyKey, getIdempotencyKey, insertIdempotencyKey, setIdempotencyKeyJob } from "./billing-repository.js";
 
 export const IDEMPOTENCY_WINDOW_HOURS = 24;
 
@@ -40,15 +39,10 @@ export function requestFingerprint(operation: string, input: unknown): string {
  * until the first transaction commits (then replays) or rolls back (then claims).
  */
 export async function claimIdempotencyKey(tx: Tx, orgId: string, claim: IdempotencyClaim): Promise<string | null> {
-  await tx.$executeRaw`
-    DELETE FROM "idempotency_keys"
-    WHERE "org_id" = ${orgId} AND "key" = ${claim.key}
-      AND "created_at" < now() - make_interval(hours => ${IDEMPOTENCY_WINDOW_HOURS})`;
-  const inserted = await tx.$executeRaw`
-    INSERT INTO "idempotency_keys" ("org_id", "key", "fingerprint") VALUES (${orgId}, ${claim.key}, ${claim.fingerprint})
-    ON CONFLICT ("org_id", "key") DO NOTHING`;
-  if (inserted === 1) return null;
-  const existing = await tx.idempotencyKey.findUniqueOrThrow({ where: { orgId_key: { orgId, key: claim.key } } });
+  // An expired key is forgotten first, so the request claims it as new.
+  await deleteExpiredIdempotencyKey(tx, orgId, claim.key, IDEMPOTENCY_WINDOW_HOURS);
+  if (await insertIdempotencyKey(tx, orgId, claim.key, claim.fingerprint)) return null;
+  const existing = await getIdempotencyKey(tx, orgId, claim.key);
   if (existing.fingerprint !== claim.fingerprint || !existing.jobId) throw new IdempotencyConflictError(claim.key);
   return existing.jobId;
 }
@@ -57,18 +51,14 @@ export async function claimIdempotencyKey(tx: Tx, orgId: string, claim: Idempote
  * Without claiming: the job a key already produced within the window, null when the key is
  * unused, IdempotencyConflictError when it belongs to a different request.
  */
-export async function findIdempotentJob(db: Tx | Prisma, orgId: string, claim: IdempotencyClaim): Promise<string | null> {
-  const rows = await db.$queryRaw<{ fingerprint: string; job_id: string | null }[]>`
-    SELECT "fingerprint", "job_id" FROM "idempotency_keys"
-    WHERE "org_id" = ${orgId} AND "key" = ${claim.key}
-      AND "created_at" >= now() - make_interval(hours => ${IDEMPOTENCY_WINDOW_HOURS})`;
-  const row = rows[0];
+export async function findIdempotentJob(db: Db, orgId: string, claim: IdempotencyClaim): Promise<string | null> {
+  const row = await findLiveIdempotencyKey(db, orgId, claim.key, IDEMPOTENCY_WINDOW_HOURS);
   if (!row) return null;
-  if (row.fingerprint !== claim.fingerprint || !row.job_id) throw new IdempotencyConflictError(claim.key);
-  return row.job_id;
+  if (row.fingerprint !== claim.fingerprint || !row.jobId) throw new IdempotencyConflictError(claim.key);
+  return row.jobId;
 }
 
 /** Records what the claimed key produced; same transaction as the claim. */
 export async function completeIdempotencyKey(tx: Tx, orgId: string, key: string, jobId: string): Promise<void> {
-  await tx.idempotencyKey.update({ where: { orgId_key: { orgId, key } }, data: { jobId } });
+  await setIdempotencyKeyJob(tx, orgId, key, jobId);
 }

@@ -1,7 +1,8 @@
 // Reading the money: the organisation's account (balance, status, prices) and its ledger.
 import type { Prisma } from "../db/client.js";
 import type { LedgerEntry } from "../generated/prisma/client.js";
-import { afterCursor, newestFirst, toPage, type Page, type PageQuery } from "../db/pagination.js";
+import type { Page, PageQuery } from "../db/pagination.js";
+import { listLedgerEntries } from "./billing-repository.js";
 import { showOrganization } from "./organizations.js";
 import type { PriceTable } from "./prices.js";
 
@@ -43,10 +44,5 @@ export const ledgerEntryView = (e: LedgerEntry): LedgerEntryView => ({
 });
 
 export async function listLedger(prisma: Prisma, orgId: string, page: PageQuery): Promise<Page<LedgerEntry>> {
-  const rows = await prisma.ledgerEntry.findMany({
-    where: { orgId, ...afterCursor(page.cursor) },
-    orderBy: newestFirst,
-    take: page.limit + 1,
-  });
-  return toPage(rows, page.limit);
+  return listLedgerEntries(prisma, orgId, page);
 }

@@ -6,6 +6,7 @@ import type { OrganizationStatus } from "../generated/prisma/client.js";
 import { createApiKey } from "../auth/api-keys.js";
 import { generateWebhookSecret } from "../delivery/signing.js";
 import { sealWebhookSecret } from "../delivery/webhook-secrets.js";
+import { creditBalance, findOrganization, insertLedgerEntry, insertOrganization, updateOrganizationStatus } from "./billing-repository.js";
 
 export interface OrganizationView {
   org_id: string;
@@ -37,13 +38,14 @@ export async function createOrganization(
   const id = newId("org");
   const webhookSecret = generateWebhookSecret();
   const org = await prisma.$transaction(async (tx) => {
-    const created = await tx.organization.create({
-      data: { id, name: input.name, balanceCents: input.balanceCents, webhookSecret: sealWebhookSecret(webhookSecret, deps.secretsKey) },
+    const created = await insertOrganization(tx, {
+      id,
+      name: input.name,
+      balanceCents: input.balanceCents,
+      webhookSecret: sealWebhookSecret(webhookSecret, deps.secretsKey),
     });
     if (input.balanceCents > 0) {
-      await tx.ledgerEntry.create({
-        data: { id: newId("led"), orgId: id, kind: "TOPUP", amountCents: input.balanceCents, note: "initial balance" },
-      });
+      await insertLedgerEntry(tx, { orgId: id, kind: "TOPUP", amountCents: input.balanceCents, note: "initial balance" });
     }
     return created;
   });
@@ -53,21 +55,21 @@ export async function createOrganization(
 
 export async function fundOrganization(prisma: Prisma, orgId: string, cents: number, note = "top-up"): Promise<OrganizationView> {
   return prisma.$transaction(async (tx) => {
-    const updated = await tx.organization.updateMany({ where: { id: orgId }, data: { balanceCents: { increment: cents } } });
-    if (updated.count === 0) throw new OrganizationNotFoundError(orgId);
-    await tx.ledgerEntry.create({ data: { id: newId("led"), orgId, kind: "TOPUP", amountCents: cents, note } });
-    return view(await tx.organization.findUniqueOrThrow({ where: { id: orgId } }));
+    if (!(await creditBalance(tx, orgId, cents))) throw new OrganizationNotFoundError(orgId);
+    await insertLedgerEntry(tx, { orgId, kind: "TOPUP", amountCents: cents, note });
+    const org = await findOrganization(tx, orgId);
+    if (!org) throw new OrganizationNotFoundError(orgId);
+    return view(org);
   });
 }
 
 export async function setOrganizationStatus(prisma: Prisma, orgId: string, status: OrganizationStatus): Promise<OrganizationView> {
-  const updated = await prisma.organization.updateMany({ where: { id: orgId }, data: { status } });
-  if (updated.count === 0) throw new OrganizationNotFoundError(orgId);
+  if (!(await updateOrganizationStatus(prisma, orgId, status))) throw new OrganizationNotFoundError(orgId);
   return showOrganization(prisma, orgId);
 }
 
 export async function showOrganization(prisma: Prisma, orgId: string): Promise<OrganizationView> {
-  const org = await prisma.organization.findUnique({ where: { id: orgId } });
+  const org = await findOrganization(prisma, orgId);
   if (!org) throw new OrganizationNotFoundError(orgId);
   return view(org);
 }

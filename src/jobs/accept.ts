@@ -8,7 +8,7 @@ import { z } from "zod";
 import { debit, recordCharge } from "../billing/charges.js";
 import { claimIdempotencyKey, completeIdempotencyKey, findIdempotentJob, requestFingerprint, type IdempotencyClaim } from "../billing/idempotency.js";
 import { priceForRender } from "../billing/prices.js";
-import type { Prisma } from "../db/client.js";
+import type { Tx } from "../db/client.js";
 import { newId } from "../db/ids.js";
 import type { Job, Template } from "../generated/prisma/client.js";
 import { SendTo } from "../delivery/destinations.js";
@@ -17,10 +17,10 @@ import { HttpUrl, OutputOptions, type TemplateDocument } from "../templates/docu
 import { checkTemplateIds, getDesignGroup, MAX_GROUP_TEMPLATES } from "../templates/design-groups.js";
 import { applyModifications, Modification, ModificationError } from "../templates/modifications.js";
 import { checkFonts, findTemplate, insertTemplate, prepareTemplate, TemplateInput } from "../templates/service.js";
+import { findLiveTemplates } from "../templates/template-repository.js";
 import { NotFoundError, ValidationError } from "./errors.js";
+import { getJobById, insertJob } from "./job-repository.js";
 import { announce, type JobsDeps } from "./service.js";
-
-type Tx = Parameters<Parameters<Prisma["$transaction"]>[0]>[0];
 
 const Modifications = z.array(Modification).max(500).default([]);
 
@@ -115,20 +115,18 @@ async function insertRender(
   delivery: { parentId?: string; sendTo?: string; requestId?: string | undefined } = {},
 ): Promise<Job> {
   const parentId = delivery.parentId;
-  return tx.job.create({
-    data: {
-      // Items of a group deliver nothing themselves: the group does.
-      ...(parentId ? {} : deliveryColumns(input.webhook_url, delivery.sendTo)),
-      id: newId("clx"),
-      orgId,
-      templateId: render.templateId,
-      templateVersion: render.templateVersion,
-      parentId: parentId ?? null,
-      input: { modifications: input.modifications, ...outputOf(input), request_id: delivery.requestId ?? null },
-      document: render.document,
-      format: input.format,
-      priceCents: render.price,
-    },
+  return insertJob(tx, {
+    // Items of a group deliver nothing themselves: the group does.
+    ...(parentId ? {} : deliveryColumns(input.webhook_url, delivery.sendTo)),
+    id: newId("clx"),
+    orgId,
+    templateId: render.templateId,
+    templateVersion: render.templateVersion,
+    parentId: parentId ?? null,
+    input: { modifications: input.modifications, ...outputOf(input), request_id: delivery.requestId ?? null },
+    document: render.document,
+    format: input.format,
+    priceCents: render.price,
   });
 }
 
@@ -137,7 +135,7 @@ async function replayIfUsed(deps: JobsDeps, orgId: string, claim: IdempotencyCla
   if (!claim) return null;
   const jobId = await findIdempotentJob(deps.prisma, orgId, claim);
   if (!jobId) return null;
-  const job = await deps.prisma.job.findUniqueOrThrow({ where: { id: jobId } });
+  const job = await getJobById(deps.prisma, jobId);
   return { job, replayed: true, ...(job.templateId ? { templateId: job.templateId } : {}) };
 }
 
@@ -157,7 +155,7 @@ async function accept(
       // A concurrent request with the same key committed first: replay its job.
       const existing = await claimIdempotencyKey(tx, orgId, claim);
       if (existing) {
-        const job = await tx.job.findUniqueOrThrow({ where: { id: existing } });
+        const job = await getJobById(tx, existing);
         return { job, replayed: true, renders: [], ...(job.templateId ? { templateId: job.templateId } : {}) };
       }
     }
@@ -229,7 +227,7 @@ export async function createGroupRender(deps: JobsDeps, orgId: string, input: Gr
   const group = input.design_group_id ? await getDesignGroup(deps.prisma, orgId, input.design_group_id) : null;
   const ids = group ? group.templateIds : input.template_ids!;
   await checkTemplateIds(deps.prisma, orgId, ids, group ? "design_group_id" : "template_ids");
-  const templates = await deps.prisma.template.findMany({ where: { id: { in: ids }, orgId, deletedAt: null } });
+  const templates = await findLiveTemplates(deps.prisma, orgId, ids);
   const byId = new Map<string, Template>(templates.map((t) => [t.id, t]));
   // One set of modifications for several layouts: each must fit at least one template.
   const allLayers = new Set(templates.flatMap((t) => (t.document as TemplateDocument).layers.map((l) => l.name)));
@@ -242,17 +240,15 @@ export async function createGroupRender(deps: JobsDeps, orgId: string, input: Gr
   if (input.modifications.some((m) => m.font_family !== undefined)) for (const r of renders) await checkFonts(deps.prisma, orgId, r.document);
   const total = renders.reduce((sum, r) => sum + r.price, 0);
   return accept(deps, orgId, claim, total, async (tx) => {
-    const parent = await tx.job.create({
-      data: {
-        id: newId("clx"),
-        orgId,
-        kind: "group",
-        designGroupId: group?.id ?? null,
-        ...deliveryColumns(input.webhook_url, undefined),
-        input: { template_ids: ids, modifications: input.modifications, ...outputOf(input), request_id: opts.requestId ?? null },
-        format: input.format,
-        priceCents: total,
-      },
+    const parent = await insertJob(tx, {
+      id: newId("clx"),
+      orgId,
+      kind: "group",
+      designGroupId: group?.id ?? null,
+      ...deliveryColumns(input.webhook_url, undefined),
+      input: { template_ids: ids, modifications: input.modifications, ...outputOf(input), request_id: opts.requestId ?? null },
+      format: input.format,
+      priceCents: total,
     });
     const items: Job[] = [];
     for (const r of renders) items.push(await insertRender(tx, orgId, r, input, { parentId: parent.id, requestId: opts.requestId }));

@@ -32,4 +32,4 @@ export class ValidationError extends Error {
   }
 }
 
-export { InsufficientBalanceError, AccountSuspendedError } from "../billing/charges.js";
+export { InsufficientBalanceError, AccountSuspendedError } from "../billing/errors.js";

@@ -4,14 +4,15 @@
 import type { Logger } from "pino";
 import type { PriceTable } from "../billing/prices.js";
 import type { Prisma } from "../db/client.js";
-import { afterCursor, newestFirst, toPage, type Page, type PageQuery } from "../db/pagination.js";
+import type { Page, PageQuery } from "../db/pagination.js";
 import type { EventBus } from "../events/bus.js";
 import type { Job } from "../generated/prisma/client.js";
 import type { DeliverQueue } from "../queue/deliver-queue.js";
 import type { RenderQueue } from "../queue/render-queue.js";
 import type { Storage } from "../storage/storage.js";
 import { NotFoundError } from "./errors.js";
-import { jobView, type JobStatus, type JobView } from "./view.js";
+import { findGroupItems, findJobForOrg, listJobsForOrg, type JobListFilter } from "./job-repository.js";
+import { jobView, type JobView } from "./view.js";
 
 export interface JobsDeps {
   prisma: Prisma;
@@ -26,7 +27,7 @@ export interface JobsDeps {
 
 /** The poll body of a job; a group job lists its items. */
 export async function viewOf(deps: Pick<JobsDeps, "storage" | "prisma">, job: Job): Promise<JobView> {
-  const items = job.kind === "group" ? await deps.prisma.job.findMany({ where: { parentId: job.id }, orderBy: { id: "asc" } }) : undefined;
+  const items = job.kind === "group" ? await findGroupItems(deps.prisma, job.id) : undefined;
   return jobView(job, (key) => deps.storage.publicUrl(key), items);
 }
 
@@ -41,27 +42,12 @@ export async function announce(deps: Pick<JobsDeps, "events" | "storage" | "pris
 
 /** The organisation's job, or NotFoundError — another organisation's job does not exist. */
 export async function getJob(deps: Pick<JobsDeps, "prisma">, orgId: string, jobId: string): Promise<Job> {
-  const job = await deps.prisma.job.findUnique({ where: { id: jobId } });
-  if (!job || job.orgId !== orgId) throw new NotFoundError("job not found");
+  const job = await findJobForOrg(deps.prisma, orgId, jobId);
+  if (!job) throw new NotFoundError("job not found");
   return job;
 }
 
-export interface JobFilter {
-  status?: JobStatus | undefined;
-  templateId?: string | undefined;
-}
-
 /** The organisation's jobs, newest first, keyset-paginated. */
-export async function listJobs(deps: Pick<JobsDeps, "prisma">, orgId: string, filter: JobFilter, page: PageQuery): Promise<Page<Job>> {
-  const rows = await deps.prisma.job.findMany({
-    where: {
-      orgId,
-      ...(filter.status ? { status: filter.status } : {}),
-      ...(filter.templateId ? { templateId: filter.templateId } : {}),
-      ...afterCursor(page.cursor),
-    },
-    orderBy: newestFirst,
-    take: page.limit + 1,
-  });
-  return toPage(rows, page.limit);
+export async function listJobs(deps: Pick<JobsDeps, "prisma">, orgId: string, filter: JobListFilter, page: PageQuery): Promise<Page<Job>> {
+  return listJobsForOrg(deps.prisma, orgId, filter, page);
 }

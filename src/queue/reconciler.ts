@@ -4,6 +4,7 @@
 // silently dropped.
 import type { Logger } from "pino";
 import type { Prisma } from "../db/client.js";
+import { findJobsOwingDelivery, findUnfinishedRenderJobIds } from "../jobs/job-repository.js";
 import type { DeliverQueue } from "./deliver-queue.js";
 import type { RenderQueue } from "./render-queue.js";
 
@@ -24,14 +25,9 @@ export interface ReconcileResult {
 /** One pass. Jobs younger than `graceMs` are left alone: their accept may still be enqueueing. */
 export async function reconcileOnce(deps: ReconcilerDeps, graceMs = 5_000, batch = 500): Promise<ReconcileResult> {
   const result: ReconcileResult = { enqueued: 0, failed: 0 };
-  const stuck = await deps.prisma.job.findMany({
-    // Group jobs are never queued: they follow their items.
-    where: { kind: "render", status: { in: ["pending", "processing"] }, createdAt: { lt: new Date(Date.now() - graceMs) } },
-    select: { id: true },
-    orderBy: { createdAt: "asc" },
-    take: batch,
-  });
-  for (const { id } of stuck) {
+  // Group jobs are never queued: they follow their items.
+  const stuck = await findUnfinishedRenderJobIds(deps.prisma, new Date(Date.now() - graceMs), batch);
+  for (const id of stuck) {
     const entry = await deps.renderQueue.queue.getJob(id);
     const state = entry ? await entry.getState() : "missing";
     if (state === "missing" || state === "unknown") {
@@ -54,14 +50,7 @@ export async function reconcileOnce(deps: ReconcilerDeps, graceMs = 5_000, batch
 
 /** Final jobs whose send_to or webhook is still owed but that no deliver queue holds. */
 async function reconcileDeliveries(deps: ReconcilerDeps, graceMs: number, batch: number): Promise<number> {
-  const owed = await deps.prisma.job.findMany({
-    where: {
-      completedAt: { lt: new Date(Date.now() - graceMs) },
-      OR: [{ status: "complete", sendToStatus: { in: ["pending", "delivering"] } }, { status: { in: ["complete", "failed"] }, webhookStatus: "pending" }],
-    },
-    select: { id: true, status: true, sendToStatus: true },
-    take: batch,
-  });
+  const owed = await findJobsOwingDelivery(deps.prisma, new Date(Date.now() - graceMs), batch);
   let enqueued = 0;
   for (const job of owed) {
     const sendToOwed = job.status === "complete" && (job.sendToStatus === "pending" || job.sendToStatus === "delivering");

@@ -3,9 +3,10 @@
 import { z } from "zod";
 import type { Prisma } from "../db/client.js";
 import { newId } from "../db/ids.js";
-import { afterCursor, newestFirst, toPage, type Page, type PageQuery } from "../db/pagination.js";
+import type { Page, PageQuery } from "../db/pagination.js";
 import type { DesignGroup } from "../generated/prisma/client.js";
 import { NotFoundError, ValidationError } from "../jobs/errors.js";
+import { findLiveDesignGroup, findLiveTemplateIds, insertDesignGroup, listLiveDesignGroups, softDeleteDesignGroup, updateDesignGroupRow } from "./template-repository.js";
 
 export const MAX_GROUP_TEMPLATES = 20;
 
@@ -33,19 +34,18 @@ export const designGroupView = (g: DesignGroup): DesignGroupView => ({
 
 /** Every id must be a live template of the organisation (400 naming the ones that are not). */
 export async function checkTemplateIds(prisma: Prisma, orgId: string, ids: string[], field = "template_ids"): Promise<void> {
-  const found = await prisma.template.findMany({ where: { id: { in: ids }, orgId, deletedAt: null }, select: { id: true } });
-  const known = new Set(found.map((t) => t.id));
+  const known = await findLiveTemplateIds(prisma, orgId, ids);
   const missing = ids.findIndex((id) => !known.has(id));
   if (missing >= 0) throw new ValidationError(`template ${ids[missing]} not found`, [field, missing]);
 }
 
 export async function createDesignGroup(prisma: Prisma, orgId: string, input: DesignGroupInput): Promise<DesignGroup> {
   await checkTemplateIds(prisma, orgId, input.template_ids);
-  return prisma.designGroup.create({ data: { id: newId("dgr"), orgId, name: input.name, templateIds: input.template_ids } });
+  return insertDesignGroup(prisma, { id: newId("dgr"), orgId, name: input.name, templateIds: input.template_ids });
 }
 
 export async function getDesignGroup(prisma: Prisma, orgId: string, id: string): Promise<DesignGroup> {
-  const group = await prisma.designGroup.findFirst({ where: { id, orgId, deletedAt: null } });
+  const group = await findLiveDesignGroup(prisma, orgId, id);
   if (!group) throw new NotFoundError("design group not found");
   return group;
 }
@@ -53,19 +53,13 @@ export async function getDesignGroup(prisma: Prisma, orgId: string, id: string):
 export async function updateDesignGroup(prisma: Prisma, orgId: string, id: string, input: DesignGroupInput): Promise<DesignGroup> {
   await getDesignGroup(prisma, orgId, id);
   await checkTemplateIds(prisma, orgId, input.template_ids);
-  return prisma.designGroup.update({ where: { id }, data: { name: input.name, templateIds: input.template_ids } });
+  return updateDesignGroupRow(prisma, id, { name: input.name, templateIds: input.template_ids });
 }
 
 export async function deleteDesignGroup(prisma: Prisma, orgId: string, id: string): Promise<void> {
-  const deleted = await prisma.designGroup.updateMany({ where: { id, orgId, deletedAt: null }, data: { deletedAt: new Date() } });
-  if (deleted.count === 0) throw new NotFoundError("design group not found");
+  if (!(await softDeleteDesignGroup(prisma, orgId, id))) throw new NotFoundError("design group not found");
 }
 
 export async function listDesignGroups(prisma: Prisma, orgId: string, page: PageQuery): Promise<Page<DesignGroup>> {
-  const rows = await prisma.designGroup.findMany({
-    where: { orgId, deletedAt: null, ...afterCursor(page.cursor) },
-    orderBy: newestFirst,
-    take: page.limit + 1,
-  });
-  return toPage(rows, page.limit);
+  return listLiveDesignGroups(prisma, orgId, page);
 }

@@ -8,6 +8,7 @@ import { NotFoundError, ValidationError } from "../jobs/errors.js";
 import type { Storage } from "../storage/storage.js";
 import { FontStyle, FontWeight, SHIPPED_FONT_FAMILIES } from "./document.js";
 import { describeFont, InvalidFontError } from "./font-files.js";
+import { deleteFontRow, findFontFace, findFontForOrg, findFontsOfFamilies, findUploadedFamilies, insertFont, listFontsForOrg, updateFont } from "./template-repository.js";
 
 /** Query options of an upload; each defaults to what the file itself says. */
 export const FontUploadOptions = z.object({
@@ -71,38 +72,33 @@ export async function uploadFont(
     sizeBytes: bytes.length,
   };
   // Uploading the same face again replaces it.
-  const previous = await deps.prisma.font.findUnique({
-    where: { orgId_family_weight_style: { orgId, family: data.family, weight: data.weight, style: data.style } },
-  });
-  const font = previous
-    ? await deps.prisma.font.update({ where: { id: previous.id }, data })
-    : await deps.prisma.font.create({ data: { id, orgId, ...data } });
+  const previous = await findFontFace(deps.prisma, orgId, data);
+  const font = previous ? await updateFont(deps.prisma, previous.id, data) : await insertFont(deps.prisma, { id, orgId, ...data });
   if (previous) await deps.storage.delete(previous.storageKey);
   return font;
 }
 
 export function listFonts(prisma: Prisma, orgId: string): Promise<Font[]> {
-  return prisma.font.findMany({ where: { orgId }, orderBy: [{ family: "asc" }, { weight: "asc" }, { style: "asc" }] });
+  return listFontsForOrg(prisma, orgId);
 }
 
 export async function deleteFont(deps: { prisma: Prisma; storage: Storage }, orgId: string, fontId: string): Promise<void> {
-  const font = await deps.prisma.font.findFirst({ where: { id: fontId, orgId } });
+  const font = await findFontForOrg(deps.prisma, orgId, fontId);
   if (!font) throw new NotFoundError("font not found");
-  await deps.prisma.font.delete({ where: { id: font.id } });
+  await deleteFontRow(deps.prisma, font.id);
   await deps.storage.delete(font.storageKey);
 }
 
 /** Every family name the organisation's templates may use. */
 export async function availableFamilies(prisma: Prisma, orgId: string): Promise<string[]> {
-  const uploaded = await prisma.font.findMany({ where: { orgId }, select: { family: true }, distinct: ["family"] });
-  return [...SHIPPED_FONT_FAMILIES, ...uploaded.map((f) => f.family)];
+  return [...SHIPPED_FONT_FAMILIES, ...(await findUploadedFamilies(prisma, orgId))];
 }
 
 /** The uploaded faces of the given families, as the renderer takes them (files on local disk). */
 export async function uploadedFaces(deps: { prisma: Prisma; storage: Storage }, orgId: string, families: string[]) {
   const custom = families.filter((f) => !(SHIPPED_FONT_FAMILIES as readonly string[]).includes(f));
   if (custom.length === 0) return [];
-  const fonts = await deps.prisma.font.findMany({ where: { orgId, family: { in: custom } } });
+  const fonts = await findFontsOfFamilies(deps.prisma, orgId, custom);
   return Promise.all(
     fonts.map(async (f) => ({
       family: f.family,

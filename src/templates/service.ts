@@ -2,13 +2,23 @@
 // delete (hidden from new jobs; jobs already accepted keep their snapshot). Another
 // organisation's template reads as not found.
 import { z } from "zod";
-import type { Prisma } from "../db/client.js";
+import type { Prisma, Tx } from "../db/client.js";
 import { newId } from "../db/ids.js";
-import { afterCursor, newestFirst, toPage, type Page, type PageQuery } from "../db/pagination.js";
+import type { Page, PageQuery } from "../db/pagination.js";
 import type { Template, TemplateVersion } from "../generated/prisma/client.js";
 import { NotFoundError, ValidationError } from "../jobs/errors.js";
 import { TemplateDocument } from "./document.js";
 import { availableFamilies } from "./fonts.js";
+import {
+  bumpTemplateVersion,
+  findLiveTemplate,
+  findTemplateVersions,
+  getTemplateById,
+  insertTemplateRow,
+  insertTemplateVersion,
+  listLiveTemplates,
+  softDeleteTemplate,
+} from "./template-repository.js";
 
 /** The body of POST/PUT /api/v1/templates: the document plus an optional display name. */
 export const TemplateInput = z.intersection(z.object({ name: z.string().min(1).max(200).optional() }), TemplateDocument);
@@ -64,12 +74,10 @@ function splitInput(input: TemplateInput): { name: string | undefined; document:
   return { name, document: TemplateDocument.parse(doc) };
 }
 
-type Tx = Parameters<Parameters<Prisma["$transaction"]>[0]>[0];
-
 /** Inserts a validated template and its first version row, inside the caller's transaction. */
 export async function insertTemplate(tx: Tx, orgId: string, id: string, name: string | undefined, document: TemplateDocument): Promise<Template> {
-  const template = await tx.template.create({ data: { id, orgId, name: name ?? "Untitled", document } });
-  await tx.templateVersion.create({ data: { templateId: id, version: 1, name: template.name, document } });
+  const template = await insertTemplateRow(tx, { id, orgId, name: name ?? "Untitled", document });
+  await insertTemplateVersion(tx, { templateId: id, version: 1, name: template.name, document });
   return template;
 }
 
@@ -87,7 +95,7 @@ export async function createTemplate(prisma: Prisma, orgId: string, input: Templ
 
 /** A live (not deleted) template of the organisation, or null. */
 export async function findTemplate(prisma: Prisma, orgId: string, id: string): Promise<Template | null> {
-  return prisma.template.findFirst({ where: { id, orgId, deletedAt: null } });
+  return findLiveTemplate(prisma, orgId, id);
 }
 
 export async function getTemplate(prisma: Prisma, orgId: string, id: string): Promise<Template> {
@@ -102,34 +110,23 @@ export async function updateTemplate(prisma: Prisma, orgId: string, id: string, 
   await checkFonts(prisma, orgId, document);
   return prisma.$transaction(async (tx) => {
     // The version bump is one conditional UPDATE, so two concurrent updates get two versions.
-    const rows = await tx.$queryRaw<{ version: number; name: string }[]>`
-      UPDATE "templates" SET "version" = "version" + 1, "document" = ${JSON.stringify(document)}::jsonb,
-        "name" = COALESCE(${name ?? null}, "name"), "updated_at" = now()
-      WHERE "id" = ${id} AND "org_id" = ${orgId} AND "deleted_at" IS NULL
-      RETURNING "version", "name"`;
-    const row = rows[0];
+    const row = await bumpTemplateVersion(tx, orgId, id, { name, document });
     if (!row) throw new NotFoundError("template not found");
-    await tx.templateVersion.create({ data: { templateId: id, version: row.version, name: row.name, document } });
-    return tx.template.findUniqueOrThrow({ where: { id } });
+    await insertTemplateVersion(tx, { templateId: id, version: row.version, name: row.name, document });
+    return getTemplateById(tx, id);
   });
 }
 
 export async function deleteTemplate(prisma: Prisma, orgId: string, id: string): Promise<void> {
-  const deleted = await prisma.template.updateMany({ where: { id, orgId, deletedAt: null }, data: { deletedAt: new Date() } });
-  if (deleted.count === 0) throw new NotFoundError("template not found");
+  if (!(await softDeleteTemplate(prisma, orgId, id))) throw new NotFoundError("template not found");
 }
 
 export async function listTemplates(prisma: Prisma, orgId: string, page: PageQuery): Promise<Page<Template>> {
-  const rows = await prisma.template.findMany({
-    where: { orgId, deletedAt: null, ...afterCursor(page.cursor) },
-    orderBy: newestFirst,
-    take: page.limit + 1,
-  });
-  return toPage(rows, page.limit);
+  return listLiveTemplates(prisma, orgId, page);
 }
 
 /** Every version of a template, newest first. */
 export async function listTemplateVersions(prisma: Prisma, orgId: string, id: string): Promise<TemplateVersion[]> {
   await getTemplate(prisma, orgId, id);
-  return prisma.templateVersion.findMany({ where: { templateId: id }, orderBy: { version: "desc" } });
+  return findTemplateVersions(prisma, id);
 }
