@@ -24,21 +24,21 @@ async function orgWithTemplate(balanceCents: number) {
   return { ...org, templateId: tpl.body.template_id as string };
 }
 
-// The race itself (concurrent accepts never spend more than the balance), the balance CHECK and
-// the ledger's guards are proved without HTTP in test/domain/accept.test.ts and billing.test.ts;
-// here, what only HTTP shows: 202 and 402 with their bodies, under concurrency.
+// The race is also proved without HTTP (test/domain/accept.test.ts); this one keeps the contract's
+// 200-way race through the API: 202 and 402 with their bodies, nothing written for a refusal.
 describe("the 402 race", () => {
-  it("20 concurrent creates against a balance for exactly 10: 10 answered 202, 10 answered 402, balance 0", async () => {
-    const org = await orgWithTemplate(10); // 1 cent a render
+  it("200 concurrent creates against a balance for exactly 100: 100 accepted, 100 refused, balance 0", async () => {
+    const org = await orgWithTemplate(100); // 1 cent a render
     const results = await Promise.all(
-      Array.from({ length: 20 }, () => stack.api(org.apiKey, "POST", "/api/v1/create", { template_id: org.templateId })),
+      Array.from({ length: 200 }, () => stack.api(org.apiKey, "POST", "/api/v1/create", { template_id: org.templateId })),
     );
     const statuses = results.map((r) => r.status);
-    expect(statuses.filter((s) => s === 202)).toHaveLength(10);
-    expect(statuses.filter((s) => s === 402)).toHaveLength(10);
+    expect(statuses.filter((s) => s === 202)).toHaveLength(100);
+    expect(statuses.filter((s) => s === 402)).toHaveLength(100);
     for (const r of results.filter((r) => r.status === 402)) expect(r.body).toEqual({ error: "Insufficient balance" });
     expect(await expectLedgerBalanced(stack.app.ctx.prisma, org.orgId)).toBe(0);
-    expect(await stack.app.ctx.prisma.job.count({ where: { orgId: org.orgId } })).toBe(10);
+    expect(await stack.app.ctx.prisma.job.count({ where: { orgId: org.orgId } })).toBe(100);
+    expect(await stack.app.ctx.prisma.ledgerEntry.count({ where: { orgId: org.orgId, kind: "CHARGE" } })).toBe(100);
   });
 
   it("a suspended organisation gets 402 and nothing is written; reactivated, it renders again", async () => {
