@@ -26,6 +26,8 @@ const ConfigSchema = z
     RENDER_ATTEMPTS: z.coerce.number().int().min(1).max(10).default(3),
     /** How long a render's queue lock lives without renewal: a killed worker's job runs again after it. */
     RENDER_LOCK_MS: z.coerce.number().int().min(1000).default(30_000),
+    /** Wall-clock budget of one render: past it the job fails (refunded, not retried). */
+    RENDER_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(15_000),
     IMAGE_FETCH_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
     IMAGE_MAX_BYTES: z.coerce.number().int().min(1024).default(20 * 1024 * 1024),
     IMAGE_CACHE_TTL_MS: z.coerce.number().int().min(0).default(60_000),

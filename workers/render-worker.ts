@@ -1,8 +1,9 @@
 // The render worker: takes job ids from the BullMQ "render" queue and drives each job
 // pending -> processing -> complete | failed. Postgres is written first, then events announce it.
-// A render error that cannot succeed on retry (bad image, blocked address) fails the job at once;
-// anything else is retried by BullMQ, and the last attempt's failure ends the job as failed,
-// refunded exactly once. No error here may crash the process.
+// A render error that cannot succeed on retry (bad image, blocked address, a render over its time
+// budget RENDER_TIMEOUT_MS) fails the job at once; anything else is retried by BullMQ, and the
+// last attempt's failure ends the job as failed, refunded exactly once. No error here may crash
+// the process.
 import { availableParallelism } from "node:os";
 import { DelayedError, UnrecoverableError, Worker, type Job as BullJob } from "bullmq";
 import { isDatabaseUnavailable } from "../src/db/availability.js";
@@ -57,6 +58,9 @@ export function createRenderWorker(ctx: AppContext): RenderWorker {
         allowPrivateNetworks: ctx.config.ALLOW_PRIVATE_NETWORKS,
         fetchTimeoutMs: ctx.config.IMAGE_FETCH_TIMEOUT_MS,
         maxImageBytes: ctx.config.IMAGE_MAX_BYTES,
+        // Over it: RenderError RENDER_TIMEOUT "render exceeded the 15 s budget (RENDER_TIMEOUT_MS)",
+        // not retryable. The render's fetches are aborted and its SVG rasterisers killed.
+        timeoutMs: ctx.config.RENDER_TIMEOUT_MS,
       });
       const key = `${job.id}.${out.format}`;
       await ctx.storage.put(key, out.buffer);

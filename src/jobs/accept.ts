@@ -13,7 +13,7 @@ import { newId } from "../db/ids.js";
 import type { Job, Template } from "../generated/prisma/client.js";
 import { SendTo } from "../delivery/destinations.js";
 import { deliveryColumns, prepareSendTo } from "../delivery/service.js";
-import { HttpUrl, OutputOptions, type TemplateDocument } from "../templates/document.js";
+import { HttpUrl, OutputOptions, renderBudgetProblem, type TemplateDocument } from "../templates/document.js";
 import { checkTemplateIds, getDesignGroup, MAX_GROUP_TEMPLATES } from "../templates/design-groups.js";
 import { applyModifications, Modification, ModificationError } from "../templates/modifications.js";
 import { checkFonts, findTemplate, insertTemplate, prepareTemplate, TemplateInput } from "../templates/service.js";
@@ -98,6 +98,13 @@ function plan(
   } catch (e) {
     if (e instanceof ModificationError) throw new ValidationError(e.message, e.path);
     throw e;
+  }
+  // Pixel budgets (output size, layer coverage, both growing with scale²): refused here, before
+  // anything is charged, rather than failing in the worker.
+  const tooMuch = renderBudgetProblem(document, output.scale);
+  if (tooMuch) {
+    if (tooMuch.path[0] === "scale") throw new ValidationError(tooMuch.message, ["scale"]);
+    throw new ValidationError(`template ${template.id}: ${tooMuch.message}`, []);
   }
   const price = priceForRender(deps.prices, { width: document.width * output.scale, height: document.height * output.scale });
   return { templateId: template.id, templateVersion: template.version, document, price };

@@ -4,6 +4,7 @@ export const RENDER_ERROR_CODES = [
   "IMAGE_FETCH_FAILED", // bad/unsupported URL, refused address, DNS/connection failure, timeout, non-2xx, too many redirects
   "IMAGE_TOO_LARGE", // body larger than maxImageBytes, or more pixels than the decode limit
   "IMAGE_DECODE_FAILED", // bytes are not an image sharp can decode
+  "RENDER_TIMEOUT", // the render ran out of its time budget (RENDER_TIMEOUT_MS); not retried
   "RENDER_FAILED", // anything else (invalid document, text shaping failure, encoder failure)
 ] as const;
 export type RenderErrorCode = (typeof RENDER_ERROR_CODES)[number];

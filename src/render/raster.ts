@@ -229,9 +229,13 @@ export function placePiece(piece: Piece, box: Rect, rotation: number, opacity: n
   return { ...area, data: clipped, opaque: piece.opaque === true && opacity >= 1 };
 }
 
-/** Rasterise an SVG document to raw RGBA of exactly width x height. */
-export async function rasterizeSvg(svg: string, width: number, height: number): Promise<Buffer> {
+/**
+ * Rasterise an SVG document (one the renderer wrote: shapes, masks) to raw RGBA of exactly
+ * width x height. `timeoutSeconds` (0: none) is sharp's timeout for the pipeline.
+ */
+export async function rasterizeSvg(svg: string, width: number, height: number, timeoutSeconds = 0): Promise<Buffer> {
   const { data, info } = await sharp(Buffer.from(svg), { density: 72, limitInputPixels: false })
+    .timeout({ seconds: timeoutSeconds })
     .ensureAlpha()
     .toColourspace("srgb")
     .raw()

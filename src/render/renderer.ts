@@ -4,31 +4,48 @@
 // are drawn at the output resolution, never upscaled). The background becomes the base image (a
 // colour, cached gradient pixels, or a fetched image as the first overlay); every visible layer
 // becomes one raw RGBA overlay already rotated, with its opacity baked into the alpha channel and
-// clipped to the canvas (layers may lie partly or wholly outside it). The overlays are
-// composited in layer order in one libvips pipeline and encoded. Layers are prepared
-// concurrently (image fetches overlap each other and the text shaping).
+// clipped to the canvas (layers may lie partly or wholly outside it). The overlays are blended
+// onto one RGBA canvas in layer order and the canvas is encoded.
+//
+// Budgets (see budget.ts and renderBudgetProblem in ../templates/document.ts):
+// - pixel work: the output size and the layers' coverage are checked before anything is drawn;
+// - memory does not grow with the number of layers: layers are prepared in a bounded window (at
+//   most PREPARE_AHEAD at once, together covering at most one canvas, except that a single layer
+//   always may) and each overlay is blended, then dropped, in layer order as soon as it is ready.
+//   Peak: the canvas, the overlay being blended, the window's overlays and one layer's scratch
+//   buffers (an image decode, a text raster); the README states the measured budget. Downloads
+//   are I/O, not pixels: the next FETCH_AHEAD images are fetched while earlier layers are drawn;
+// - time: a deadline (RenderOptions.timeoutMs, RENDER_TIMEOUT_MS in the worker) aborts the fetches,
+//   kills SVG rasterisers and fails the render with RENDER_TIMEOUT; every libvips pipeline gets the
+//   remaining time as its sharp timeout.
 import { setMaxListeners } from "node:events";
 import os from "node:os";
 import sharp, { type Sharp } from "sharp";
 import { z } from "zod";
-import { OUTPUT_FORMATS, TemplateDocument, type Layer, type OutputFormat, type RectLayer } from "../templates/document.js";
+import { OUTPUT_FORMATS, renderBudgetProblem, TemplateDocument, type Layer, type OutputFormat, type RectLayer } from "../templates/document.js";
+import { DEFAULT_RENDER_TIMEOUT_MS, RenderBudget } from "./budget.js";
 import { RenderError } from "./errors.js";
 import { DEFAULT_FETCH_TIMEOUT_MS, DEFAULT_MAX_IMAGE_BYTES } from "./fetch-image.js";
 import type { UploadedFontFace } from "./fonts.js";
 import { gradientPixels } from "./gradient.js";
-import { imagePiece, type ImageFetchContext } from "./images.js";
-import { blendOver, neededRegion, parseHexColor, placePiece, type Overlay, type Rect, type Rgba } from "./raster.js";
+import { fetchSource, imagePiece, type ImageFetchContext, type ImageSource } from "./images.js";
+import { blendOver, intersect, neededRegion, parseHexColor, placePiece, rotatedBounds, type Overlay, type Rect, type Rgba } from "./raster.js";
 import { renderShape } from "./shapes.js";
 import { renderTextPiece } from "./text.js";
 
 export { RenderError, type RenderErrorCode } from "./errors.js";
-export { configureImageCache, MAX_IMAGE_PIXELS, type ImageCacheSettings } from "./images.js";
+export { configureImageCache, MAX_HEIF_PIXELS, MAX_IMAGE_PIXELS, type ImageCacheSettings } from "./images.js";
+export { DEFAULT_RENDER_TIMEOUT_MS, MAX_RENDER_SOURCE_PIXELS } from "./budget.js";
+export { MAX_SVG_BYTES } from "./svg.js";
+export { MAX_LAYER_PIXELS, MAX_OUTPUT_PIXELS } from "../templates/document.js";
 export { parseHexColor } from "./raster.js";
 export { escapePangoMarkup } from "./text.js";
 
-/** Largest output (after scale) the renderer produces, in pixels. */
-export const MAX_OUTPUT_PIXELS = 40_000_000;
 export const DEFAULT_QUALITY = 85;
+/** Layers being prepared or waiting to be blended, at most (besides the area bound). */
+export const PREPARE_AHEAD = 3;
+/** Image downloads started ahead of the layer being blended, at most. */
+export const FETCH_AHEAD = 4;
 
 /**
  * Encoder settings, chosen for speed at good quality. Measured on the 1200x630 reference card
@@ -58,6 +75,8 @@ export interface RenderOptions {
   fetchTimeoutMs?: number;
   /** Maximum bytes per fetched image. Default 20 MiB. */
   maxImageBytes?: number;
+  /** Wall-clock budget of the whole render; past it the render fails with RENDER_TIMEOUT. Default 15 000 ms. */
+  timeoutMs?: number;
 }
 
 export interface RenderResult {
@@ -138,18 +157,29 @@ interface RenderContext extends ImageFetchContext {
   fonts: readonly UploadedFontFace[];
 }
 
-async function renderLayer(layer: Layer, canvas: Rect, ctx: RenderContext): Promise<Overlay | null> {
+/** A layer's (or the background's) unexpected failure, unless the render already failed. */
+function layerFailure(what: string, err: unknown, ctx: RenderContext): RenderError {
+  if (err instanceof RenderError) return err;
+  // A consequence of the render's failure (timeout, abort): that error, not this one.
+  const budgetError = ctx.budget.errorFor(err);
+  if (budgetError) return budgetError;
+  // Unexpected (libvips/Pango) failure: possibly resource pressure, so worth a retry.
+  return new RenderError("RENDER_FAILED", `${what}: ${errorMessage(err)}`, { cause: err, retryable: true });
+}
+
+async function renderLayer(layer: Layer, canvas: Rect, ctx: RenderContext, source?: Promise<ImageSource>): Promise<Overlay | null> {
   const box = layerBox(layer);
   if (box.width <= 0 || box.height <= 0) return null;
+  const seconds = () => ctx.budget.sharpSeconds();
   try {
     switch (layer.type) {
       case "rect":
       case "ellipse":
-        return await renderShape(layer, box, canvas);
+        return await renderShape(layer, box, canvas, seconds());
       case "image": {
         if (!layer.image_url) {
           const placeholder: RectLayer = { ...layer, type: "rect", fill: layer.placeholder_color, stroke_width: 0 };
-          return await renderShape(placeholder, box, canvas);
+          return await renderShape(placeholder, box, canvas, seconds());
         }
         const region = neededRegion(box, layer.rotation, canvas);
         if (!region) return null;
@@ -166,20 +196,21 @@ async function renderLayer(layer: Layer, canvas: Rect, ctx: RenderContext): Prom
           },
           region,
           ctx,
+          source,
         );
+        ctx.budget.check();
         return placePiece(piece, box, layer.rotation, layer.opacity, canvas);
       }
       case "text": {
         const region = neededRegion(box, layer.rotation, canvas);
         if (!region) return null;
-        const piece = await renderTextPiece(layer, box, region, ctx.fonts);
+        const piece = await renderTextPiece(layer, box, region, ctx.fonts, seconds);
+        ctx.budget.check();
         return piece && placePiece(piece, box, layer.rotation, layer.opacity, canvas);
       }
     }
   } catch (err) {
-    if (err instanceof RenderError) throw err;
-    // Unexpected (libvips/Pango) failure: possibly resource pressure, so worth a retry.
-    throw new RenderError("RENDER_FAILED", `${layerLabel(layer)}: ${errorMessage(err)}`, { cause: err, retryable: true });
+    throw layerFailure(layerLabel(layer), err, ctx);
   }
 }
 
@@ -191,7 +222,7 @@ interface Base {
   opaque: boolean;
 }
 
-async function renderBackground(doc: TemplateDocument, canvas: Rect, ctx: RenderContext): Promise<Base> {
+async function renderBackground(doc: TemplateDocument, canvas: Rect, ctx: RenderContext, source?: Promise<ImageSource>): Promise<Base> {
   const bg = doc.background;
   if (typeof bg === "string") {
     const color = parseHexColor(bg);
@@ -206,88 +237,150 @@ async function renderBackground(doc: TemplateDocument, canvas: Rect, ctx: Render
       { url: bg.image_url, fit: bg.fit, focalX: 0.5, focalY: 0.5, radius: 0, width: canvas.width, height: canvas.height, label: "background image" },
       { left: 0, top: 0, width: canvas.width, height: canvas.height },
       ctx,
+      source,
     );
     // Photos decode opaque; contain (letterbox) and images with alpha may not be.
     return { color: { r: 0, g: 0, b: 0, alpha: 0 }, overlay: piece, opaque: piece.opaque === true };
   } catch (err) {
-    if (err instanceof RenderError) throw err;
-    throw new RenderError("RENDER_FAILED", `background image: ${errorMessage(err)}`, { cause: err, retryable: true });
+    throw layerFailure("background image", err, ctx);
   }
 }
 
-function checkOptions(opts: RenderOptions): { quality: number; scale: number } {
+function checkOptions(opts: RenderOptions): { quality: number; scale: number; timeoutMs: number } {
   if (!OUTPUT_FORMATS.includes(opts.format)) throw new RenderError("RENDER_FAILED", `unsupported output format ${String(opts.format)}`);
   const quality = opts.quality ?? DEFAULT_QUALITY;
   if (!Number.isInteger(quality) || quality < 1 || quality > 100) throw new RenderError("RENDER_FAILED", `quality must be an integer from 1 to 100, not ${quality}`);
   const scale = opts.scale ?? 1;
   if (!Number.isFinite(scale) || scale < 0.1 || scale > 4) throw new RenderError("RENDER_FAILED", `scale must be from 0.1 to 4, not ${scale}`);
-  return { quality, scale };
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_RENDER_TIMEOUT_MS;
+  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new RenderError("RENDER_FAILED", `timeoutMs must be a positive number, not ${timeoutMs}`);
+  return { quality, scale, timeoutMs };
+}
+
+/** One step of the render: the background (first) or a layer, prepared inside the window. */
+interface Step {
+  /** Canvas pixels its overlay can cover: what the window counts. */
+  area: number;
+  /** Downloaded ahead of time when set. */
+  image?: { url: string; label: string };
+  source?: Promise<ImageSource>;
+  prepare(source: Promise<ImageSource> | undefined): Promise<Base | Overlay | null>;
+  pending?: Promise<Base | Overlay | null>;
+}
+
+function layerStep(layer: Layer, canvas: Rect, ctx: RenderContext): Step {
+  if (layer.hidden || layer.opacity === 0) return { area: 0, prepare: async () => null };
+  const box = layerBox(layer);
+  const visible = box.width > 0 && box.height > 0 ? intersect(rotatedBounds(box, layer.rotation), canvas) : null;
+  const fetches = layer.type === "image" && layer.image_url !== undefined && visible !== null && neededRegion(box, layer.rotation, canvas) !== null;
+  return {
+    area: visible ? visible.width * visible.height : 0,
+    ...(fetches ? { image: { url: layer.image_url!, label: layerLabel(layer) } } : {}),
+    prepare: (source) => renderLayer(layer, canvas, ctx, source),
+  };
+}
+
+function backgroundStep(doc: TemplateDocument, canvas: Rect, ctx: RenderContext): Step {
+  const bg = doc.background;
+  return {
+    area: typeof bg === "string" ? 0 : canvas.width * canvas.height,
+    ...(typeof bg !== "string" && bg.type === "image" ? { image: { url: bg.image_url, label: "background image" } } : {}),
+    prepare: (source) => renderBackground(doc, canvas, ctx, source),
+  };
 }
 
 /** Render a template document to an image. Rejects with RenderError only. */
 export async function renderTemplate(input: TemplateDocument, opts: RenderOptions): Promise<RenderResult> {
   if (!sharpConfigured) configureSharp();
   const format = opts.format;
-  const { quality, scale } = checkOptions(opts);
+  const { quality, scale, timeoutMs } = checkOptions(opts);
   const parsed = TemplateDocument.safeParse(input);
   if (!parsed.success) throw new RenderError("RENDER_FAILED", `invalid template document: ${z.prettifyError(parsed.error)}`);
+  // The same limits the API checks when it accepts the request (a job accepted before they
+  // existed, or a caller of this function, meets them here).
+  const tooMuch = renderBudgetProblem(parsed.data, scale);
+  if (tooMuch) throw new RenderError("RENDER_FAILED", tooMuch.message);
   const doc = scaleDocument(parsed.data, scale);
-  if (doc.width * doc.height > MAX_OUTPUT_PIXELS) {
-    throw new RenderError(
-      "RENDER_FAILED",
-      `the output would be ${doc.width}x${doc.height} pixels, more than the ${MAX_OUTPUT_PIXELS / 1_000_000}-megapixel limit`,
-    );
-  }
 
   const canvas: Rect = { left: 0, top: 0, width: doc.width, height: doc.height };
-  const controller = new AbortController();
-  setMaxListeners(0, controller.signal); // every image fetch listens to it; 200 layers are allowed
+  const canvasArea = doc.width * doc.height;
+  const budget = new RenderBudget(timeoutMs);
+  setMaxListeners(0, budget.signal); // image fetches and SVG rasterisers listen to it
   const ctx: RenderContext = {
     allowPrivateNetworks: opts.allowPrivateNetworks ?? false,
     fetchTimeoutMs: opts.fetchTimeoutMs ?? DEFAULT_FETCH_TIMEOUT_MS,
     maxImageBytes: opts.maxImageBytes ?? DEFAULT_MAX_IMAGE_BYTES,
-    signal: controller.signal,
+    signal: budget.signal,
+    budget,
     fonts: opts.fonts ?? [],
   };
-  // Prepare the background and all layers concurrently; the first failure aborts pending
-  // fetches and is reported.
-  let firstError: RenderError | undefined;
-  const fail = (err: unknown): never => {
-    firstError ??= err instanceof RenderError ? err : new RenderError("RENDER_FAILED", errorMessage(err), { cause: err, retryable: true });
-    controller.abort();
-    throw err;
-  };
-  const [background, ...prepared] = await Promise.allSettled([
-    renderBackground(doc, canvas, ctx).catch(fail),
-    ...doc.layers.map((layer) =>
-      layer.hidden || layer.opacity === 0 ? Promise.resolve(null) : renderLayer(layer, canvas, ctx).catch(fail),
-    ),
-  ]);
-  if (firstError !== undefined) throw firstError;
-  if (background?.status !== "fulfilled") throw new RenderError("RENDER_FAILED", "background failed", { retryable: true });
-  const base = background.value;
-  const overlays = prepared.flatMap((p) => (p.status === "fulfilled" && p.value ? [p.value] : []));
-
   try {
-    // Composite in place on one RGBA canvas (cheaper than libvips' general compositing for a
-    // handful of overlays, most of them opaque photos or sparse text).
-    // JPEG has no alpha: a background that is not opaque is drawn onto white.
-    const ontoWhite = format === "jpeg" && !base.opaque;
-    const opaque = base.opaque || ontoWhite;
-    let pixels: Buffer;
-    let color = base.color;
-    if (ontoWhite) {
-      const a = color.alpha;
-      const over = (c: number) => Math.round(c * a + 255 * (1 - a));
-      color = { r: over(color.r), g: over(color.g), b: over(color.b), alpha: 1 };
+    const steps: Step[] = [backgroundStep(doc, canvas, ctx), ...doc.layers.map((layer) => layerStep(layer, canvas, ctx))];
+    const downloads = steps.filter((s) => s.image);
+    let started = 0; // steps whose preparation started
+    let done = 0; // steps blended
+    let areaInFlight = 0; // area of the started, not yet blended steps
+    let fetchesStarted = 0;
+    let imagesDone = 0;
+    // Start what the windows allow: downloads FETCH_AHEAD images ahead; preparations while fewer
+    // than PREPARE_AHEAD are pending and their overlays together stay within one canvas (a step
+    // always starts when nothing else is pending).
+    const pump = () => {
+      while (fetchesStarted < downloads.length && fetchesStarted < imagesDone + FETCH_AHEAD) {
+        const step = downloads[fetchesStarted++]!;
+        step.source = fetchSource(step.image!.url, step.image!.label, ctx);
+        step.source.catch((err: unknown) => budget.fail(err)); // the first failure ends the render
+      }
+      while (started < steps.length) {
+        const step = steps[started]!;
+        const pending = started - done;
+        if (pending > 0 && (pending >= PREPARE_AHEAD || areaInFlight + step.area > canvasArea)) break;
+        started++;
+        areaInFlight += step.area;
+        step.pending = step.prepare(step.source);
+        step.pending.catch((err: unknown) => budget.fail(err));
+      }
+    };
+
+    let pixels: Buffer | undefined;
+    let opaque = false;
+    for (const [i, step] of steps.entries()) {
+      pump();
+      const prepared = await budget.race(step.pending!);
+      // Dropped as soon as blended: only the window's overlays are alive.
+      step.pending = undefined;
+      step.source = undefined;
+      if (step.image) imagesDone++;
+      pump(); // downloads go on (and small layers are prepared) while this one is blended
+      if (i === 0) {
+        const base = prepared as Base;
+        // JPEG has no alpha: a background that is not opaque is drawn onto white.
+        const ontoWhite = format === "jpeg" && !base.opaque;
+        opaque = base.opaque || ontoWhite;
+        let color = base.color;
+        if (ontoWhite) {
+          const a = color.alpha;
+          const over = (c: number) => Math.round(c * a + 255 * (1 - a));
+          color = { r: over(color.r), g: over(color.g), b: over(color.b), alpha: 1 };
+        }
+        if (base.raw && !ontoWhite) pixels = Buffer.from(base.raw);
+        else {
+          pixels = Buffer.alloc(canvasArea * 4, Buffer.from([color.r, color.g, color.b, Math.round(color.alpha * 255)]));
+          if (base.raw) blendOver(pixels, doc.width, { ...canvas, data: base.raw }, true);
+        }
+        if (base.overlay) blendOver(pixels, doc.width, base.overlay, opaque);
+      } else if (prepared) {
+        // Composite in place on one RGBA canvas (cheaper than libvips' general compositing).
+        blendOver(pixels!, doc.width, prepared as Overlay, opaque);
+      }
+      done++;
+      areaInFlight -= step.area; // its overlay is garbage now
+      budget.check();
     }
-    if (base.raw && !ontoWhite) pixels = Buffer.from(base.raw);
-    else {
-      pixels = Buffer.alloc(doc.width * doc.height * 4, Buffer.from([color.r, color.g, color.b, Math.round(color.alpha * 255)]));
-      if (base.raw) blendOver(pixels, doc.width, { ...canvas, data: base.raw }, true);
-    }
-    for (const o of base.overlay ? [base.overlay, ...overlays] : overlays) blendOver(pixels, doc.width, o, opaque);
-    let image: Sharp = sharp(pixels, { raw: { width: doc.width, height: doc.height, channels: 4 } });
+
+    if (!pixels) throw new RenderError("RENDER_FAILED", "no background was drawn", { retryable: true });
+    let image: Sharp = sharp(pixels, { raw: { width: doc.width, height: doc.height, channels: 4 } }).timeout({ seconds: budget.sharpSeconds() });
+    pixels = undefined;
     // Overlays are composited "over", so an opaque background gives an opaque image.
     if (opaque) image = image.removeAlpha();
     switch (format) {
@@ -301,9 +394,19 @@ export async function renderTemplate(input: TemplateDocument, opts: RenderOption
         image = image.webp({ quality, ...ENCODER_SETTINGS.webp });
         break;
     }
-    const buffer = await image.toBuffer();
+    let buffer: Buffer;
+    try {
+      buffer = await budget.race(image.toBuffer());
+    } catch (err) {
+      if (err instanceof RenderError) throw err;
+      throw budget.errorFor(err) ?? new RenderError("RENDER_FAILED", `could not encode the ${format} image: ${errorMessage(err)}`, { cause: err, retryable: true });
+    }
     return { buffer, width: doc.width, height: doc.height, format, contentType: contentTypeFor(format) };
   } catch (err) {
-    throw new RenderError("RENDER_FAILED", `could not encode the ${format} image: ${errorMessage(err)}`, { cause: err, retryable: true });
+    // Stop whatever is still running for this render (downloads, SVG rasterisers).
+    budget.fail(err);
+    throw budget.error ?? err;
+  } finally {
+    budget.dispose();
   }
 }

@@ -53,7 +53,14 @@ export function shapeElements(
 }
 
 /** Rasterise SVG content given in canvas coordinates, rotated about the box centre, clipped to the canvas. */
-export async function drawSvgOnCanvas(content: string, box: Rect, rotation: number, opacity: number, canvas: Rect): Promise<Overlay | null> {
+export async function drawSvgOnCanvas(
+  content: string,
+  box: Rect,
+  rotation: number,
+  opacity: number,
+  canvas: Rect,
+  timeoutSeconds = 0,
+): Promise<Overlay | null> {
   const area = intersect(rotatedBounds(box, rotation), canvas);
   if (!area) return null;
   const cx = box.left + box.width / 2;
@@ -63,10 +70,11 @@ export async function drawSvgOnCanvas(content: string, box: Rect, rotation: numb
     `<svg xmlns="http://www.w3.org/2000/svg" width="${area.width}" height="${area.height}" ` +
     `viewBox="${area.left} ${area.top} ${area.width} ${area.height}">` +
     `<g opacity="${fmt(opacity)}"${transform}>${content}</g></svg>`;
-  return { ...area, data: await rasterizeSvg(svg, area.width, area.height) };
+  return { ...area, data: await rasterizeSvg(svg, area.width, area.height, timeoutSeconds) };
 }
 
-export async function renderShape(layer: RectLayer | EllipseLayer, box: Rect, canvas: Rect): Promise<Overlay | null> {
+/** `timeoutSeconds`: sharp's timeout for the rasteriser (0: none). */
+export async function renderShape(layer: RectLayer | EllipseLayer, box: Rect, canvas: Rect, timeoutSeconds = 0): Promise<Overlay | null> {
   const fill = parseHexColor(layer.fill);
   const stroke = layer.stroke_color && layer.stroke_width > 0 ? parseHexColor(layer.stroke_color) : null;
   const radius = layer.type === "rect" ? layer.radius : 0;
@@ -78,17 +86,17 @@ export async function renderShape(layer: RectLayer | EllipseLayer, box: Rect, ca
     return visible && { ...visible, data: solidPixels(visible.width, visible.height, fill, layer.opacity), opaque: fill.alpha * layer.opacity >= 1 };
   }
   const content = shapeElements(layer.type, box, fill, visibleStroke, layer.stroke_width, radius);
-  return drawSvgOnCanvas(content, box, layer.rotation, layer.opacity, canvas);
+  return drawSvgOnCanvas(content, box, layer.rotation, layer.opacity, canvas, timeoutSeconds);
 }
 
 /** Alpha mask (one byte per pixel) of a rounded rectangle filling a w x h box, for `region` of it. */
-export async function roundedMask(width: number, height: number, radius: number, region: Rect): Promise<Uint8Array> {
+export async function roundedMask(width: number, height: number, radius: number, region: Rect, timeoutSeconds = 0): Promise<Uint8Array> {
   const r = Math.min(radius, width / 2, height / 2);
   const svg =
     `<svg xmlns="http://www.w3.org/2000/svg" width="${region.width}" height="${region.height}" ` +
     `viewBox="${region.left} ${region.top} ${region.width} ${region.height}">` +
     `<rect x="0" y="0" width="${width}" height="${height}" rx="${fmt(r)}" fill="#fff"/></svg>`;
-  const rgba = await rasterizeSvg(svg, region.width, region.height);
+  const rgba = await rasterizeSvg(svg, region.width, region.height, timeoutSeconds);
   const mask = new Uint8Array(region.width * region.height);
   for (let i = 0; i < mask.length; i++) mask[i] = rgba[i * 4 + 3]!;
   return mask;

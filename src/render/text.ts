@@ -62,10 +62,11 @@ interface PangoRaster {
   height: number;
 }
 
-async function pangoRender(markup: string, font: string, fontfile: string, align: TextLayer["align"]): Promise<PangoRaster> {
+async function pangoRender(markup: string, font: string, fontfile: string, align: TextLayer["align"], timeoutSeconds: number): Promise<PangoRaster> {
   const { data, info } = await sharp({
     text: { text: markup, font, fontfile, align: align === "center" ? "centre" : align, rgba: true, dpi: 72 },
   })
+    .timeout({ seconds: timeoutSeconds })
     .raw()
     .toBuffer({ resolveWithObject: true });
   if (info.channels !== 4) throw new Error(`unexpected text raster with ${info.channels} channels`);
@@ -197,9 +198,16 @@ function textInput(layer: TextLayer, text: string, maxWidth: number, maxHeight: 
 
 /**
  * Draw a text layer into its box (`box` gives the size), for `region` (box coordinates) of it:
- * background_color fills the box; text never leaves it.
+ * background_color fills the box; text never leaves it. `timeoutSeconds` (0: none) gives sharp's
+ * timeout for each Pango raster.
  */
-export async function renderTextPiece(layer: TextLayer, box: Rect, region: Rect, fonts: readonly UploadedFontFace[]): Promise<Piece | null> {
+export async function renderTextPiece(
+  layer: TextLayer,
+  box: Rect,
+  region: Rect,
+  fonts: readonly UploadedFontFace[],
+  timeoutSeconds: () => number = () => 0,
+): Promise<Piece | null> {
   const color = parseHexColor(layer.color);
   const background = layer.background_color ? parseHexColor(layer.background_color) : null;
   const hasBackground = background !== null && background.alpha > 0;
@@ -234,7 +242,7 @@ export async function renderTextPiece(layer: TextLayer, box: Rect, region: Rect,
         `<span line_height="${Math.max(1024, Math.round(lh * 1024))}">${SENTINEL}\n` +
         `<span foreground="#ff0000"${ls !== 0 ? ` letter_spacing="${ls}"` : ""}>${body}</span></span>`;
       try {
-        raster = await pangoRender(markup, pangoFontDescription(face, layout.fontSize), face.renderFile, layer.align);
+        raster = await pangoRender(markup, pangoFontDescription(face, layout.fontSize), face.renderFile, layer.align, timeoutSeconds());
       } catch (err) {
         throw new RenderError("RENDER_FAILED", `text layer "${layer.name}": ${err instanceof Error ? err.message : String(err)}`, {
           cause: err,

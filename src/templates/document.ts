@@ -13,6 +13,16 @@ export const Color = z
 export const isHexColor = (s: string) => HEX_COLOR.test(s);
 
 export const MAX_CANVAS = 5000;
+/** Largest output in pixels: canvas width x height x scale². */
+export const MAX_OUTPUT_PIXELS = 40_000_000;
+/**
+ * Pixel work of the layers: the sum, over every layer (hidden ones included: a modification may
+ * show them), of the canvas area the layer's box can cover (rotated, clipped to the canvas), times
+ * scale². Each such pixel is rasterised and blended once, so this bounds a render's CPU time
+ * (memory does not grow with it: layers are composited one after another). 400 megapixels is 16
+ * full 5000x5000 canvases, or all 200 layers covering a 1200x630 card at scale 2.
+ */
+export const MAX_LAYER_PIXELS = 400_000_000;
 const Coordinate = z.number().finite().min(-MAX_CANVAS).max(MAX_CANVAS * 2);
 const Size = z.number().finite().positive().max(MAX_CANVAS * 2);
 const Unit = z.number().min(0).max(1);
@@ -131,7 +141,78 @@ export const TemplateDocument = z
         ctx.addIssue({ code: "custom", path: ["layers", i, "min_font_size"], message: "must not exceed font_size" });
       }
     });
+    const problem = renderBudgetProblem(doc, 1);
+    if (problem) ctx.addIssue({ code: "custom", path: problem.path, message: problem.message });
   });
+
+// ---------------------------------------------------------------------------------------------
+// Render budgets known before rendering (the renderer checks the same numbers again)
+
+/** A layer's geometry (x, y and rotation default to 0, as in the schema). */
+type Box = { x?: number; y?: number; width: number; height: number; rotation?: number };
+
+/** Canvas area (px, unscaled) the layer's box can cover: its rotated bounds clipped to the canvas. */
+export function layerCoverage(layer: Box, canvasWidth: number, canvasHeight: number): number {
+  const rotation = layer.rotation ?? 0;
+  const t = (rotation * Math.PI) / 180;
+  const c = Math.abs(Math.cos(t));
+  const s = Math.abs(Math.sin(t));
+  const straight = rotation % 180 === 0;
+  // Half extents of the rotated box's bounds (exact when it is not turned at all).
+  const hw = straight ? layer.width / 2 : (layer.width * c + layer.height * s) / 2;
+  const hh = straight ? layer.height / 2 : (layer.width * s + layer.height * c) / 2;
+  const cx = (layer.x ?? 0) + layer.width / 2;
+  const cy = (layer.y ?? 0) + layer.height / 2;
+  const w = Math.min(canvasWidth, cx + hw) - Math.max(0, cx - hw);
+  const h = Math.min(canvasHeight, cy + hh) - Math.max(0, cy - hh);
+  return w > 0 && h > 0 ? w * h : 0;
+}
+
+export interface PixelWork {
+  /** Output pixels: round(width x scale) x round(height x scale). */
+  output: number;
+  /** Sum of the layers' coverage, times scale². */
+  layers: number;
+}
+
+export function pixelWork(doc: Pick<TemplateDocument, "width" | "height"> & { layers: readonly Box[] }, scale: number): PixelWork {
+  const output = Math.max(1, Math.round(doc.width * scale)) * Math.max(1, Math.round(doc.height * scale));
+  const covered = doc.layers.reduce((sum, layer) => sum + layerCoverage(layer, doc.width, doc.height), 0);
+  return { output, layers: Math.ceil(covered * scale * scale) };
+}
+
+const megapixels = (n: number) => `${Math.round(n / 100_000) / 10} megapixels`;
+
+/**
+ * What makes a document too expensive to render at `scale`, or null: the output over
+ * MAX_OUTPUT_PIXELS, or the layers' pixel work over MAX_LAYER_PIXELS. `path` points at what to
+ * change (the scale when the document alone is within the limits).
+ */
+export function renderBudgetProblem(
+  doc: Pick<TemplateDocument, "width" | "height"> & { layers: readonly Box[] },
+  scale: number,
+): { path: (string | number)[]; message: string } | null {
+  const work = pixelWork(doc, scale);
+  const atScale = scale === 1 ? "" : ` at scale ${scale}`;
+  if (work.output > MAX_OUTPUT_PIXELS) {
+    const w = Math.max(1, Math.round(doc.width * scale));
+    const h = Math.max(1, Math.round(doc.height * scale));
+    return {
+      path: scale === 1 ? ["width"] : ["scale"],
+      message: `the output would be ${w}x${h} pixels${atScale}, more than the ${MAX_OUTPUT_PIXELS / 1_000_000}-megapixel output limit`,
+    };
+  }
+  if (work.layers > MAX_LAYER_PIXELS) {
+    const withinAtOne = scale !== 1 && pixelWork(doc, 1).layers <= MAX_LAYER_PIXELS;
+    return {
+      path: withinAtOne ? ["scale"] : ["layers"],
+      message:
+        `the layers cover ${megapixels(work.layers)} of canvas in total${atScale} (each layer counts the part of the canvas its box ` +
+        `can cover), more than the ${MAX_LAYER_PIXELS / 1_000_000}-megapixel limit on layer pixels: use fewer or smaller layers`,
+    };
+  }
+  return null;
+}
 
 export type Background = z.infer<typeof Background>;
 export type LinearGradient = z.infer<typeof LinearGradient>;
