@@ -4,7 +4,7 @@
 // ...the destination's identifiers}, ok false with `error` when the render or the send failed).
 import { z } from "zod";
 import { createRender, createStudioRender, type AcceptOptions, type Accepted } from "../jobs/accept.js";
-import { ValidationError } from "../jobs/errors.js";
+import { ValidationError } from "../errors.js";
 import type { JobsDeps } from "../jobs/service.js";
 import { waitForFinal } from "../jobs/watch.js";
 import { HttpUrl, OutputOptions } from "../templates/document.js";

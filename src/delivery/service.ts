@@ -9,7 +9,7 @@ import type { Prisma } from "../db/client.js";
 import { newId } from "../db/ids.js";
 import type { EventBus } from "../events/bus.js";
 import type { Job } from "../generated/prisma/client.js";
-import { NotFoundError, ValidationError } from "../jobs/errors.js";
+import { NotFoundError, ValidationError } from "../errors.js";
 import type { DeliverQueue } from "../queue/deliver-queue.js";
 import type { Storage } from "../storage/storage.js";
 import { decryptSecret, encryptSecret, maskSecret } from "./crypto.js";

@@ -14,7 +14,7 @@ import ValidationPlugin from "@pothos/plugin-validation";
 import { GraphQLError } from "graphql";
 import type { Principal } from "../auth/api-keys.js";
 import type { AppContext } from "../context.js";
-import { ValidationError } from "../jobs/errors.js";
+import { ValidationError } from "../errors.js";
 
 export interface GraphQLContext {
   app: AppContext;

@@ -2,7 +2,7 @@
 // resolver simply calls the domain and the errors plugin turns a thrown error into its type.
 import { AccountSuspendedError, InsufficientBalanceError } from "../billing/charges.js";
 import { IdempotencyConflictError } from "../billing/idempotency.js";
-import { NotFoundError, ValidationError } from "../jobs/errors.js";
+import { NotFoundError, ValidationError } from "../errors.js";
 import { builder } from "./builder.js";
 
 export const ErrorInterface = builder.interfaceRef<Error>("Error").implement({

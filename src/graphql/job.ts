@@ -4,7 +4,7 @@ import { GraphQLError } from "graphql";
 import { z } from "zod";
 import { SendTo } from "../delivery/destinations.js";
 import { exportDesign, ExportRequest, type ExportResult } from "../delivery/export.js";
-import { NotFoundError, ValidationError } from "../jobs/errors.js";
+import { NotFoundError, ValidationError } from "../errors.js";
 import { createGroupRender, createRender, CreateRenderInput, createStudioRender, GroupRenderInput, StudioRenderInput } from "../jobs/accept.js";
 import { getJob, listJobs, viewOf } from "../jobs/service.js";
 import type { JobItemView, JobStatus as JobStatusValue, JobView } from "../jobs/view.js";

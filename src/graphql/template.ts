@@ -1,6 +1,6 @@
 // Templates: the same view and domain calls as /api/v1/templates. The document travels as JSON
 // and is validated by the domain's schema, errors pathed under `document`.
-import { ValidationError } from "../jobs/errors.js";
+import { ValidationError } from "../errors.js";
 import {
   createTemplate,
   deleteTemplate,
@@ -11,7 +11,7 @@ import {
   updateTemplate,
   type TemplateView,
 } from "../templates/service.js";
-import { NotFoundError } from "../jobs/errors.js";
+import { NotFoundError } from "../errors.js";
 import { builder, principalOf } from "./builder.js";
 import { pageArgs, toConnection } from "./connections.js";
 

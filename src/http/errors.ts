@@ -8,7 +8,8 @@ import { IdempotencyConflictError } from "../billing/idempotency.js";
 import { isDatabaseUnavailable } from "../db/availability.js";
 import { balanceRefusals } from "./metrics.js";
 import { setRateLimitHeaders } from "./rate-limit.js";
-import { AccountSuspendedError, formatPath, InsufficientBalanceError, NotFoundError, ValidationError } from "../jobs/errors.js";
+import { AccountSuspendedError, InsufficientBalanceError } from "../billing/charges.js";
+import { formatPath, NotFoundError, ValidationError } from "../errors.js";
 
 export class HttpError extends Error {
   constructor(

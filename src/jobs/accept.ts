@@ -17,7 +17,7 @@ import { HttpUrl, OutputOptions, type TemplateDocument } from "../templates/docu
 import { checkTemplateIds, getDesignGroup, MAX_GROUP_TEMPLATES } from "../templates/design-groups.js";
 import { applyModifications, Modification, ModificationError } from "../templates/modifications.js";
 import { checkFonts, findTemplate, insertTemplate, prepareTemplate, TemplateInput } from "../templates/service.js";
-import { NotFoundError, ValidationError } from "./errors.js";
+import { NotFoundError, ValidationError } from "../errors.js";
 import { announce, type JobsDeps } from "./service.js";
 
 type Tx = Parameters<Parameters<Prisma["$transaction"]>[0]>[0];

@@ -6,7 +6,7 @@ import type { Prisma } from "../db/client.js";
 import { newId } from "../db/ids.js";
 import { afterCursor, newestFirst, toPage, type Page, type PageQuery } from "../db/pagination.js";
 import type { Template, TemplateVersion } from "../generated/prisma/client.js";
-import { NotFoundError, ValidationError } from "../jobs/errors.js";
+import { NotFoundError, ValidationError } from "../errors.js";
 import { TemplateDocument } from "./document.js";
 import { availableFamilies } from "./fonts.js";
 
