@@ -4,7 +4,7 @@
 // longer); send_to retries back off exponentially. Every outcome is recorded by the domain.
 import { DelayedError, Worker, type Job as BullJob } from "bullmq";
 import { isDatabaseUnavailable } from "../src/db/availability.js";
-import { deliveryAttempts } from "../src/http/metrics.js";
+import { deliveryAttempts } from "../src/observability/metrics.js";
 import type { AppContext } from "../src/context.js";
 import { deliverSendTo, deliverWebhook, RetryableDeliveryError } from "../src/delivery/service.js";
 import { announce, viewOf } from "../src/jobs/service.js";

@@ -6,7 +6,7 @@ import { ZodError, type z } from "zod";
 import { RateLimitedError } from "../auth/rate-limiter.js";
 import { IdempotencyConflictError } from "../billing/idempotency.js";
 import { isDatabaseUnavailable } from "../db/availability.js";
-import { balanceRefusals } from "./metrics.js";
+import { balanceRefusals } from "../observability/metrics.js";
 import { setRateLimitHeaders } from "./rate-limit.js";
 import { AccountSuspendedError, InsufficientBalanceError } from "../billing/charges.js";
 import { formatPath, NotFoundError, ValidationError } from "../errors.js";
