@@ -10,7 +10,7 @@ import { waitForFinal } from "../jobs/watch.js";
 import { HttpUrl, OutputOptions } from "../templates/document.js";
 import { Modification } from "../templates/modifications.js";
 import { TemplateInput } from "../templates/service.js";
-import type { SendTo } from "./destinations.js";
+import type { SendTo } from "./destinations/index.js";
 
 /** What to render and how to answer; the destination comes separately. */
 export const ExportRequest = OutputOptions.extend({

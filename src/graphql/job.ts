@@ -2,7 +2,7 @@
 // mutation (the domain call behind POST /api/v1/create); live status subscriptions.
 import { GraphQLError } from "graphql";
 import { z } from "zod";
-import { SendTo } from "../delivery/destinations.js";
+import { SendTo } from "../delivery/destinations/index.js";
 import { exportDesign, ExportRequest, type ExportResult } from "../delivery/export.js";
 import { NotFoundError, ValidationError } from "../errors.js";
 import { createGroupRender, createRender, CreateRenderInput, createStudioRender, GroupRenderInput, StudioRenderInput } from "../jobs/accept.js";
