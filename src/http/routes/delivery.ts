@@ -10,7 +10,7 @@ import { createPreset, deletePreset, getPreset, listPresets, updatePreset } from
 import { listWebhookAttempts, redeliverWebhook } from "../../delivery/webhook-events.js";
 import { rotateWebhookSecret, webhookSecretView } from "../../delivery/webhook-secrets.js";
 import { principalOf } from "../auth.js";
-import { idempotencyKeyOf } from "./renders.js";
+import { idempotencyKeyOf } from "../idempotency-key.js";
 
 const JobParams = z.object({ job_id: z.string().max(100) });
 const PresetParams = z.object({ preset_id: z.string().max(100) });
