@@ -8,12 +8,14 @@ import { mapZodType, zodInputFields } from "../inputs.js";
 
 const OutputFormatSchema = OutputOptions.shape.format.unwrap();
 
-export const OutputFormat = mapZodType(OutputFormatSchema, builder.enumType("OutputFormat", { values: OutputFormatSchema.options }));
+// Wherever a derived input has a `format`, it is this enum, its values the zod enum's.
+mapZodType(OutputFormatSchema, builder.enumType("OutputFormat", { values: OutputFormatSchema.options }));
 
 // Font weights are whole numbers (100, 200, ... 900), checked by a refine zod cannot show.
 mapZodType(FontWeight, "Int");
 
-export const ModificationInput = mapZodType(
+// Wherever a derived input has modifications, they are this input type, derived in turn.
+mapZodType(
   Modification,
   builder.inputType("ModificationInput", {
     description: "Overrides for one layer, by name (see the REST API's modifications).",
