@@ -16,7 +16,7 @@ import { checkRedis, createRedis } from "./redis.js";
 import { openLocalDiskStorage } from "./storage/storage.js";
 import { createRenderWorker, type RenderWorker } from "../workers/render-worker.js";
 import { createDeliverWorker, type DeliverWorker } from "../workers/deliver-worker.js";
-import { parseRetrySchedule } from "./delivery/destinations.js";
+import { parseRetrySchedule } from "./delivery/retry-schedule.js";
 import { loadSecretsKey } from "./delivery/secrets-key.js";
 import { encryptLegacyWebhookSecrets } from "./delivery/webhook-secrets.js";
 import { DeliverQueue } from "./queue/deliver-queue.js";

@@ -2,7 +2,7 @@
 // that names the variable, instead of surfacing later as a confusing runtime error.
 import path from "node:path";
 import { z } from "zod";
-import { parseRetrySchedule } from "./delivery/destinations.js";
+import { parseRetrySchedule } from "./delivery/retry-schedule.js";
 
 const bool = z
   .enum(["true", "false", "1", "0", "yes", "no"])

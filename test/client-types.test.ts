@@ -4,7 +4,8 @@
 import { expect, it } from "vitest";
 import type { AccountView, LedgerEntryView } from "../src/billing/ledger.js";
 import type * as Client from "../src/client/index.js";
-import type { WebhookAttemptView, WebhookSecretView } from "../src/delivery/service.js";
+import type { WebhookAttemptView } from "../src/delivery/webhook-events.js";
+import type { WebhookSecretView } from "../src/delivery/webhook-secrets.js";
 import type { JobItemView, JobView } from "../src/jobs/view.js";
 import type { DesignGroupView } from "../src/templates/design-groups.js";
 import type { FontView } from "../src/templates/fonts.js";

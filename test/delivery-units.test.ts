@@ -5,18 +5,11 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decryptSecret, encryptSecret, maskSecret, parseEncryptionKey } from "../src/delivery/crypto.js";
-import {
-  DEFAULT_RETRY_SCHEDULE,
-  DestinationError,
-  dropboxTargetPath,
-  parseRetryAfter,
-  parseRetrySchedule,
-  postWebhookEvent,
-  SendTo,
-  sendFile,
-  type DeliveryFile,
-  type DirectSendTo,
-} from "../src/delivery/destinations.js";
+import { DestinationError, SendTo, sendFile, type DeliveryFile, type DirectSendTo } from "../src/delivery/destinations/index.js";
+import { dropboxTargetPath } from "../src/delivery/destinations/dropbox.js";
+import { parseRetryAfter } from "../src/delivery/outbound.js";
+import { DEFAULT_RETRY_SCHEDULE, parseRetrySchedule } from "../src/delivery/retry-schedule.js";
+import { postWebhookEvent } from "../src/delivery/webhook-events.js";
 import { generateWebhookSecret, signPayload, verifyWebhook, webhookHeaders, WebhookVerificationError } from "../src/delivery/signing.js";
 import { guardedRequest, GuardedRequestError } from "../src/net/guarded-http.js";
 import {

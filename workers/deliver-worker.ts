@@ -4,9 +4,10 @@
 // longer); send_to retries back off exponentially. Every outcome is recorded by the domain.
 import { DelayedError, Worker, type Job as BullJob } from "bullmq";
 import { isDatabaseUnavailable } from "../src/db/availability.js";
-import { deliveryAttempts } from "../src/http/metrics.js";
+import { deliveryAttempts } from "../src/observability/metrics.js";
 import type { AppContext } from "../src/context.js";
-import { deliverSendTo, deliverWebhook, RetryableDeliveryError } from "../src/delivery/service.js";
+import { deliverSendTo, deliverWebhook, RetryableDeliveryError } from "../src/delivery/deliver.js";
+import { findJobRequestId } from "../src/delivery/delivery-repository.js";
 import { announce, viewOf } from "../src/jobs/service.js";
 import { DELIVER_QUEUE, type DeliverPayload } from "../src/queue/deliver-queue.js";
 
@@ -16,16 +17,13 @@ export interface DeliverWorker {
 
 export function createDeliverWorker(ctx: AppContext): DeliverWorker {
   const log = ctx.logger.child({ component: "deliver-worker" });
-  const requestIdOf = async (jobId: string) =>
-    ((await ctx.prisma.job.findUnique({ where: { id: jobId }, select: { input: true } }))?.input as { request_id?: string } | undefined)?.request_id;
-
   async function process(bullJob: BullJob<DeliverPayload>, token?: string): Promise<void> {
     const attempt = { number: bullJob.attemptsMade + 1, max: bullJob.opts.attempts ?? 1 };
     try {
       if (bullJob.data.kind === "send_to") await deliverSendTo(ctx, bullJob.data.jobId, attempt, (job) => announce(ctx, job));
       else await deliverWebhook(ctx, bullJob.data.jobId, attempt, (job) => viewOf(ctx, job));
       deliveryAttempts.inc({ kind: bullJob.data.kind, outcome: "done" });
-      log.info({ jobId: bullJob.data.jobId, requestId: await requestIdOf(bullJob.data.jobId), kind: bullJob.data.kind, attempt: attempt.number }, "delivery processed");
+      log.info({ jobId: bullJob.data.jobId, requestId: await findJobRequestId(ctx.prisma, bullJob.data.jobId), kind: bullJob.data.kind, attempt: attempt.number }, "delivery processed");
     } catch (err) {
       deliveryAttempts.inc({ kind: bullJob.data.kind, outcome: err instanceof RetryableDeliveryError ? "retry" : "error" });
       if (isDatabaseUnavailable(err) && token) {

@@ -1,6 +1,5 @@
 // The two refusals of a debit: the API's 402. In a module of their own, importing nothing, so that
-// src/jobs/errors.ts can re-export them without pulling in the billing queries (an import cycle
-// through src/db/pagination.ts otherwise).
+// the error-answer table and both APIs can import them without pulling in the billing queries.
 export class InsufficientBalanceError extends Error {
   constructor() {
     super("Insufficient balance");

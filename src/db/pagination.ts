@@ -1,7 +1,7 @@
 // Keyset pagination on (created_at, id), newest first: stable while rows are added, and cheap at
 // any depth (no OFFSET). The cursor is opaque to clients.
 import { z } from "zod";
-import { ValidationError } from "../jobs/errors.js";
+import { ValidationError } from "../errors.js";
 
 export const PageQuery = z.object({
   limit: z.coerce.number().int().min(1).max(100).default(20),

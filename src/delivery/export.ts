@@ -4,13 +4,13 @@
 // ...the destination's identifiers}, ok false with `error` when the render or the send failed).
 import { z } from "zod";
 import { createRender, createStudioRender, type AcceptOptions, type Accepted } from "../jobs/accept.js";
-import { ValidationError } from "../jobs/errors.js";
+import { ValidationError } from "../errors.js";
 import type { JobsDeps } from "../jobs/service.js";
 import { waitForFinal } from "../jobs/watch.js";
 import { HttpUrl, OutputOptions } from "../templates/document.js";
 import { Modification } from "../templates/modifications.js";
 import { TemplateInput } from "../templates/service.js";
-import type { SendTo } from "./destinations.js";
+import type { SendTo } from "./destinations/index.js";
 
 /** What to render and how to answer; the destination comes separately. */
 export const ExportRequest = OutputOptions.extend({

@@ -1,7 +1,7 @@
 // The one Pothos builder, with its plugins: scope-auth (every root field needs an API key,
 // checked before any resolver runs), errors (mutations return typed error unions), validation
-// (arguments checked with zod), relay (cursor connections). Every schema module adds its types
-// here; schema.ts imports them all.
+// (arguments checked with zod), relay (cursor connections). Each module of src/graphql/types adds
+// its types here, one module per type as in Pothos's complex-app example; schema.ts imports them.
 //
 // No Prisma plugin: GraphQL types are built from the domain's views (src/jobs/view.ts, ...), the
 // same objects REST returns, so the two skins cannot drift apart and no resolver reads the
@@ -14,7 +14,7 @@ import ValidationPlugin from "@pothos/plugin-validation";
 import { GraphQLError } from "graphql";
 import type { Principal } from "../auth/api-keys.js";
 import type { AppContext } from "../context.js";
-import { ValidationError } from "../jobs/errors.js";
+import { ValidationError } from "../errors.js";
 
 export interface GraphQLContext {
   app: AppContext;
@@ -60,16 +60,6 @@ export const builder = new SchemaBuilder<{
 builder.queryType({ authScopes: { authenticated: true } });
 builder.mutationType({ authScopes: { authenticated: true } });
 builder.subscriptionType({ authScopes: { authenticated: true } });
-
-builder.scalarType("DateTime", {
-  description: "ISO 8601 date-time in UTC with milliseconds, as in the REST API",
-  serialize: (value) => value,
-  parseValue: (value) => {
-    const date = new Date(String(value));
-    if (Number.isNaN(date.getTime())) throw new TypeError("DateTime must be an ISO 8601 string");
-    return date;
-  },
-});
 
 /** The caller's principal; root fields are behind the `authenticated` scope, so it is there. */
 export function principalOf(ctx: GraphQLContext): Principal {

@@ -1,7 +1,7 @@
 // Relay connections over the domain's keyset pages: forward pagination (first/after).
 import { GraphQLError } from "graphql";
 import { afterCursor, cursorFor, type Page } from "../db/pagination.js";
-import { ValidationError } from "../jobs/errors.js";
+import { ValidationError } from "../errors.js";
 
 export interface ConnectionArgs {
   first?: number | null | undefined;

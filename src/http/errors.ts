@@ -1,14 +1,17 @@
-// One place that turns any thrown error into the contract's JSON error body and status code.
-// Bad input is always a 4xx naming what was wrong; only our own faults are 500s.
+// One place that turns any thrown error into the contract's JSON error body and status code: the
+// domain's errors by the table in src/error-answers.ts (shared with GraphQL), then what only HTTP
+// has (schema validation, body parsing, HttpError). Bad input is always a 4xx naming what was
+// wrong; only our own faults are 500s.
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import { hasZodFastifySchemaValidationErrors } from "fastify-type-provider-zod";
 import { ZodError, type z } from "zod";
 import { RateLimitedError } from "../auth/rate-limiter.js";
-import { IdempotencyConflictError } from "../billing/idempotency.js";
+import { AccountSuspendedError, InsufficientBalanceError } from "../billing/errors.js";
 import { isDatabaseUnavailable } from "../db/availability.js";
-import { balanceRefusals } from "./metrics.js";
+import { errorAnswerOf } from "../error-answers.js";
+import { formatPath, ValidationError } from "../errors.js";
+import { balanceRefusals } from "../observability/metrics.js";
 import { setRateLimitHeaders } from "./rate-limit.js";
-import { AccountSuspendedError, formatPath, InsufficientBalanceError, NotFoundError, ValidationError } from "../jobs/errors.js";
 
 export class HttpError extends Error {
   constructor(
@@ -49,15 +52,15 @@ export function isUnstorableText(err: unknown): boolean {
 }
 
 export function toErrorResponse(err: unknown): { status: number; body: ErrorBody } {
-  if (err instanceof InsufficientBalanceError || err instanceof AccountSuspendedError) {
-    balanceRefusals.inc({ reason: err instanceof AccountSuspendedError ? "suspended" : "insufficient_balance" });
-    return { status: 402, body: { error: err.message } };
-  }
-  if (err instanceof NotFoundError) return { status: 404, body: { error: err.message } };
-  if (err instanceof RateLimitedError) return { status: 429, body: { error: err.message } };
-  if (err instanceof IdempotencyConflictError) return { status: 422, body: { error: err.message } };
-  if (err instanceof ValidationError) {
-    return { status: 400, body: { error: `Invalid request: ${err.fields.map((f) => (f.path ? `${f.path}: ${f.message}` : f.message)).join("; ")}`, details: err.fields } };
+  const answer = errorAnswerOf(err);
+  if (answer) {
+    if (err instanceof InsufficientBalanceError || err instanceof AccountSuspendedError) {
+      balanceRefusals.inc({ reason: err instanceof AccountSuspendedError ? "suspended" : "insufficient_balance" });
+    }
+    if (err instanceof ValidationError) {
+      return { status: answer.httpStatus, body: { error: `Invalid request: ${err.fields.map((f) => (f.path ? `${f.path}: ${f.message}` : f.message)).join("; ")}`, details: err.fields } };
+    }
+    return { status: answer.httpStatus, body: { error: (err as Error).message } };
   }
   if (err instanceof ZodError) return { status: 400, body: validationBody(err.issues, "request body") };
   if (err instanceof HttpError) return { status: err.statusCode, body: { error: err.message } };

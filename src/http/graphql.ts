@@ -20,7 +20,9 @@ import { authenticateApiKey, type Principal } from "../auth/api-keys.js";
 import { parseApiKey } from "../auth/bearer.js";
 import { RateLimitedError } from "../auth/rate-limiter.js";
 import type { AppContext } from "../context.js";
+import { errorAnswerOf } from "../error-answers.js";
 import type { GraphQLContext } from "../graphql/builder.js";
+import { graphqlErrorOf } from "../graphql/error-codes.js";
 import { isUnstorableText, toErrorResponse } from "./errors.js";
 import { admitRequest, bucketOf } from "./auth.js";
 import { LiveConnections } from "./live-connections.js";
@@ -73,8 +75,7 @@ function preflight(req: FastifyRequest): string | null {
 const CLOSE_FORBIDDEN = 4403;
 const CLOSE_TOO_MANY = 4429;
 
-const rateLimitError = (err: RateLimitedError) =>
-  new GraphQLError(err.message, { extensions: { code: "RATE_LIMITED", retryAfterSeconds: err.decision.resetSeconds } });
+const rateLimitError = (err: RateLimitedError) => graphqlErrorOf(err)!;
 const limitError = (message: string) => new GraphQLError(message, { extensions: { code: "RATE_LIMITED" } });
 
 /** A refusal before yoga runs, in GraphQL's error shape with the REST status and headers. */
@@ -84,7 +85,7 @@ function sendGraphQLError(reply: FastifyReply, err: unknown) {
     setRateLimitHeaders(reply, err.decision);
     return reply.status(429).send({ errors: [rateLimitError(err).toJSON()] });
   }
-  const code = status === 401 ? "UNAUTHENTICATED" : status >= 500 ? "INTERNAL_SERVER_ERROR" : "BAD_REQUEST";
+  const code = errorAnswerOf(err)?.graphqlCode ?? (status === 401 ? "UNAUTHENTICATED" : status >= 500 ? "INTERNAL_SERVER_ERROR" : "BAD_REQUEST");
   return reply.status(status).send({ errors: [{ message: body.error, extensions: { code } }] });
 }
 
@@ -112,6 +113,9 @@ export const graphqlPlugin =
           });
         }
         if (error instanceof GraphQLError && !(error.originalError && !(error.originalError instanceof GraphQLError))) return error;
+        // A caller's error that escaped a result union keeps its message, with the table's code.
+        const answered = graphqlErrorOf(original, error instanceof GraphQLError ? error : undefined);
+        if (answered) return answered;
         app.logger.error({ err: original }, "graphql resolver failed");
         return new GraphQLError(message, { extensions: { code: "INTERNAL_SERVER_ERROR" } });
       },

@@ -11,14 +11,14 @@ import { priceForRender } from "../billing/prices.js";
 import type { Tx } from "../db/client.js";
 import { newId } from "../db/ids.js";
 import type { Job, Template } from "../generated/prisma/client.js";
-import { SendTo } from "../delivery/destinations.js";
-import { deliveryColumns, prepareSendTo } from "../delivery/service.js";
+import { SendTo } from "../delivery/destinations/index.js";
+import { deliveryColumns, prepareSendTo } from "../delivery/accept.js";
 import { HttpUrl, OutputOptions, renderBudgetProblem, type TemplateDocument } from "../templates/document.js";
 import { checkTemplateIds, getDesignGroup, MAX_GROUP_TEMPLATES } from "../templates/design-groups.js";
 import { applyModifications, Modification, ModificationError } from "../templates/modifications.js";
 import { checkFonts, findTemplate, insertTemplate, prepareTemplate, TemplateInput } from "../templates/service.js";
 import { findLiveTemplates } from "../templates/template-repository.js";
-import { NotFoundError, ValidationError } from "./errors.js";
+import { NotFoundError, ValidationError } from "../errors.js";
 import { getJobById, insertJob } from "./job-repository.js";
 import { announce, type JobsDeps } from "./service.js";
 

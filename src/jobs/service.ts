@@ -10,7 +10,7 @@ import type { Job } from "../generated/prisma/client.js";
 import type { DeliverQueue } from "../queue/deliver-queue.js";
 import type { RenderQueue } from "../queue/render-queue.js";
 import type { Storage } from "../storage/storage.js";
-import { NotFoundError } from "./errors.js";
+import { NotFoundError } from "../errors.js";
 import { findGroupItems, findJobForOrg, listJobsForOrg, type JobListFilter } from "./job-repository.js";
 import { jobView, type JobView } from "./view.js";
 

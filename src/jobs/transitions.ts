@@ -2,7 +2,7 @@
 // announced. A group job follows its items: processing when the first starts, and final — in the
 // same transaction as its last item — complete when all are complete, failed when any failed.
 import { refundJob } from "../billing/charges.js";
-import { queueDeliveries } from "../delivery/service.js";
+import { queueDeliveries } from "../delivery/accept.js";
 import type { Tx } from "../db/client.js";
 import type { Job } from "../generated/prisma/client.js";
 import {

@@ -5,7 +5,7 @@ import type { Prisma } from "../db/client.js";
 import { newId } from "../db/ids.js";
 import type { Page, PageQuery } from "../db/pagination.js";
 import type { DesignGroup } from "../generated/prisma/client.js";
-import { NotFoundError, ValidationError } from "../jobs/errors.js";
+import { NotFoundError, ValidationError } from "../errors.js";
 import { findLiveDesignGroup, findLiveTemplateIds, insertDesignGroup, listLiveDesignGroups, softDeleteDesignGroup, updateDesignGroupRow } from "./template-repository.js";
 
 export const MAX_GROUP_TEMPLATES = 20;

@@ -4,7 +4,7 @@ import { z } from "zod";
 import type { Prisma } from "../db/client.js";
 import { newId } from "../db/ids.js";
 import type { Font } from "../generated/prisma/client.js";
-import { NotFoundError, ValidationError } from "../jobs/errors.js";
+import { NotFoundError, ValidationError } from "../errors.js";
 import type { Storage } from "../storage/storage.js";
 import { FontStyle, FontWeight, SHIPPED_FONT_FAMILIES } from "./document.js";
 import { describeFont, InvalidFontError } from "./font-files.js";

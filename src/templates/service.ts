@@ -6,7 +6,7 @@ import type { Prisma, Tx } from "../db/client.js";
 import { newId } from "../db/ids.js";
 import type { Page, PageQuery } from "../db/pagination.js";
 import type { Template, TemplateVersion } from "../generated/prisma/client.js";
-import { NotFoundError, ValidationError } from "../jobs/errors.js";
+import { NotFoundError, ValidationError } from "../errors.js";
 import { TemplateDocument } from "./document.js";
 import { availableFamilies } from "./fonts.js";
 import {

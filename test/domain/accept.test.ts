@@ -14,7 +14,8 @@ import {
   GroupRenderInput,
   StudioRenderInput,
 } from "../../src/jobs/accept.js";
-import { AccountSuspendedError, InsufficientBalanceError, NotFoundError, ValidationError } from "../../src/jobs/errors.js";
+import { AccountSuspendedError, InsufficientBalanceError } from "../../src/billing/errors.js";
+import { NotFoundError, ValidationError } from "../../src/errors.js";
 import { deleteTemplate } from "../../src/templates/service.js";
 import { recordOrgEvents, smallTemplate, startDomain, type Domain } from "../helpers/domain.js";
 import { expectLedgerBalanced } from "../helpers/ledger.js";

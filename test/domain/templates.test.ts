@@ -4,7 +4,7 @@
 // exist.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createGroupRender, createRender, CreateRenderInput, GroupRenderInput } from "../../src/jobs/accept.js";
-import { NotFoundError, ValidationError } from "../../src/jobs/errors.js";
+import { NotFoundError, ValidationError } from "../../src/errors.js";
 import { createDesignGroup, deleteDesignGroup, getDesignGroup, listDesignGroups, updateDesignGroup } from "../../src/templates/design-groups.js";
 import { TemplateDocument } from "../../src/templates/document.js";
 import { availableFamilies } from "../../src/templates/fonts.js";

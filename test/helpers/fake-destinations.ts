@@ -247,7 +247,7 @@ export async function startWebhookReceiver(opts: { secret: string; script?: Scri
 }
 
 // ---------------------------------------------------------------------------------------------
-// GFcrew (our assumption of its API: see src/delivery/destinations.ts)
+// GFcrew (our assumption of its API: see src/delivery/destinations/gfcrew.ts)
 
 export interface GfcrewUpload {
   filename: string;

@@ -4,21 +4,13 @@ import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
 import type { AppContext } from "../../context.js";
-import { DirectSendTo, DropboxSendTo, GfcrewSendTo, PresetSendTo, SendTo, WebhookSendTo } from "../../delivery/destinations.js";
-import {
-  createPreset,
-  deletePreset,
-  getPreset,
-  listPresets,
-  listWebhookAttempts,
-  redeliverWebhook,
-  rotateWebhookSecret,
-  updatePreset,
-  webhookSecretView,
-} from "../../delivery/service.js";
+import { DirectSendTo, SEND_TO_TYPES, SendTo } from "../../delivery/destinations/index.js";
 import { exportDesign, ExportRequest } from "../../delivery/export.js";
+import { createPreset, deletePreset, getPreset, listPresets, updatePreset } from "../../delivery/presets.js";
+import { listWebhookAttempts, redeliverWebhook } from "../../delivery/webhook-events.js";
+import { rotateWebhookSecret, webhookSecretView } from "../../delivery/webhook-secrets.js";
 import { principalOf } from "../auth.js";
-import { idempotencyKeyOf } from "./renders.js";
+import { idempotencyKeyOf } from "../idempotency-key.js";
 
 const JobParams = z.object({ job_id: z.string().max(100) });
 const PresetParams = z.object({ preset_id: z.string().max(100) });
@@ -26,13 +18,12 @@ const PresetInput = z.object({ name: z.string().min(1).max(200), destination: Di
 
 type ExportBody = ExportRequest & Record<string, unknown>;
 
-// Each route's body: what to render, plus that destination's fields (its `type` is the route).
-const EXPORT_BODIES: Record<string, z.ZodType<ExportBody>> = {
-  dropbox: ExportRequest.extend(DropboxSendTo.omit({ type: true }).shape),
-  webhook: ExportRequest.extend(WebhookSendTo.omit({ type: true }).shape),
-  gfcrew: ExportRequest.extend(GfcrewSendTo.omit({ type: true }).shape),
-  preset: ExportRequest.extend(PresetSendTo.omit({ type: true }).shape),
-};
+// One route per send_to type; its body: what to render, plus that destination's fields (its
+// `type` is the route).
+const EXPORT_BODIES = Object.entries(SEND_TO_TYPES).map(([name, destination]) => {
+  const { type: _type, ...fields }: z.ZodRawShape = destination.shape;
+  return [name, ExportRequest.extend(fields)] as const;
+});
 
 export const deliveryRoutes =
   (ctx: AppContext): FastifyPluginAsyncZod =>
@@ -65,7 +56,7 @@ export const deliveryRoutes =
     });
 
     // Studio export: render, then send to the route's destination (src/delivery/export.ts).
-    for (const [name, Body] of Object.entries(EXPORT_BODIES)) {
+    for (const [name, Body] of EXPORT_BODIES) {
       app.post(`/studio/export/${name}`, { schema: { body: Body } }, async (request: FastifyRequest<{ Body: ExportBody }>, reply: FastifyReply) => {
         const { template_id, design, modifications, format, quality, scale, webhook_url, async, ...fields } = request.body;
         const gone = new AbortController();

@@ -9,17 +9,7 @@ import { createGroupRender, createRender, CreateRenderInput, createStudioRender,
 import { getJob, viewOf } from "../../jobs/service.js";
 import { waitForFinal } from "../../jobs/watch.js";
 import { principalOf } from "../auth.js";
-import { HttpError } from "../errors.js";
-
-/** The Idempotency-Key header, validated (Stripe allows up to 255 characters). */
-export function idempotencyKeyOf(request: FastifyRequest): string | undefined {
-  const value = request.headers["idempotency-key"];
-  if (value === undefined) return undefined;
-  if (Array.isArray(value) || value.length === 0 || value.length > 255 || !/^[\x21-\x7e]+$/.test(value)) {
-    throw new HttpError(400, "Invalid Idempotency-Key header: 1 to 255 printable ASCII characters without spaces");
-  }
-  return value;
-}
+import { idempotencyKeyOf } from "../idempotency-key.js";
 
 const SyncQuery = z.object({
   sync: z

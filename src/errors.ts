@@ -1,5 +1,6 @@
-// Domain errors: each maps to one client-facing outcome in REST (status code) and GraphQL
-// (typed error). Nothing here knows about HTTP.
+// The generic errors every layer may throw: something the caller named does not exist, or the
+// caller's input is invalid. How each is answered (REST status, GraphQL type and code) is decided
+// in one table, src/error-answers.ts; nothing here knows about HTTP.
 import type { z } from "zod";
 
 export class NotFoundError extends Error {}
@@ -31,5 +32,3 @@ export class ValidationError extends Error {
     return new ValidationError(fields.map((f) => `${f.path}: ${f.message}`).join("; "), [], fields);
   }
 }
-
-export { InsufficientBalanceError, AccountSuspendedError } from "../billing/errors.js";

@@ -1,6 +1,6 @@
 // Templates: the same view and domain calls as /api/v1/templates. The document travels as JSON
 // and is validated by the domain's schema, errors pathed under `document`.
-import { ValidationError } from "../jobs/errors.js";
+import { NotFoundError, ValidationError } from "../../errors.js";
 import {
   createTemplate,
   deleteTemplate,
@@ -10,10 +10,10 @@ import {
   templateView,
   updateTemplate,
   type TemplateView,
-} from "../templates/service.js";
-import { NotFoundError } from "../jobs/errors.js";
-import { builder, principalOf } from "./builder.js";
-import { pageArgs, toConnection } from "./connections.js";
+} from "../../templates/service.js";
+import { builder, principalOf } from "../builder.js";
+import { pageArgs, toConnection } from "../connections.js";
+import { parseInput } from "../inputs.js";
 
 export const TemplateRef = builder.objectRef<TemplateView>("Template").implement({
   description: "A saved template. Mirrors GET /api/v1/templates/:id.",
@@ -55,11 +55,8 @@ builder.queryFields((t) => ({
 }));
 
 /** `document` JSON + optional name -> the domain's validated input. */
-function toTemplateInput(document: unknown, name: string | null | undefined): TemplateInput {
-  const parsed = TemplateInput.safeParse({ ...(document && typeof document === "object" ? document : {}), ...(name ? { name } : {}) });
-  if (!parsed.success) throw ValidationError.fromZod(parsed.error.issues, "document");
-  return parsed.data;
-}
+const toTemplateInput = (document: unknown, name: string | null | undefined): TemplateInput =>
+  parseInput(TemplateInput, { ...(document && typeof document === "object" ? document : {}), ...(name ? { name } : {}) }, "document");
 
 const DeletedTemplate = builder.objectRef<{ id: string }>("DeletedTemplate").implement({
   fields: (t) => ({ id: t.exposeID("id") }),

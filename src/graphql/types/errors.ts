@@ -1,9 +1,13 @@
 // The typed errors mutations return in their result unions. Each is a domain error class, so a
-// resolver simply calls the domain and the errors plugin turns a thrown error into its type.
-import { AccountSuspendedError, InsufficientBalanceError } from "../billing/charges.js";
-import { IdempotencyConflictError } from "../billing/idempotency.js";
-import { NotFoundError, ValidationError } from "../jobs/errors.js";
-import { builder } from "./builder.js";
+// resolver simply calls the domain and the errors plugin turns a thrown error into its type. The
+// REST status each description names comes from the one error table (src/error-answers.ts).
+import { AccountSuspendedError, InsufficientBalanceError } from "../../billing/errors.js";
+import { IdempotencyConflictError } from "../../billing/idempotency.js";
+import { errorAnswerFor } from "../../error-answers.js";
+import { NotFoundError, ValidationError } from "../../errors.js";
+import { builder } from "../builder.js";
+
+const rest = (errorClass: Parameters<typeof errorAnswerFor>[0]) => `REST: ${errorAnswerFor(errorClass).httpStatus}`;
 
 export const ErrorInterface = builder.interfaceRef<Error>("Error").implement({
   description: "Every typed error has a human-readable message.",
@@ -12,25 +16,25 @@ export const ErrorInterface = builder.interfaceRef<Error>("Error").implement({
 
 builder.objectType(InsufficientBalanceError, {
   name: "InsufficientBalanceError",
-  description: "The balance cannot pay for the render (REST: 402). Nothing was created.",
+  description: `The balance cannot pay for the render (${rest(InsufficientBalanceError)}). Nothing was created.`,
   interfaces: [ErrorInterface],
 });
 
 builder.objectType(AccountSuspendedError, {
   name: "AccountSuspendedError",
-  description: "The organisation is suspended until its payment method is updated (REST: 402).",
+  description: `The organisation is suspended until its payment method is updated (${rest(AccountSuspendedError)}).`,
   interfaces: [ErrorInterface],
 });
 
 builder.objectType(NotFoundError, {
   name: "NotFoundError",
-  description: "The template or job does not exist, or belongs to another organisation (REST: 404).",
+  description: `The template or job does not exist, or belongs to another organisation (${rest(NotFoundError)}).`,
   interfaces: [ErrorInterface],
 });
 
 builder.objectType(IdempotencyConflictError, {
   name: "IdempotencyConflictError",
-  description: "The idempotency key was used with a different request (REST: 422).",
+  description: `The idempotency key was used with a different request (${rest(IdempotencyConflictError)}).`,
   interfaces: [ErrorInterface],
 });
 
@@ -43,7 +47,7 @@ const FieldError = builder.objectRef<{ path: string; message: string }>("FieldEr
 
 builder.objectType(ValidationError, {
   name: "ValidationError",
-  description: "The input is invalid (REST: 400); `fields` names each problem.",
+  description: `The input is invalid (${rest(ValidationError)}); \`fields\` names each problem.`,
   interfaces: [ErrorInterface],
   fields: (t) => ({
     fields: t.field({ type: [FieldError], resolve: (err) => err.fields }),

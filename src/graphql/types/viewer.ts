@@ -1,7 +1,7 @@
 // viewer: the API key's organisation, its balance, prices and ledger.
-import { accountView, ledgerEntryView, listLedger, type AccountView, type LedgerEntryView } from "../billing/ledger.js";
-import { builder, principalOf } from "./builder.js";
-import { pageArgs, toConnection } from "./connections.js";
+import { accountView, ledgerEntryView, listLedger, type AccountView, type LedgerEntryView } from "../../billing/ledger.js";
+import { builder, principalOf } from "../builder.js";
+import { pageArgs, toConnection } from "../connections.js";
 
 const OrganizationStatus = builder.enumType("OrganizationStatus", { values: ["ACTIVE", "SUSPENDED"] as const });
 const LedgerKind = builder.enumType("LedgerKind", { values: ["TOPUP", "CHARGE", "REFUND"] as const });
