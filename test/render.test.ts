@@ -8,12 +8,12 @@ import path from "node:path";
 import zlib from "node:zlib";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { isPublicAddress } from "../src/net/address-policy.js";
 import {
   configureImageCache,
   contentTypeFor,
   fetchImage,
   fontFileFor,
-  isPublicAddress,
   layoutTextLayer,
   RenderError,
   renderTemplate,

@@ -1,4 +1,4 @@
-// What the deliver worker (workers/deliver-worker.ts) does with one entry of the deliver queue:
+// What the deliver worker (src/workers/deliver-worker.ts) does with one entry of the deliver queue:
 // send a complete job's image to its send_to, or post a final job's webhook event, and record
 // the outcome. A failure that may pass throws RetryableDeliveryError while attempts remain, so
 // BullMQ tries again later; anything else is recorded as failed for good.

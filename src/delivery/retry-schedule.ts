@@ -1,6 +1,6 @@
 // When webhook events are retried (WEBHOOK_RETRY_SCHEDULE): spread over about a day, so a
 // receiver that is down for hours still gets its events; a Retry-After from the receiver wins when
-// it asks for longer (workers/deliver-worker.ts).
+// it asks for longer (src/workers/deliver-worker.ts).
 
 /** Delay before each attempt: immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h. */
 export const DEFAULT_RETRY_SCHEDULE: readonly number[] = Object.freeze([0, 5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000]);

@@ -6,10 +6,6 @@ import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest 
 import type { AppContext } from "../context.js";
 import { httpDuration, httpRequests, registerStateGauges, registry } from "../observability/metrics.js";
 
-// The render worker (workers/render-worker.ts, being reworked elsewhere) still imports its
-// histogram from here; drop this line once it imports src/observability/metrics.ts.
-export { renderDuration } from "../observability/metrics.js";
-
 /** onResponse hook for the root instance: every route, by its pattern (not the raw URL). */
 export async function recordRequestMetrics(request: FastifyRequest, reply: FastifyReply): Promise<void> {
   const labels = { method: request.method, route: request.routeOptions.url ?? "unmatched", status: String(reply.statusCode) };

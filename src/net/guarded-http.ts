@@ -18,9 +18,6 @@ import { isIP, type LookupFunction } from "node:net";
 import { performance } from "node:perf_hooks";
 import { AddressCheckError, addressPolicy, resolveAllowedAddress, stripBrackets, systemLookup } from "./address-policy.js";
 
-// The render module re-exports the address check from here (src/render/fetch-image.ts).
-export { isPublicAddress } from "./address-policy.js";
-
 const DEFAULT_USER_AGENT = "Templified/0.1 (+https://github.com/templified)";
 
 export type GuardedRequestErrorKind =

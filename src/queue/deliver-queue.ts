@@ -32,7 +32,7 @@ export class DeliverQueue {
     await this.queue.add("webhook", { kind: "webhook", jobId }, {
       jobId: `webhook-${jobId}-${round}`,
       attempts: this.opts.webhookSchedule.length,
-      // The delays come from the schedule (and Retry-After): see workers/deliver-worker.ts.
+      // The delays come from the schedule (and Retry-After): see src/workers/deliver-worker.ts.
       backoff: { type: "webhook-schedule" },
       delay: this.opts.webhookSchedule[0] ?? 0,
       removeOnComplete: { age: 3600 },

@@ -14,7 +14,7 @@ import type { LookupAddress } from "node:dns";
 import { displayUrl, guardedRequest, GuardedRequestError, REDIRECT_STATUSES, type GuardedResponse } from "../net/guarded-http.js";
 import { RenderError } from "./errors.js";
 
-export { displayUrl, isPublicAddress } from "../net/guarded-http.js";
+export { displayUrl } from "../net/guarded-http.js";
 
 export const DEFAULT_FETCH_TIMEOUT_MS = 10_000;
 export const DEFAULT_MAX_IMAGE_BYTES = 20 * 1024 * 1024;

@@ -23,7 +23,6 @@ export {
 export { RenderError, isRenderError, RENDER_ERROR_CODES, type RenderErrorCode } from "./errors.js";
 export {
   fetchImage,
-  isPublicAddress,
   displayUrl,
   DEFAULT_FETCH_TIMEOUT_MS,
   DEFAULT_MAX_IMAGE_BYTES,

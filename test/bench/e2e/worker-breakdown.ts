@@ -1,7 +1,7 @@
 // Where a render worker's time goes, per job. A diagnostic beside e2e.bench.ts: it runs the render
 // worker's steps in THIS process (src/ untouched), one job at a time, on a fresh database, and
 // measures the wall time and the CPU time (process.cpuUsage: every thread, libvips included) of
-// each step, as workers/render-worker.ts runs them:
+// each step, as src/workers/render-worker.ts runs them:
 //   markProcessing -> uploadedFaces -> renderTemplate -> storage.put -> markComplete
 // then the BullMQ overhead alone (a Worker taking no-op jobs with the render queue's options).
 //   node --import tsx test/bench/e2e/worker-breakdown.ts [--n=200] [--sharp-concurrency=1] [--json]

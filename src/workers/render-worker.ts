@@ -6,14 +6,14 @@
 // the process.
 import { availableParallelism } from "node:os";
 import { DelayedError, UnrecoverableError, Worker, type Job as BullJob } from "bullmq";
-import { isDatabaseUnavailable } from "../src/db/availability.js";
-import { renderDuration } from "../src/http/metrics.js";
-import type { AppContext } from "../src/context.js";
-import { markComplete, markFailed, markProcessing } from "../src/jobs/transitions.js";
-import { uploadedFaces } from "../src/templates/fonts.js";
-import { RENDER_QUEUE, type RenderPayload } from "../src/queue/render-queue.js";
-import { configureImageCache, configureSharp, RenderError, renderTemplate } from "../src/render/index.js";
-import type { OutputFormat, TemplateDocument } from "../src/templates/document.js";
+import { isDatabaseUnavailable } from "../db/availability.js";
+import { renderDuration } from "../observability/metrics.js";
+import type { AppContext } from "../context.js";
+import { markComplete, markFailed, markProcessing } from "../jobs/transitions.js";
+import { uploadedFaces } from "../templates/fonts.js";
+import { RENDER_QUEUE, type RenderPayload } from "../queue/render-queue.js";
+import { configureImageCache, configureSharp, RenderError, renderTemplate } from "../render/index.js";
+import type { OutputFormat, TemplateDocument } from "../templates/document.js";
 
 export interface RenderWorker {
   close(force?: boolean): Promise<void>;

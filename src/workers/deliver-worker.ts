@@ -3,13 +3,13 @@
 // Webhook retries follow WEBHOOK_RETRY_SCHEDULE (a Retry-After from the receiver wins when
 // longer); send_to retries back off exponentially. Every outcome is recorded by the domain.
 import { DelayedError, Worker, type Job as BullJob } from "bullmq";
-import { isDatabaseUnavailable } from "../src/db/availability.js";
-import { deliveryAttempts } from "../src/observability/metrics.js";
-import type { AppContext } from "../src/context.js";
-import { deliverSendTo, deliverWebhook, RetryableDeliveryError } from "../src/delivery/deliver.js";
-import { findJobRequestId } from "../src/delivery/delivery-repository.js";
-import { announce, viewOf } from "../src/jobs/service.js";
-import { DELIVER_QUEUE, type DeliverPayload } from "../src/queue/deliver-queue.js";
+import { isDatabaseUnavailable } from "../db/availability.js";
+import { deliveryAttempts } from "../observability/metrics.js";
+import type { AppContext } from "../context.js";
+import { deliverSendTo, deliverWebhook, RetryableDeliveryError } from "../delivery/deliver.js";
+import { findJobRequestId } from "../delivery/delivery-repository.js";
+import { announce, viewOf } from "../jobs/service.js";
+import { DELIVER_QUEUE, type DeliverPayload } from "../queue/deliver-queue.js";
 
 export interface DeliverWorker {
   close(force?: boolean): Promise<void>;
