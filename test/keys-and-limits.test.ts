@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApiKey, listApiKeys, revokeApiKey, rotateApiKey } from "../src/auth/api-keys.js";
 import { parseApiKey } from "../src/auth/bearer.js";
+import { setOrganizationStatus } from "../src/billing/organizations.js";
 import { createClient, type Client } from "graphql-ws";
 import WebSocket from "ws";
 import { collect, gqlHttp } from "./helpers/graphql-clients.js";
@@ -231,6 +232,30 @@ describe("API key lifecycle", () => {
       expect(org.balanceCents).toBe(100);
     } finally {
       await client.dispose();
+    }
+  });
+
+  it("closes the live connections of a suspended organisation and refuses new ones; reads still work", async () => {
+    const { orgId, apiKey } = await stack.createOrg(100);
+    const job = await pendingJob(stack, orgId, 1);
+    const first = openClient(stack, apiKey);
+    try {
+      await first.connected;
+      expect((await subscribeOutcome(first.client, job)).outcome).toBe("open");
+      await setOrganizationStatus(stack.app.ctx.prisma, orgId, "SUSPENDED");
+      await expect.poll(first.closed, { timeout: 3_000, interval: 20 }).toBe(4403);
+      const again = openClient(stack, apiKey);
+      await expect.poll(again.closed, { timeout: 3_000, interval: 20 }).toBe(4403);
+      await again.client.dispose();
+      // A suspended organisation can still read its account (to see why); renders answer 402.
+      expect((await stack.api(apiKey, "GET", "/api/v1/billing")).status).toBe(200);
+      await setOrganizationStatus(stack.app.ctx.prisma, orgId, "ACTIVE");
+      const after = openClient(stack, apiKey);
+      await after.connected;
+      expect(await run(after.client, VIEWER)).toBe("ok");
+      await after.client.dispose();
+    } finally {
+      await first.client.dispose();
     }
   });
 

@@ -30,6 +30,8 @@ export class ApiKeyNotFoundError extends Error {
 export interface Principal {
   orgId: string;
   apiKeyId: string;
+  /** The organisation is suspended: it may read, but renders answer 402 and live connections close. */
+  suspended?: boolean;
 }
 
 /** What an operator sees of a key: never the key itself. */
@@ -112,18 +114,21 @@ export async function authenticateApiKey(prisma: Prisma, key: string): Promise<P
   if (!key.startsWith(KEY_PREFIX) || key.length > MAX_KEY_LENGTH) return null;
   const row = await prisma.apiKey.findUnique({
     where: { keyHash: hashApiKey(key) },
-    select: { id: true, orgId: true, revokedAt: true, expiresAt: true },
+    select: { id: true, orgId: true, revokedAt: true, expiresAt: true, org: { select: { status: true } } },
   });
   if (!row || !usable(row, new Date())) return null;
-  return { orgId: row.orgId, apiKeyId: row.id };
+  return { orgId: row.orgId, apiKeyId: row.id, ...(row.org.status === "SUSPENDED" ? { suspended: true } : {}) };
 }
 
-/** Of the given key ids, those that are still usable: one query for any number of open sockets. */
+/**
+ * Of the given key ids, those that may keep a live connection open: not revoked, not expired, and
+ * of an organisation that is not suspended. One query for any number of open sockets.
+ */
 export async function usableApiKeyIds(prisma: Prisma, ids: readonly string[]): Promise<Set<string>> {
   if (ids.length === 0) return new Set();
   const now = new Date();
   const rows = await prisma.apiKey.findMany({
-    where: { id: { in: [...ids] }, revokedAt: null, OR: [{ expiresAt: null }, { expiresAt: { gt: now } }] },
+    where: { id: { in: [...ids] }, revokedAt: null, OR: [{ expiresAt: null }, { expiresAt: { gt: now } }], org: { status: "ACTIVE" } },
     select: { id: true },
   });
   return new Set(rows.map((r) => r.id));

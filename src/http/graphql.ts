@@ -189,6 +189,10 @@ export const graphqlPlugin =
           return false;
         }
         if (!principal) return false;
+        if (principal.suspended) {
+          ctx.extra.socket.close(CLOSE_FORBIDDEN, "The organisation is suspended");
+          return false;
+        }
         if (live.connections(principal.apiKeyId) >= config.WS_MAX_CONNECTIONS_PER_KEY) {
           ctx.extra.socket.close(CLOSE_TOO_MANY, `Too many open connections for this API key (at most ${config.WS_MAX_CONNECTIONS_PER_KEY})`);
           return false;

@@ -1,8 +1,8 @@
 // Long-lived connections (graphql-ws sockets, SSE streams) by the API key that opened them.
 // Requests re-authenticate every time; a connection authenticated once would outlive its key.
 // So every KEY_RECHECK_MS the keys of all open connections are checked again in ONE query, and
-// the connections of a revoked or expired key are closed: a revoked key stops within about a
-// second whatever the number of sockets. The same table gives the per-key connection caps.
+// the connections of a revoked or expired key, or of a suspended organisation, are closed: they
+// stop within about a second whatever the number of sockets. The same table gives the per-key connection caps.
 import type { Logger } from "pino";
 import { usableApiKeyIds } from "../auth/api-keys.js";
 import type { Prisma } from "../db/client.js";
@@ -56,8 +56,8 @@ export class LiveConnections {
         if (usable.has(id)) continue;
         const set = this.byKey.get(id);
         this.byKey.delete(id);
-        this.logger.info({ apiKeyId: id, connections: set?.size ?? 0 }, "closing connections of a revoked or expired API key");
-        for (const c of set ?? []) c.close("API key revoked or expired");
+        this.logger.info({ apiKeyId: id, connections: set?.size ?? 0 }, "closing connections of a revoked or expired API key, or a suspended organisation");
+        for (const c of set ?? []) c.close("API key revoked or expired, or organisation suspended");
       }
     } catch (err) {
       // The database is away: try again next tick rather than close everyone.
