@@ -17,11 +17,11 @@ export function hashApiKey(key: string): string {
   return createHash("sha256").update(key).digest("hex");
 }
 
-export function generateApiKey(): string {
+function generateApiKey(): string {
   return KEY_PREFIX + randomBytes(24).toString("base64url");
 }
 
-export class ApiKeyNotFoundError extends Error {
+class ApiKeyNotFoundError extends Error {
   constructor(id: string, problem = "not found") {
     super(`API key ${id} ${problem}`);
   }

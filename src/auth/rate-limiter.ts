@@ -26,7 +26,7 @@ export class RateLimitedError extends Error {
   }
 }
 
-export interface RateLimiterOptions {
+interface RateLimiterOptions {
   /** Redis key prefix, e.g. "templified:ratelimit:requests". */
   prefix: string;
   /** Points per window; 0 turns the limiter off. */
@@ -37,7 +37,7 @@ export interface RateLimiterOptions {
   describe: string;
 }
 
-export class RateLimiter {
+class RateLimiter {
   private readonly limiter: RateLimiterRedis | null;
 
   constructor(

@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import type { Db, Tx } from "../db/client.js";
 import { deleteExpiredIdempotencyKey, findLiveIdempotencyKey, getIdempotencyKey, insertIdempotencyKey, setIdempotencyKeyJob } from "./billing-repository.js";
 
-export const IDEMPOTENCY_WINDOW_HOURS = 24;
+const IDEMPOTENCY_WINDOW_HOURS = 24;
 
 export class IdempotencyConflictError extends Error {
   constructor(key: string) {

@@ -8,7 +8,7 @@ import type { Job, JobItem, JobStatus, SendToStatus } from "./types.js";
 export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => unknown;
 
 /** Every field of the GraphQL `Job`, so the REST body can be rebuilt from one event. */
-export const JOB_STATUS_SUBSCRIPTION = `subscription TemplifiedJobStatus($id: ID!) {
+const JOB_STATUS_SUBSCRIPTION = `subscription TemplifiedJobStatus($id: ID!) {
   jobStatus(jobId: $id) {
     id status templateId designGroupId outputUrl renderMs error createdAt completedAt
     sendToStatus sendToError sendToResult

@@ -4,7 +4,7 @@ import pg from "pg";
 import { applyPending, type Executor } from "../../prisma/tools/migrations-runner.mjs";
 
 /** Creates the database named in the URL when it does not exist yet (first start). */
-export async function ensurePostgresDatabase(url: string): Promise<void> {
+async function ensurePostgresDatabase(url: string): Promise<void> {
   const probe = new pg.Client({ connectionString: url });
   try {
     await probe.connect();
@@ -43,4 +43,4 @@ export async function migratePostgres(url: string, log: (msg: string) => void): 
   }
 }
 
-export { applyPending, type Executor };
+export { applyPending,  };

@@ -17,7 +17,7 @@ interface SecretDeps {
 }
 
 /** Whether a stored value is a plaintext secret from before encryption (encrypted ones start `v1:`). */
-export function isPlaintextWebhookSecret(stored: string): boolean {
+function isPlaintextWebhookSecret(stored: string): boolean {
   return stored.startsWith(WEBHOOK_SECRET_PREFIX);
 }
 

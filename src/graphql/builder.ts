@@ -24,7 +24,7 @@ export interface GraphQLContext {
   requestId?: string | undefined;
 }
 
-export const unauthenticated = () =>
+const unauthenticated = () =>
   new GraphQLError("Missing API key: send Authorization: Bearer <api key> (connectionParams.authorization over WebSocket)", {
     extensions: { code: "UNAUTHENTICATED", http: { status: 401 } },
   });

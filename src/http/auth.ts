@@ -16,8 +16,8 @@ declare module "fastify" {
   }
 }
 
-export const MISSING_KEY = "Missing API key: send Authorization: Bearer <api key>";
-export const INVALID_KEY = "Invalid API key";
+const MISSING_KEY = "Missing API key: send Authorization: Bearer <api key>";
+const INVALID_KEY = "Invalid API key";
 
 /** The rate-limit bucket of a principal, or of an address when there is none. */
 export const bucketOf = (principal: Principal | null, ip: string) => (principal ? `key:${principal.apiKeyId}` : `ip:${ip}`);

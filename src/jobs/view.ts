@@ -14,7 +14,7 @@ export interface JobItemView {
   error: string | null;
 }
 
-export type SendToStatus = "pending" | "delivering" | "delivered" | "failed";
+type SendToStatus = "pending" | "delivering" | "delivered" | "failed";
 
 export interface JobView {
   job_id: string;
@@ -64,8 +64,6 @@ export function jobView(job: Job, publicUrl: (key: string) => string, items?: Jo
       : {}),
   };
 }
-
-export const isFinal = (status: JobStatus) => status === "complete" || status === "failed";
 
 /** Nothing more will happen to the job: final, and its send_to (if any) final too. */
 export const isSettled = (view: Pick<JobView, "status" | "send_to_status">) =>

@@ -99,10 +99,6 @@ export class GuardedRequestError extends Error {
   }
 }
 
-export function isGuardedRequestError(err: unknown): err is GuardedRequestError {
-  return err instanceof GuardedRequestError;
-}
-
 /** URL for messages: no credentials, bounded length. */
 export function displayUrl(url: string | URL): string {
   let text: string;

@@ -26,6 +26,3 @@ export class RenderError extends Error {
   }
 }
 
-export function isRenderError(err: unknown): err is RenderError {
-  return err instanceof RenderError;
-}

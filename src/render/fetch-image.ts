@@ -18,7 +18,7 @@ export { displayUrl } from "../net/guarded-http.js";
 
 export const DEFAULT_FETCH_TIMEOUT_MS = 10_000;
 export const DEFAULT_MAX_IMAGE_BYTES = 20 * 1024 * 1024;
-export const DEFAULT_MAX_REDIRECTS = 3;
+const DEFAULT_MAX_REDIRECTS = 3;
 const USER_AGENT = "Templified-Renderer/0.1 (+https://github.com/templified)";
 
 export interface FetchImageOptions {

@@ -18,8 +18,6 @@ import { renameFontFamily, SfntError } from "./sfnt.js";
 
 export type { FontStyle, FontWeight } from "../templates/document.js";
 export type ShippedFontFamily = (typeof SHIPPED_FONT_FAMILIES)[number];
-/** @deprecated use ShippedFontFamily */
-export type FontFamily = ShippedFontFamily;
 
 /** A font face an organisation uploaded, as the worker passes it to the renderer. */
 export interface UploadedFontFace {
@@ -95,17 +93,7 @@ function buildShippedFaces(): readonly FontFaceFile[] {
 }
 
 /** Every shipped face (family x weight x style) with its absolute TTF path. Checked when this module loads. */
-export const SHIPPED_FONT_FACES = buildShippedFaces();
-
-/** Absolute TTF paths of the shipped upright faces, family x weight (only the weights that exist). */
-export const FONT_FILES: Readonly<Record<ShippedFontFamily, Readonly<Partial<Record<FontWeight, string>>>>> = Object.freeze(
-  Object.fromEntries(
-    SHIPPED_FONT_FAMILIES.map((family) => [
-      family,
-      Object.freeze(Object.fromEntries(SHIPPED_FONT_FACES.filter((f) => f.family === family && f.style === "normal").map((f) => [f.weight, f.file]))),
-    ]),
-  ) as Record<ShippedFontFamily, Partial<Record<FontWeight, string>>>,
-);
+const SHIPPED_FONT_FACES = buildShippedFaces();
 
 /**
  * CSS font matching for weights: the requested weight if present; for 400-500 first up to 500,
@@ -198,7 +186,7 @@ export class FontLoadError extends Error {
  * contents are verified before use). If the directory is not private to this user, each
  * process uses a fresh private one instead.
  */
-export const FONT_CACHE_DIR = path.join(os.tmpdir(), `templified-fonts-${process.getuid?.() ?? "user"}`);
+const FONT_CACHE_DIR = path.join(os.tmpdir(), `templified-fonts-${process.getuid?.() ?? "user"}`);
 let cacheDir: Promise<string> | undefined;
 
 function fontCacheDir(): Promise<string> {

@@ -21,13 +21,13 @@ import { roundedMask } from "./shapes.js";
 import { MAX_SVG_BYTES, svgKind, SvgProcessError, SvgRasterizer, type FitPlan, type Raster } from "./svg.js";
 
 /** Decoded images larger than this (width x height of the source) are refused. */
-export const MAX_IMAGE_PIXELS = 50_000_000;
+const MAX_IMAGE_PIXELS = 50_000_000;
 /**
  * AVIF/HEIF are decoded whole, at about 18 bytes per pixel (measured with sharp 0.35 / libheif:
  * 7000x7000 took 860 MiB and 3 s, 4000x4000 294 MiB), so their limit is lower. Other formats
  * peak at about 3.5 bytes per pixel (progressive JPEG, interlaced PNG) or stream.
  */
-export const MAX_HEIF_PIXELS = 16_000_000;
+const MAX_HEIF_PIXELS = 16_000_000;
 /** Raster formats decoded in the render process (SVG goes to svg.ts). */
 const ACCEPTED_IMAGE_FORMATS = new Set(["jpeg", "png", "webp", "gif", "avif", "heif", "tiff"]);
 

@@ -15,7 +15,7 @@ export interface Rgba {
   alpha: number;
 }
 
-export const TRANSPARENT: Rgba = { r: 0, g: 0, b: 0, alpha: 0 };
+const TRANSPARENT: Rgba = { r: 0, g: 0, b: 0, alpha: 0 };
 
 /** "#rgb", "#rgba", "#rrggbb", "#rrggbbaa" or "transparent". */
 export function parseHexColor(hex: string): Rgba {
@@ -63,7 +63,7 @@ export function solidPixels(width: number, height: number, color: Rgba, opacity 
 }
 
 /** Multiply the alpha channel by `opacity` in place. */
-export function applyOpacity(data: Buffer, opacity: number): void {
+function applyOpacity(data: Buffer, opacity: number): void {
   if (opacity >= 1) return;
   for (let i = 3; i < data.length; i += 4) data[i] = Math.round(data[i]! * opacity);
 }

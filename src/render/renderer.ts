@@ -33,19 +33,19 @@ import { blendOver, intersect, neededRegion, parseHexColor, placePiece, rotatedB
 import { renderShape } from "./shapes.js";
 import { renderTextPiece } from "./text.js";
 
-export { RenderError, type RenderErrorCode } from "./errors.js";
-export { configureImageCache, MAX_HEIF_PIXELS, MAX_IMAGE_PIXELS, type ImageCacheSettings } from "./images.js";
-export { DEFAULT_RENDER_TIMEOUT_MS, MAX_RENDER_SOURCE_PIXELS } from "./budget.js";
+;
+export { configureImageCache,   type ImageCacheSettings } from "./images.js";
+export {  MAX_RENDER_SOURCE_PIXELS } from "./budget.js";
 export { MAX_SVG_BYTES } from "./svg.js";
-export { MAX_LAYER_PIXELS, MAX_OUTPUT_PIXELS } from "../templates/document.js";
-export { parseHexColor } from "./raster.js";
-export { escapePangoMarkup } from "./text.js";
+;
+;
+;
 
-export const DEFAULT_QUALITY = 85;
+const DEFAULT_QUALITY = 85;
 /** Layers being prepared or waiting to be blended, at most (besides the area bound). */
-export const PREPARE_AHEAD = 3;
+const PREPARE_AHEAD = 3;
 /** Image downloads started ahead of the layer being blended, at most. */
-export const FETCH_AHEAD = 4;
+const FETCH_AHEAD = 4;
 
 /**
  * Encoder settings, chosen for speed at good quality. Measured on the 1200x630 reference card
@@ -135,7 +135,7 @@ function layerBox(layer: Layer): Rect {
 }
 
 /** Every length of the document multiplied by `s`. */
-export function scaleDocument(doc: TemplateDocument, s: number): TemplateDocument {
+function scaleDocument(doc: TemplateDocument, s: number): TemplateDocument {
   if (s === 1) return doc;
   const layers = doc.layers.map((layer): Layer => {
     const base = { ...layer, x: layer.x * s, y: layer.y * s, width: layer.width * s, height: layer.height * s };

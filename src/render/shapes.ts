@@ -23,7 +23,7 @@ function paintAttrs(kind: "fill" | "stroke", c: Rgba | null): string {
  * SVG elements for a rect/ellipse in `box` (canvas coordinates). The stroke lies inside the box
  * (inset by half its width), so nothing spills out of it.
  */
-export function shapeElements(
+function shapeElements(
   kind: "rect" | "ellipse",
   box: { left: number; top: number; width: number; height: number },
   fill: Rgba | null,
@@ -53,7 +53,7 @@ export function shapeElements(
 }
 
 /** Rasterise SVG content given in canvas coordinates, rotated about the box centre, clipped to the canvas. */
-export async function drawSvgOnCanvas(
+async function drawSvgOnCanvas(
   content: string,
   box: Rect,
   rotation: number,

@@ -40,7 +40,7 @@ const CONTROL_CHARS = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F\uFFFE\uFFFF
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
 /** Make arbitrary user text safe as Pango markup content: escape markup, drop what XML forbids. */
-export function escapePangoMarkup(text: string): string {
+function escapePangoMarkup(text: string): string {
   return text
     .replace(/\r\n?/g, "\n")
     .replace(CONTROL_CHARS, "")
@@ -49,7 +49,7 @@ export function escapePangoMarkup(text: string): string {
 }
 
 /** The text as it will be laid out: newlines normalised, tabs as spaces, control characters dropped, transformed. */
-export function prepareText(layer: Pick<TextLayer, "text" | "text_transform">): string {
+function prepareText(layer: Pick<TextLayer, "text" | "text_transform">): string {
   const text = layer.text.replace(/\r\n?/g, "\n").replace(/\t/g, " ").replace(CONTROL_CHARS, "").replace(LONE_SURROGATE, "\uFFFD");
   if (layer.text_transform === "uppercase") return text.toUpperCase();
   if (layer.text_transform === "lowercase") return text.toLowerCase();
@@ -162,7 +162,7 @@ function selectFace(layer: TextLayer, fonts: readonly UploadedFontFace[]): FontF
 }
 
 /** Resolve and load the face a text layer asks for; RenderError when the family is unknown. */
-export async function faceForLayer(layer: TextLayer, fonts: readonly UploadedFontFace[]): Promise<LoadedFontFace> {
+async function faceForLayer(layer: TextLayer, fonts: readonly UploadedFontFace[]): Promise<LoadedFontFace> {
   const face = selectFace(layer, fonts);
   try {
     return await loadFontFace(face);

@@ -30,7 +30,7 @@ export interface Storage {
 const RENDER_KEY = /^[a-z]{3}_[a-z0-9]{10,64}\.(png|jpeg|webp)$/;
 const FONT_KEY = /^fonts\/fnt_[a-z0-9]{10,64}\.(ttf|otf)$/;
 export const isRenderKey = (key: string) => RENDER_KEY.test(key);
-export const isValidStorageKey = (key: string) => RENDER_KEY.test(key) || FONT_KEY.test(key);
+const isValidStorageKey = (key: string) => RENDER_KEY.test(key) || FONT_KEY.test(key);
 
 /**
  * The local-disk storage at `dir`, created 0700 or narrowed to 0700 if it exists with a wider mode.

@@ -5,14 +5,12 @@
 // src/templates/service.ts, not here.
 import { z } from "zod";
 
-const HEX_COLOR = /^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})$/;
 /** Hex colour (#rgb, #rgba, #rrggbb, #rrggbbaa) or "transparent". */
 export const Color = z
   .string()
   .regex(/^(?:#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})|transparent)$/, "must be a hex colour such as #1e293b or #1e293bcc, or \"transparent\"");
-export const isHexColor = (s: string) => HEX_COLOR.test(s);
 
-export const MAX_CANVAS = 5000;
+const MAX_CANVAS = 5000;
 /** Largest output in pixels: canvas width x height x scale². */
 export const MAX_OUTPUT_PIXELS = 40_000_000;
 /**
@@ -28,20 +26,20 @@ const Size = z.number().finite().positive().max(MAX_CANVAS * 2);
 const Unit = z.number().min(0).max(1);
 export const HttpUrl = z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).max(4096);
 
-export const GradientStop = z.object({ color: Color, offset: Unit });
+const GradientStop = z.object({ color: Color, offset: Unit });
 /** A linear gradient; angle in degrees like CSS (0 = bottom to top, 90 = left to right). */
 export const LinearGradient = z.object({
   type: z.literal("linear_gradient"),
   angle: z.number().finite().default(180),
   stops: z.array(GradientStop).min(2).max(16),
 });
-export const BackgroundImage = z.object({
+const BackgroundImage = z.object({
   type: z.literal("image"),
   image_url: HttpUrl,
   fit: z.enum(["cover", "contain", "fill"]).default("cover"),
 });
 /** Canvas background: a colour, a linear gradient, or an image. */
-export const Background = z.union([Color, LinearGradient, BackgroundImage]);
+const Background = z.union([Color, LinearGradient, BackgroundImage]);
 
 // Everything a layer of any type has: a unique name (the key modifications use), a box,
 // opacity, a rotation around the box's centre (degrees, clockwise), and hidden.
@@ -92,7 +90,7 @@ export const TextLayer = LayerBase.extend({
   text_transform: z.enum(["none", "uppercase", "lowercase"]).default("none"),
 });
 
-export const ImageLayer = LayerBase.extend({
+const ImageLayer = LayerBase.extend({
   type: z.literal("image"),
   // Absent: the layer shows `placeholder_color` until a modification supplies an image.
   image_url: HttpUrl.optional(),
@@ -214,10 +212,10 @@ export function renderBudgetProblem(
   return null;
 }
 
-export type Background = z.infer<typeof Background>;
+type Background = z.infer<typeof Background>;
 export type LinearGradient = z.infer<typeof LinearGradient>;
 export type TextLayer = z.infer<typeof TextLayer>;
-export type ImageLayer = z.infer<typeof ImageLayer>;
+type ImageLayer = z.infer<typeof ImageLayer>;
 export type RectLayer = z.infer<typeof RectLayer>;
 export type EllipseLayer = z.infer<typeof EllipseLayer>;
 export type Layer = z.infer<typeof Layer>;

@@ -5,7 +5,7 @@ import { inflateSync } from "node:zlib";
 import * as fontkit from "fontkit";
 import { FONT_WEIGHTS, type FontStyle, type FontWeight } from "./document.js";
 
-export type UploadFormat = "ttf" | "otf" | "woff";
+type UploadFormat = "ttf" | "otf" | "woff";
 
 export interface FontDescription {
   format: UploadFormat;
@@ -55,7 +55,7 @@ export function describeFont(bytes: Buffer): FontDescription {
 }
 
 /** WOFF 1.0 -> SFNT: inflate each table and lay them out with a plain table directory. */
-export function woffToSfnt(woff: Buffer): Buffer {
+function woffToSfnt(woff: Buffer): Buffer {
   try {
     const flavor = woff.readUInt32BE(4);
     const numTables = woff.readUInt16BE(12);

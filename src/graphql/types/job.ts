@@ -6,7 +6,7 @@ import type { JobItemView, JobStatus as JobStatusValue, JobView } from "../../jo
 import { builder, principalOf } from "../builder.js";
 import { pageArgs, toConnection } from "../connections.js";
 
-export const JobStatus = builder.enumType("JobStatus", {
+const JobStatus = builder.enumType("JobStatus", {
   values: ["pending", "processing", "complete", "failed"] as const satisfies readonly JobStatusValue[],
 });
 

@@ -15,7 +15,7 @@ import { builder, principalOf } from "../builder.js";
 import { pageArgs, toConnection } from "../connections.js";
 import { parseInput } from "../inputs.js";
 
-export const TemplateRef = builder.objectRef<TemplateView>("Template").implement({
+const TemplateRef = builder.objectRef<TemplateView>("Template").implement({
   description: "A saved template. Mirrors GET /api/v1/templates/:id.",
   fields: (t) => ({
     id: t.exposeID("template_id"),

@@ -72,7 +72,7 @@ function isClose(event: unknown, code: number): boolean {
 }
 
 /** A subscription's failure as a sentence: GraphQL errors, a closed socket, or an Error. */
-export function liveErrorMessage(error: unknown): string {
+function liveErrorMessage(error: unknown): string {
   if (Array.isArray(error)) return error.map((e: { message?: string }) => e.message ?? "unknown error").join("; ");
   if (isClose(error, 4403)) return "The live connection was refused: the API key is not valid.";
   if (typeof error === "object" && error !== null && "code" in error) {
