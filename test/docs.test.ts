@@ -9,7 +9,7 @@ import path from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../src/config.js";
-import { parseRetrySchedule } from "../src/delivery/destinations.js";
+import { parseRetrySchedule } from "../src/delivery/retry-schedule.js";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
 const read = (rel: string) => readFileSync(path.join(ROOT, rel), "utf8");

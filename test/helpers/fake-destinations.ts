@@ -68,7 +68,7 @@ async function answer(res: http.ServerResponse, a: ScriptedAnswer, fallbackBody:
 // ---------------------------------------------------------------------------------------------
 // Dropbox
 
-export interface DropboxUpload {
+interface DropboxUpload {
   /** Parsed Dropbox-API-Arg. */
   arg: { path: string; mode: "add" | "overwrite"; autorename: boolean; mute: boolean };
   /** The raw Dropbox-API-Arg header as received (ASCII, non-ASCII escaped). */
@@ -208,7 +208,7 @@ export async function startFakeDropbox(opts: { token: string }): Promise<FakeDro
 // ---------------------------------------------------------------------------------------------
 // Standard Webhooks receiver
 
-export interface WebhookAttempt {
+interface WebhookAttempt {
   method: string;
   path: string;
   headers: Headers;
@@ -249,7 +249,7 @@ export async function startWebhookReceiver(opts: { secret: string; script?: Scri
 // ---------------------------------------------------------------------------------------------
 // GFcrew (our assumption of its API: see src/delivery/destinations/gfcrew.ts)
 
-export interface GfcrewUpload {
+interface GfcrewUpload {
   filename: string;
   contentType: string;
   bytes: Buffer;
