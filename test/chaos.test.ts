@@ -4,44 +4,34 @@
 // `npm run test:chaos` runs it at full size (CHAOS_JOBS=300, CHAOS_KILLS=10).
 import { spawn, type ChildProcess as NodeChild } from "node:child_process";
 import { rm } from "node:fs/promises";
-import { createServer, type Server } from "node:http";
 import path from "node:path";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { startWebhookReceiver } from "./helpers/fake-destinations.js";
+import { startImageHost, type ImageHost } from "./helpers/image-host.js";
 import { freePort } from "./helpers/infra.js";
 import { expectLedgerBalanced } from "./helpers/ledger.js";
 import { ROOT, startProcess, type ChildProcess } from "./helpers/run.js";
 import { startStack, type Stack } from "./helpers/stack.js";
+import { until, waitForOrgSettled, waitForQueuesIdle } from "./helpers/wait.js";
 
 const JOBS = Number(process.env.CHAOS_JOBS ?? 40);
 const KILLS = Number(process.env.CHAOS_KILLS ?? 3);
 const LOCK_MS = 2000;
 
-let images: Server;
+let images: ImageHost;
 let imageUrl: string;
 
 beforeAll(async () => {
-  // Renders that take a while (the photo arrives after 50-250 ms), so kills land mid-render.
+  // The photo host holds each request until the test releases it, so a kill provably lands
+  // mid-render (see the kill loop); afterwards it answers at once.
   const photo = await sharp({ create: { width: 400, height: 300, channels: 3, background: "#cc6600" } }).jpeg().toBuffer();
-  images = createServer((_req, res) => setTimeout(() => res.writeHead(200, { "content-type": "image/jpeg" }).end(photo), 300 + Math.random() * 500));
-  await new Promise<void>((r) => images.listen(0, "127.0.0.1", r));
-  imageUrl = `http://127.0.0.1:${(images.address() as { port: number }).port}`;
+  images = await startImageHost(photo, { contentType: "image/jpeg", holding: true });
+  imageUrl = images.url;
 });
 afterAll(() => images?.close());
 
 const card = { width: 200, height: 100, background: "#101010", layers: [{ type: "image", name: "photo", width: 200, height: 100 }] };
-
-/** Waits until no job of the organisation is pending or processing. */
-async function settle(stack: Stack, orgId: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const open = await stack.app.ctx.prisma.job.count({ where: { orgId, status: { in: ["pending", "processing"] } } });
-    if (open === 0) return;
-    if (Date.now() > deadline) throw new Error(`${open} jobs still unfinished after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 /** Every job final with a reason, charged exactly once, refunded only when failed; ledger balanced. */
 async function expectNothingLost(stack: Stack, orgId: string, accepted: string[]): Promise<{ complete: number; failed: number }> {
@@ -72,6 +62,8 @@ describe("render workers killed mid-render", () => {
       RENDER_CONCURRENCY: "2",
       RECONCILE_INTERVAL_MS: "1000",
       SECRETS_KEY: api.app.ctx.secretsKey.toString("base64"),
+      // Held image requests wait for the test, not for the fetch deadline.
+      IMAGE_FETCH_TIMEOUT_MS: "120000",
     };
     const workers: ChildProcess[] = [startProcess(["workers/render.ts"], env), startProcess(["workers/render.ts"], env)];
     try {
@@ -94,19 +86,18 @@ describe("render workers killed mid-render", () => {
         }
       }
       for (let k = 0; k < KILLS; k++) {
-        // Kill only while renders are in flight, so the kill lands mid-render.
-        for (let i = 0; i < 100; i++) {
-          if ((await api.app.ctx.prisma.job.count({ where: { orgId: org.orgId, status: "processing" } })) > 0) break;
-          await new Promise((r) => setTimeout(r, 20));
-        }
-        await new Promise((r) => setTimeout(r, 150));
+        // Kill only while renders are in flight: with the photos held, every render slot of both
+        // workers (2 x RENDER_CONCURRENCY) waiting for its photo means the victim is mid-render.
+        await images.waitForHeld(2 * Number(env.RENDER_CONCURRENCY), { timeout: 120_000 });
         const victim = workers[k % workers.length]!;
         victim.child.kill("SIGKILL");
         await victim.exited;
+        images.releaseHeld(); // the survivor's renders go on; the victim's requests went with it
         workers[k % workers.length] = startProcess(["workers/render.ts"], env); // it comes back
       }
+      images.release(); // from now on every photo comes at once
       // Stalled jobs come back after the lock expires; allow the stall window plus the work.
-      await settle(api, org.orgId, 60_000 + JOBS * 200);
+      await waitForOrgSettled(api.app.ctx.prisma, org.orgId, 60_000 + JOBS * 200);
       const { complete, failed } = await expectNothingLost(api, org.orgId, accepted);
       expect(complete + failed).toBe(JOBS);
       expect(complete).toBeGreaterThan(0);
@@ -119,7 +110,7 @@ describe("render workers killed mid-render", () => {
       await api.stop();
       await rm(storage, { recursive: true, force: true });
     }
-  });
+  }, 120_000 + JOBS * 1_000); // worker start-ups, the stall window and the renders: generous
 });
 
 describe("Redis restarted mid-run", () => {
@@ -158,7 +149,7 @@ describe("Redis restarted mid-run", () => {
       expect(accepted.length).toBeGreaterThanOrEqual(5);
 
       redis = await startRedis(); // back, empty
-      await settle(stack, org.orgId, 30_000);
+      await waitForOrgSettled(stack.app.ctx.prisma, org.orgId, 60_000);
       const { failed } = await expectNothingLost(stack, org.orgId, accepted);
       expect(failed).toBe(0);
       expect((await stack.api(null, "GET", "/health")).status).toBe(200);
@@ -166,29 +157,30 @@ describe("Redis restarted mid-run", () => {
       await stack.stop().catch(() => {});
       redis.kill("SIGKILL");
     }
-  });
+  }, 120_000);
 });
 
 describe("a webhook receiver that is down for its first attempts", () => {
   it("receives the event once it is up", async () => {
     const port = await freePort();
-    const stack = await startStack({ RATE_LIMIT_MAX: "0", WEBHOOK_RETRY_SCHEDULE: "0,300,600,900,1200" });
+    // Two quick attempts while nothing listens; then 1 s, 3 s and 8 s: the receiver, started as
+    // soon as the second refusal is logged, is up long before the last attempt however slow the machine.
+    const stack = await startStack({ RATE_LIMIT_MAX: "0", WEBHOOK_RETRY_SCHEDULE: "0,100,1000,3000,8000" });
     let receiver: Awaited<ReturnType<typeof startWebhookReceiver>> | null = null;
     try {
       const org = await stack.createOrg(10);
       const secret = (await stack.api(org.apiKey, "GET", "/api/v1/webhooks/secret")).body.webhook_secret;
       const tpl = (await stack.api(org.apiKey, "POST", "/api/v1/templates", { width: 10, height: 10 })).body.template_id;
       const res = await stack.api(org.apiKey, "POST", "/api/v1/create", { template_id: tpl, webhook_url: `http://127.0.0.1:${port}/hook` });
+      const deliveries = async () => (await stack.api(org.apiKey, "GET", `/api/v1/create/${res.body.job_id}/deliveries`)).body.data;
       // Nothing listens yet: wait for two refused attempts.
-      for (let i = 0; i < 100; i++) {
-        if ((await stack.api(org.apiKey, "GET", `/api/v1/create/${res.body.job_id}/deliveries`)).body.data.length >= 2) break;
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await until(deliveries, (log) => log.length >= 2, { what: "two refused webhook attempts" });
       receiver = await startWebhookReceiver({ secret, port });
-      for (let i = 0; i < 100 && receiver.attempts.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+      await until(() => receiver!.attempts.length, (n) => n >= 1, { what: "the attempt that reaches the receiver" });
+      await waitForQueuesIdle(stack); // delivered and recorded; no attempt still to come
       expect(receiver.attempts).toHaveLength(1);
       expect(receiver.attempts[0]!.verified).toBe(true);
-      const log = (await stack.api(org.apiKey, "GET", `/api/v1/create/${res.body.job_id}/deliveries`)).body.data;
+      const log = await deliveries();
       expect(log.slice(0, 2).every((a: { status_code: number | null; error: string }) => a.status_code === null && /refused|ECONNREFUSED/i.test(a.error))).toBe(true);
       expect(log.at(-1).status_code).toBe(200);
     } finally {

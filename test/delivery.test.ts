@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { verifyWebhook } from "../src/delivery/signing.js";
 import { startFakeDropbox, startFakeGfcrew, startWebhookReceiver, type FakeDropbox, type FakeGfcrew } from "./helpers/fake-destinations.js";
 import { startStack, type Stack } from "./helpers/stack.js";
+import { until, waitForQueuesIdle } from "./helpers/wait.js";
 
 let stack: Stack;
 let dropbox: FakeDropbox;
@@ -29,17 +30,6 @@ afterAll(async () => {
   await gfcrew?.close();
 });
 
-/** Waits until the predicate holds (deliveries happen after the job is final). */
-async function eventually<T>(read: () => Promise<T>, ok: (v: T) => boolean, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await read();
-    if (ok(value)) return value;
-    if (Date.now() > deadline) throw new Error(`condition not met: ${JSON.stringify(value)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 const poll = (id: string) => stack.api(org.apiKey, "GET", `/api/v1/create/${id}`).then((r) => r.body);
 
 describe("webhooks", () => {
@@ -47,8 +37,8 @@ describe("webhooks", () => {
     const receiver = await startWebhookReceiver({ secret: org.secret, script: [500, 503] });
     try {
       const res = await stack.api(org.apiKey, "POST", "/api/v1/create", { template_id: templateId, webhook_url: `${receiver.url}/hook` });
-      await eventually(async () => receiver.attempts.length, (n) => n >= 3);
-      await new Promise((r) => setTimeout(r, 500)); // no fourth attempt after the 200
+      await until(async () => receiver.attempts.length, (n) => n >= 3);
+      await waitForQueuesIdle(stack); // no attempt still to come: none after the 200
       expect(receiver.attempts.map((a) => a.status)).toEqual([500, 503, 200]);
       expect(receiver.attempts.every((a) => a.verified)).toBe(true);
       expect(new Set(receiver.attempts.map((a) => a.headers["webhook-id"])).size).toBe(1);
@@ -73,19 +63,19 @@ describe("webhooks", () => {
     const receiver = await startWebhookReceiver({ secret: org.secret });
     try {
       const a = await stack.api(org.apiKey, "POST", "/api/v1/create", { template_id: templateId, webhook_url: gone.url });
-      await eventually(async () => gone.attempts.length, (n) => n >= 1);
-      await new Promise((r) => setTimeout(r, 600));
+      await until(async () => gone.attempts.length, (n) => n >= 1);
+      await waitForQueuesIdle(stack); // no retry scheduled after the 410
       expect(gone.attempts).toHaveLength(1);
-      expect(await eventually(() => stack.app.ctx.prisma.job.findUniqueOrThrow({ where: { id: a.body.job_id } }), (j) => j.webhookStatus === "failed")).toBeTruthy();
+      expect(await until(() => stack.app.ctx.prisma.job.findUniqueOrThrow({ where: { id: a.body.job_id } }), (j) => j.webhookStatus === "failed")).toBeTruthy();
 
       const tpl = (await stack.api(org.apiKey, "POST", "/api/v1/templates", { width: 10, height: 10, layers: [{ type: "image", name: "p", width: 5, height: 5, image_url: `${receiver.url}/not-an-image` }] })).body.template_id;
       const b = await stack.api(org.apiKey, "POST", "/api/v1/create", { template_id: tpl, webhook_url: `${receiver.url}/events` });
-      const first = await eventually(async () => receiver.attempts.filter((x) => x.path === "/events"), (l) => l.length >= 1);
+      const first = await until(async () => receiver.attempts.filter((x) => x.path === "/events"), (l) => l.length >= 1);
       const event = JSON.parse(first[0]!.body.toString());
       expect(event).toMatchObject({ type: "render.failed", job_id: b.body.job_id, status: "failed" });
 
       expect((await stack.api(org.apiKey, "POST", `/api/v1/create/${b.body.job_id}/redeliver`)).status).toBe(202);
-      const both = await eventually(async () => receiver.attempts.filter((x) => x.path === "/events"), (l) => l.length >= 2);
+      const both = await until(async () => receiver.attempts.filter((x) => x.path === "/events"), (l) => l.length >= 2);
       expect(both[1]!.headers["webhook-id"]).toBe(both[0]!.headers["webhook-id"]);
       const noHook = await stack.api(org.apiKey, "POST", "/api/v1/create", { template_id: templateId });
       expect((await stack.api(org.apiKey, "POST", `/api/v1/create/${noHook.body.job_id}/redeliver`)).status).toBe(400);
@@ -106,7 +96,7 @@ describe("webhooks", () => {
     try {
       const tpl = (await stack.api(o.apiKey, "POST", "/api/v1/templates", { width: 10, height: 10 })).body.template_id;
       await stack.api(o.apiKey, "POST", "/api/v1/create", { template_id: tpl, webhook_url: receiver.url });
-      const [attempt] = await eventually(async () => receiver.attempts, (l) => l.length >= 1);
+      const [attempt] = await until(async () => receiver.attempts, (l) => l.length >= 1);
       expect(attempt!.verified).toBe(true); // the old secret still verifies
       const body = attempt!.body.toString();
       expect(() => verifyWebhook(rotated.body.webhook_secret, attempt!.headers, body)).not.toThrow(); // and the new one
@@ -122,9 +112,9 @@ describe("webhooks", () => {
       const o = await strict.createOrg(10);
       const tpl = (await strict.api(o.apiKey, "POST", "/api/v1/templates", { width: 10, height: 10 })).body.template_id;
       const res = await strict.api(o.apiKey, "POST", "/api/v1/create", { template_id: tpl, webhook_url: receiver.url });
-      const log = await eventually(() => strict.api(o.apiKey, "GET", `/api/v1/create/${res.body.job_id}/deliveries`), (r) => r.body.data.length >= 1);
+      const log = await until(() => strict.api(o.apiKey, "GET", `/api/v1/create/${res.body.job_id}/deliveries`), (r) => r.body.data.length >= 1);
       expect(log.body.data[0].error).toMatch(/not public/);
-      await new Promise((r) => setTimeout(r, 500));
+      await waitForQueuesIdle(strict); // no retry scheduled
       expect((await strict.api(o.apiKey, "GET", `/api/v1/create/${res.body.job_id}/deliveries`)).body.data).toHaveLength(1);
       expect(receiver.attempts).toHaveLength(0);
     } finally {
@@ -144,14 +134,14 @@ describe("send_to", () => {
         webhook_url: receiver.url,
         send_to: { type: "dropbox", access_token: TOKEN, path: "/renders", mode: "add" },
       });
-      const done = await eventually(() => poll(res.body.job_id), (j) => j.send_to_status === "delivered");
+      const done = await until(() => poll(res.body.job_id), (j) => j.send_to_status === "delivered");
       expect(done.status).toBe("complete");
       expect(done.send_to_result.dropbox_path).toBe(`/renders/${res.body.job_id}.png`);
       expect(done.send_to_result.dropbox_file_id).toMatch(/^id:/);
       const upload = dropbox.uploads.find((u) => u.arg.path.includes(res.body.job_id))!;
       expect(upload.arg).toMatchObject({ mode: "add" });
       expect((await sharp(upload.bytes).metadata()).width).toBe(40);
-      const [event] = await eventually(async () => receiver.attempts, (l) => l.length >= 1);
+      const [event] = await until(async () => receiver.attempts, (l) => l.length >= 1);
       expect(JSON.parse(event!.body.toString())).toMatchObject({ type: "render.completed", send_to_status: "delivered" });
     } finally {
       await receiver.close();
@@ -163,7 +153,7 @@ describe("send_to", () => {
       template_id: templateId,
       send_to: { type: "dropbox", access_token: "sl.wrong-token", path: "/x" },
     });
-    const done = await eventually(() => poll(res.body.job_id), (j) => j.send_to_status === "failed");
+    const done = await until(() => poll(res.body.job_id), (j) => j.send_to_status === "failed");
     expect(done.status).toBe("complete");
     expect(done.output_url).toBeDefined();
     expect(done.send_to_error).toMatch(/dropbox: 401/);
@@ -176,12 +166,12 @@ describe("send_to", () => {
         template_id: templateId,
         send_to: { type: "gfcrew", endpoint: `${gfcrew.url}/upload`, api_key: "gf-key-123456", project: "launch", tags: ["a"] },
       });
-      const gd = await eventually(() => poll(g.body.job_id), (j) => j.send_to_status === "delivered");
+      const gd = await until(() => poll(g.body.job_id), (j) => j.send_to_status === "delivered");
       const up = gfcrew.uploads.find((u) => u.metadata.job_id === g.body.job_id)!;
       expect(up.metadata).toMatchObject({ project: "launch", tags: ["a"] });
       expect(gd.send_to_result.gfcrew_id).toBe(up.id);
       const w = await stack.api(org.apiKey, "POST", "/api/v1/create", { template_id: templateId, send_to: { type: "webhook", url: `${receiver.url}/files` } });
-      await eventually(() => poll(w.body.job_id), (j) => j.send_to_status === "delivered");
+      await until(() => poll(w.body.job_id), (j) => j.send_to_status === "delivered");
       const file = receiver.attempts.find((a) => a.path === "/files")!;
       expect(file.verified).toBe(true);
       expect(file.headers["content-type"]).toBe("image/png");
@@ -206,7 +196,7 @@ describe("Send-To presets", () => {
     expect(row.config).not.toContain(TOKEN);
 
     const res = await stack.api(org.apiKey, "POST", "/api/v1/create", { template_id: templateId, send_to: { type: "preset", preset_id: id } });
-    const done = await eventually(() => poll(res.body.job_id), (j) => j.send_to_status === "delivered");
+    const done = await until(() => poll(res.body.job_id), (j) => j.send_to_status === "delivered");
     expect(done.send_to_result.dropbox_path).toMatch(/^\/team\//);
     expect(JSON.stringify(done)).not.toContain(TOKEN);
     const job = await stack.app.ctx.prisma.job.findUniqueOrThrow({ where: { id: res.body.job_id } });
@@ -230,7 +220,7 @@ describe("Studio export routes", () => {
     expect(queued.status).toBe(202);
     expect(queued.body).toEqual({ ok: true, async: true, job_id: expect.stringMatching(/^clx_/) });
     expect(queued.body.outputUrl).toBeUndefined();
-    await eventually(() => poll(queued.body.job_id), (j) => j.send_to_status === "delivered");
+    await until(() => poll(queued.body.job_id), (j) => j.send_to_status === "delivered");
 
     const failed = await stack.api(org.apiKey, "POST", "/api/v1/studio/export/dropbox", { template_id: templateId, access_token: "sl.bad", path: "/x" });
     expect(failed.status).toBe(200);
@@ -262,8 +252,8 @@ describe("design group events", () => {
     try {
       const other = (await stack.api(org.apiKey, "POST", "/api/v1/templates", { width: 20, height: 40 })).body.template_id;
       const res = await stack.api(org.apiKey, "POST", "/api/v1/design-groups/create", { template_ids: [templateId, other], webhook_url: receiver.url });
-      await eventually(async () => receiver.attempts.length, (n) => n >= 1);
-      await new Promise((r) => setTimeout(r, 400));
+      await until(async () => receiver.attempts.length, (n) => n >= 1);
+      await waitForQueuesIdle(stack); // every item rendered, nothing left to deliver: no second event
       expect(receiver.attempts).toHaveLength(1);
       const event = JSON.parse(receiver.attempts[0]!.body.toString());
       expect(event).toMatchObject({ type: "design_group.completed", job_id: res.body.job_id, status: "complete" });

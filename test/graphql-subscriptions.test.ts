@@ -4,6 +4,7 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { collect, gqlHttp, sseClient, wsClient, type Result } from "./helpers/graphql-clients.js";
 import { startStack, type Stack } from "./helpers/stack.js";
+import { until } from "./helpers/wait.js";
 
 // The API alone: jobs stay pending until a worker is started, so every status is observable.
 let api: Stack;
@@ -77,6 +78,9 @@ describe("jobStatus over graphql-ws", () => {
 describe("jobUpdates", () => {
   /** Subscribes to jobUpdates on `on`, runs `act` (which returns the job to follow), then waits for its completion. */
   async function followUpdates(on: Stack, act: () => Promise<string>): Promise<{ jobId: string; seen: { id: string; status: string }[] }> {
+    const listeners = () => on.app.ctx.events.listenerCount();
+    // Earlier tests' subscriptions are gone first, so the count below is this one's.
+    await until(listeners, (n) => n === 0, { what: "no event listener left from earlier tests" });
     const client = wsClient(on, org.apiKey);
     const seen: { id: string; status: string }[] = [];
     let jobId = "";
@@ -91,8 +95,8 @@ describe("jobUpdates", () => {
     );
     let worker: Stack | null = null;
     try {
-      // Give the server a moment to register the subscription before anything happens.
-      for (let i = 0; on.app.ctx.events.listenerCount() === 0 && i < 100; i++) await new Promise((r) => setTimeout(r, 10));
+      // The server holds the subscription (confirmed by Redis) before anything happens.
+      await until(listeners, (n) => n > 0, { what: "the jobUpdates subscription to be registered" });
       jobId = await act();
       worker = await startWorker();
       await completed;
@@ -150,54 +154,42 @@ describe("no leaks", () => {
     const redis = new Redis(inject("redisUrl"));
     const pattern = `${api.queuePrefix}:events:*`;
     let peak = 0;
-    const sampler = setInterval(() => (peak = Math.max(peak, api.app.ctx.events.listenerCount())), 2);
     try {
       for (let round = 0; round < 10; round++) {
         const client = wsClient(api, org.apiKey);
         const pending: Promise<unknown>[] = [];
         for (let i = 0; i < 100; i++) {
-          const sub = collect((sink) =>
-            client.subscribe({ query: i % 2 ? STATUS : "subscription { jobUpdates { id } }", variables: { id: jobId } }, sink),
+          let first!: () => void;
+          const gotFirst = new Promise<void>((resolve) => (first = resolve));
+          const sub = collect(
+            (sink) => client.subscribe({ query: i % 2 ? STATUS : "subscription { jobUpdates { id } }", variables: { id: jobId } }, sink),
+            () => {
+              // jobStatus sends the current state once the server holds the subscription.
+              peak = Math.max(peak, api.app.ctx.events.listenerCount());
+              first();
+            },
           );
-          if (i % 3 === 0) {
-            sub.stop(); // gone before the first event
+          if (i % 3 === 0 || i % 2 === 0) {
+            sub.stop(); // gone before the first event (jobUpdates has none to send here)
           } else {
-            pending.push(
-              new Promise<void>((resolve) => {
-                const check = setInterval(() => {
-                  if (sub.results.length > 0 || i % 2 === 0) {
-                    clearInterval(check);
-                    sub.stop();
-                    resolve();
-                  }
-                }, 5);
-              }),
-            );
+            pending.push(gotFirst.then(() => sub.stop()));
           }
           sub.done.catch(() => {});
         }
         await Promise.all(pending);
-        // Every other round, drop the whole connection with subscriptions still open.
-        if (round % 2) await client.dispose();
-        else {
-          await new Promise((r) => setTimeout(r, 20));
-          await client.dispose();
-        }
+        // Every other round, drop the whole connection with subscriptions still open; on the
+        // others, once the server has let every subscription go.
+        if (round % 2 === 0) await until(() => api.app.ctx.events.listenerCount(), (n) => n === 0, { what: "the stopped subscriptions to be released" });
+        await client.dispose();
       }
-      const deadline = Date.now() + 5000;
-      let listeners = -1;
-      let channels: string[] = [];
-      while (Date.now() < deadline) {
-        listeners = api.app.ctx.events.listenerCount();
-        channels = (await redis.pubsub("CHANNELS", pattern)) as string[];
-        if (listeners === 0 && channels.length === 0) break;
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      const left = await until(
+        async () => ({ listeners: api.app.ctx.events.listenerCount(), channels: (await redis.pubsub("CHANNELS", pattern)) as string[] }),
+        ({ listeners, channels }) => listeners === 0 && channels.length === 0,
+        { what: "no listeners and no Redis subscriptions left" },
+      );
       expect(peak).toBeGreaterThan(0); // the server really held subscriptions during the run
-      expect(listeners).toBe(0);
-      expect(channels).toEqual([]);
+      expect(left).toEqual({ listeners: 0, channels: [] });
     } finally {
-      clearInterval(sampler);
       redis.disconnect();
     }
   });

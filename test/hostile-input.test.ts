@@ -20,6 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { useFcSeed } from "./helpers/fc-seed.js";
 import { expectLedgerBalanced } from "./helpers/ledger.js";
 import { startStack, waitForFinal, type Stack } from "./helpers/stack.js";
+import { waitForOrgSettled } from "./helpers/wait.js";
 
 useFcSeed("hostile-input");
 
@@ -152,12 +153,8 @@ function send(req: Req): Promise<Res> {
       };
       // A subscription over Server-Sent Events streams on: the status and headers are the answer.
       if (String(res.headers["content-type"] ?? "").includes("text/event-stream")) {
-        res.once("data", (c: Buffer) => chunks.push(c));
-        setTimeout(() => {
-          res.destroy();
-          done();
-        }, 300);
-        return;
+        res.destroy();
+        return done();
       }
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("end", done);
@@ -889,8 +886,8 @@ describe("REST routes under hostile input", () => {
         const chunks: Buffer[] = [];
         const timer = setTimeout(() => {
           socket.destroy();
-          reject(new Error("no close within 5 s"));
-        }, 5000);
+          reject(new Error(`no close within ${REQUEST_TIMEOUT_MS} ms`));
+        }, REQUEST_TIMEOUT_MS);
         socket.on("data", (c: Buffer) => chunks.push(c));
         socket.on("error", () => {}); // judged on what arrived
         socket.on("close", () => {
@@ -1167,17 +1164,14 @@ function graphqlLiteral(v: unknown): string {
 describe("after the storm", () => {
   it("every job is final, the ledger balances, and the server still renders", async () => {
     const prisma = stack.app.ctx.prisma;
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const open = await prisma.job.count({ where: { orgId: fx.orgId, status: { in: ["pending", "processing"] } } });
-      if (open === 0) break;
-      if (Date.now() > deadline) throw new Error(`${open} jobs still pending/processing 30 s after the fuzzing`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    await waitForOrgSettled(prisma, fx.orgId);
     await expectLedgerBalanced(prisma, fx.orgId);
     const res = await stack.api(fx.key, "POST", "/api/v1/create?sync=true", { template_id: fx.tpl });
-    expect(res.status).toBe(200);
-    expect(res.body.status).toBe("complete");
+    // 200 inside this stack's short SYNC_TIMEOUT_MS (3 s), or 202 on a machine too busy for that:
+    // either way the render must complete.
+    expect([200, 202]).toContain(res.status);
+    const final = res.status === 202 ? await waitForFinal(stack, fx.key, res.body.job_id) : res.body;
+    expect(final.status).toBe("complete");
     await expectHealthy();
   });
 });

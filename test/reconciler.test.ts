@@ -1,7 +1,8 @@
 // Postgres is the record: a job whose queue entry was lost (Redis refused the enqueue, or
 // restarted without persistence) is found by the reconciler and rendered; a queue entry that
 // failed while the database was away ends the job failed and refunded.
-import { UnrecoverableError, Worker } from "bullmq";
+import { once } from "node:events";
+import { UnrecoverableError, Worker, type Job as BullJob } from "bullmq";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { freshDatabase } from "./helpers/infra.js";
 import { RENDER_QUEUE } from "../src/queue/render-queue.js";
@@ -73,10 +74,10 @@ describe("reconciler", () => {
       { connection: { url: api.app.ctx.config.REDIS_URL, maxRetriesPerRequest: null }, prefix: api.queuePrefix },
     );
     try {
-      for (let i = 0; (await api.app.ctx.renderQueue.queue.getJob(id))?.failedReason === undefined; i++) {
-        if (i > 100) throw new Error("queue entry never failed");
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      // The worker announces the failure once BullMQ has recorded it.
+      const [failed] = (await once(failing, "failed")) as [BullJob];
+      expect(failed.id).toBe(id);
+      expect((await api.app.ctx.renderQueue.queue.getJob(id))?.failedReason).toBe("worker lost its database");
     } finally {
       await failing.close();
     }

@@ -4,6 +4,7 @@ import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { expectLedgerBalanced } from "./helpers/ledger.js";
 import { socialCard, startImageServer, type ImageServer } from "./helpers/fixtures.js";
+import { readPixels, readPixelsAt } from "./helpers/pixels.js";
 import { startStack, waitForFinal, type Stack } from "./helpers/stack.js";
 
 const ISO_MS_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
@@ -80,9 +81,8 @@ describe("POST /api/v1/create then poll", () => {
     const meta = await sharp(bytes).metadata();
     expect([meta.format, meta.width, meta.height]).toEqual(["png", 1200, 630]);
     // The photo layer (left part) shows the fetched orange image; the right side the background.
-    const { data, info } = await sharp(bytes).removeAlpha().raw().toBuffer({ resolveWithObject: true });
-    const px = (x: number, y: number) => Array.from(data.subarray((y * info.width + x) * 3, (y * info.width + x) * 3 + 3));
-    const [r, g, b] = px(270, 600);
+    const { at: px } = await readPixels(bytes);
+    const [r, g, b] = px(270, 600) as [number, number, number];
     expect(r).toBeGreaterThan(230);
     expect(g).toBeGreaterThan(100);
     expect(g).toBeLessThan(160);
@@ -106,9 +106,7 @@ describe("POST /api/v1/create then poll", () => {
       modifications: [{ name: "photo", hide: true }, { name: "accent", color: "#00ff00" }],
     });
     const done = await waitForFinal(stack, org.apiKey, accepted.body.job_id);
-    const bytes = Buffer.from(await (await fetch(done.output_url)).arrayBuffer());
-    const { data, info } = await sharp(bytes).removeAlpha().raw().toBuffer({ resolveWithObject: true });
-    const px = (x: number, y: number) => Array.from(data.subarray((y * info.width + x) * 3, (y * info.width + x) * 3 + 3));
+    const { at: px } = await readPixelsAt(done.output_url);
     expect(px(270, 300)).toEqual([0x0f, 0x17, 0x2a]); // photo hidden: background shows
     expect(px(640, 100)).toEqual([0, 255, 0]); // accent bar recoloured
   });

@@ -14,6 +14,7 @@ import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { configureImageCache, renderTemplate, type RenderOptions } from "../src/render/index.js";
 import { TemplateDocument } from "../src/templates/document.js";
+import { readPixels } from "./helpers/pixels.js";
 
 const GOLDEN_DIR = path.join(import.meta.dirname, "fixtures/golden");
 const UPDATE = process.env.UPDATE_GOLDEN === "1";
@@ -293,10 +294,7 @@ const CASES: GoldenCase[] = [
   },
 ];
 
-async function rgba(png: Buffer) {
-  const { data, info } = await sharp(png).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
-  return { data, width: info.width, height: info.height };
-}
+const rgba = (png: Buffer) => readPixels(png, { alpha: true });
 
 describe("golden images", () => {
   it.each(CASES.map((c) => [c.name, c] as const))("%s", async (name, c) => {

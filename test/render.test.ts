@@ -21,6 +21,7 @@ import {
   type UploadedFontFace,
 } from "../src/render/index.js";
 import { TemplateDocument, TextLayer, type OutputFormat } from "../src/templates/document.js";
+import { expectColor, readPixels } from "./helpers/pixels.js";
 
 const PHOTO_RGB = [32, 128, 255] as const;
 let photo: Buffer;
@@ -130,40 +131,7 @@ function doc(input: unknown): TemplateDocument {
   return TemplateDocument.parse(input);
 }
 
-async function pixels(buffer: Buffer) {
-  const { data, info } = await sharp(buffer).removeAlpha().raw().toBuffer({ resolveWithObject: true });
-  const at = (x: number, y: number): [number, number, number] => {
-    const i = (y * info.width + x) * info.channels;
-    return [data[i]!, data[i + 1]!, data[i + 2]!];
-  };
-  /** Bounding box of pixels differing from `bg` by more than `threshold` (sum of channel deltas). */
-  const inkBox = (bg: readonly number[], threshold = 90, region = { x0: 0, y0: 0, x1: info.width, y1: info.height }) => {
-    let minX = Infinity;
-    let minY = Infinity;
-    let maxX = -Infinity;
-    let maxY = -Infinity;
-    let count = 0;
-    for (let y = region.y0; y < region.y1; y++) {
-      for (let x = region.x0; x < region.x1; x++) {
-        const [r, g, b] = at(x, y);
-        if (Math.abs(r - bg[0]!) + Math.abs(g - bg[1]!) + Math.abs(b - bg[2]!) > threshold) {
-          count++;
-          minX = Math.min(minX, x);
-          maxX = Math.max(maxX, x);
-          minY = Math.min(minY, y);
-          maxY = Math.max(maxY, y);
-        }
-      }
-    }
-    return { count, minX, minY, maxX, maxY };
-  };
-  return { at, inkBox, width: info.width, height: info.height };
-}
-
-function expectColor(actual: readonly number[], expected: readonly number[], tolerance = 6) {
-  const ok = actual.every((v, i) => Math.abs(v - expected[i]!) <= tolerance);
-  expect(ok, `colour ${JSON.stringify(actual)} should be within ${tolerance} of ${JSON.stringify(expected)}`).toBe(true);
-}
+const pixels = (buffer: Buffer) => readPixels(buffer);
 
 async function renderError(input: TemplateDocument, opts: Partial<RenderOptions> = {}): Promise<RenderError> {
   const err = await renderTemplate(input, { format: "png", ...LOCAL, ...opts }).then(
@@ -263,8 +231,7 @@ describe("renderTemplate: a card with every layer type", () => {
   it("keeps transparency in PNG when the background is transparent, and flattens JPEG onto white", async () => {
     const input = doc({ width: 20, height: 20, background: "#00000000", layers: [] });
     const png = await renderTemplate(input, { format: "png" });
-    const { data } = await sharp(png.buffer).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
-    expect(data[3]).toBe(0);
+    expect((await readPixels(png.buffer, { alpha: true })).at(0, 0)[3]).toBe(0);
     const jpeg = await pixels((await renderTemplate(input, { format: "jpeg" })).buffer);
     expectColor(jpeg.at(10, 10), [255, 255, 255], 2);
   });
@@ -378,7 +345,7 @@ describe("text layers", () => {
     );
     const px = await pixels(out.buffer);
     let max = [0, 0, 0];
-    for (let y = 0; y < 100; y++) for (let x = 0; x < 200; x++) if (px.at(x, y)[0] > max[0]!) max = px.at(x, y);
+    for (let y = 0; y < 100; y++) for (let x = 0; x < 200; x++) if (px.at(x, y)[0]! > max[0]!) max = px.at(x, y);
     expectColor(max, [128, 0, 0], 2);
   });
 });
@@ -422,10 +389,9 @@ describe("image fetching errors", () => {
   });
 
   it("times out", async () => {
-    const started = Date.now();
+    // /slow never answers: an error at all is the timeout's, and the message says so.
     const err = await renderError(photoDoc(`${base}/slow`), { fetchTimeoutMs: 300 });
     expect(err.message).toMatch(/could not fetch .*\/slow: timed out after 300 ms$/);
-    expect(Date.now() - started).toBeLessThan(3000);
   });
 
   it("follows up to 3 redirects, and no more", async () => {
@@ -484,13 +450,13 @@ describe("safe fetching: refused addresses", () => {
     ["IPv4-mapped IPv6 loopback", () => `http://[::ffff:127.0.0.1]:${port()}/photo.jpg`, "address ::ffff:7f00:1 is not public"],
     ["a decimal IPv4 literal", () => `http://2130706433:${port()}/photo.jpg`, "address 127.0.0.1 is not public"],
   ])("refuses %s before connecting, with a clear error", async (_what, url, reason) => {
-    const started = Date.now();
+    // The reason is the address check's: a connection tried to 10.0.0.1 would end in a timeout
+    // instead, and one to the local server would not be refused at all.
     const err = await renderError(photoDoc(url()), { allowPrivateNetworks: false });
     expect(err.code).toBe("IMAGE_FETCH_FAILED");
     expect(err.retryable).toBe(false);
     expect(err.message).toMatch(/^image layer "photo": could not fetch http:\/\/\S+: /);
     expect(err.message.endsWith(`: ${reason}`), err.message).toBe(true);
-    expect(Date.now() - started).toBeLessThan(1000); // 10.0.0.1 would hang if it were tried
   });
 
   it("refuses a host name that resolves to a private address", async () => {
@@ -533,12 +499,11 @@ describe("safe fetching: refused addresses", () => {
 
   it("refuses a decompression bomb from its header, before decoding it", async () => {
     expect(bomb.length).toBeLessThan(200 * 1024);
-    const started = Date.now();
+    // The size in the message is the header's: decoding 900 megapixels would fail differently.
     const err = await renderError(photoDoc(`${base}/bomb.png`));
     expect(err.code).toBe("IMAGE_TOO_LARGE");
     expect(err.retryable).toBe(false);
     expect(err.message).toBe(`image layer "photo": the image at ${base}/bomb.png is 30000x30000 pixels, more than the 50-megapixel limit`);
-    expect(Date.now() - started).toBeLessThan(2000);
   });
 });
 
@@ -707,7 +672,7 @@ describe("fonts uploaded by the organisation", () => {
       doc({ width: 500, height: 80, background: "#000000", layers: [{ type: "text", name: "t", x: 10, y: 10, width: 480, height: 60, text: "Brand font 0123 iiii", font_size: 36, color: "#ffffff", font_family, ...extra }] }),
       { format: "png", ...opts },
     );
-    return (await sharp(out.buffer).raw().toBuffer()).toString("base64");
+    return (await readPixels(out.buffer, { alpha: true })).data.toString("base64");
   };
 
   it("renders an uploaded face by its family: same ink as the font it is, not Inter's", async () => {
@@ -764,10 +729,10 @@ describe("output options and backgrounds", () => {
     const input = doc({ width: 60, height: 40, background: "transparent", layers: [{ type: "rect", name: "r", x: 0, y: 0, width: 30, height: 40, fill: "#ff0000" }] });
     for (const format of ["png", "webp"] as const) {
       const out = await renderTemplate(input, { format });
-      const { data, info } = await sharp(out.buffer).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
-      expect(info.channels).toBe(4);
-      expect(data[(20 * 60 + 45) * 4 + 3], `${format} empty pixel`).toBe(0);
-      expect(data[(20 * 60 + 10) * 4 + 3], `${format} drawn pixel`).toBe(255);
+      const px = await readPixels(out.buffer, { alpha: true });
+      expect(px.channels).toBe(4);
+      expect(px.at(45, 20)[3], `${format} empty pixel`).toBe(0);
+      expect(px.at(10, 20)[3], `${format} drawn pixel`).toBe(255);
     }
     const jpeg = await pixels((await renderTemplate(input, { format: "jpeg" })).buffer);
     expectColor(jpeg.at(45, 20), [255, 255, 255], 2);

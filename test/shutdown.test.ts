@@ -1,6 +1,5 @@
 // SIGTERM drains: the process stops accepting, lets the in-flight render finish, then exits 0.
 import { rm } from "node:fs/promises";
-import { createServer } from "node:http";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
 import sharp from "sharp";
@@ -8,8 +7,10 @@ import { afterAll, describe, expect, inject, it } from "vitest";
 import { createOrganization } from "../src/billing/organizations.js";
 import { openDatabase, type Database } from "../src/db/client.js";
 import { socialCard } from "./helpers/fixtures.js";
-import { ROOT, startProcess, waitForHttp } from "./helpers/run.js";
+import { startImageHost } from "./helpers/image-host.js";
+import { ROOT, startProcess } from "./helpers/run.js";
 import { cleanQueuePrefix, freePort } from "./helpers/stack.js";
+import { until, waitForHttp } from "./helpers/wait.js";
 
 let db: Database | undefined;
 const prefix = `test-${randomBytes(4).toString("hex")}`;
@@ -23,16 +24,11 @@ describe("graceful shutdown", () => {
     db = await openDatabase({ databaseUrl: inject("databaseUrl"), pgliteDir: "", migrate: false });
     const { apiKey } = await createOrganization({ prisma: db.prisma, secretsKey: randomBytes(32) }, { name: "drain", balanceCents: 100 });
 
-    // An image server that answers after 1.5 s, so the render is mid-flight when SIGTERM lands.
+    // An image host that holds the photo until the process is draining, so the render is
+    // provably mid-flight when SIGTERM lands.
     const photo = await sharp({ create: { width: 40, height: 40, channels: 3, background: "#ff0000" } }).png().toBuffer();
-    let requested!: () => void;
-    const imageRequested = new Promise<void>((r) => (requested = r));
-    const images = createServer((_req, res) => {
-      requested();
-      setTimeout(() => res.writeHead(200, { "content-type": "image/png" }).end(photo), 1500);
-    });
-    await new Promise<void>((r) => images.listen(0, "127.0.0.1", r));
-    const imageUrl = `http://127.0.0.1:${(images.address() as { port: number }).port}/slow.png`;
+    const images = await startImageHost(photo);
+    const imageUrl = `${images.url}/slow.png`;
 
     const port = await freePort();
     const server = startProcess(["src/main.ts", "all"], {
@@ -46,7 +42,7 @@ describe("graceful shutdown", () => {
     });
     try {
       const base = `http://127.0.0.1:${port}`;
-      await waitForHttp(`${base}/health`, server);
+      await waitForHttp(`${base}/health`, () => server.output());
       const headers = { authorization: `Bearer ${apiKey}`, "content-type": "application/json" };
       const tpl = (await (await fetch(`${base}/api/v1/templates`, { method: "POST", headers, body: JSON.stringify(socialCard) })).json()) as { template_id: string };
       const accepted = (await (
@@ -57,15 +53,22 @@ describe("graceful shutdown", () => {
         })
       ).json()) as { job_id: string };
 
-      await imageRequested; // the worker is now inside the render
+      await images.waitForHeld(1); // the worker is now inside the render
       server.child.kill("SIGTERM");
+      // Draining: the server no longer answers /health with 200 (closed, or 503 while closing).
+      await until(
+        () => fetch(`${base}/health`).then((r) => r.status, () => "closed"),
+        (status) => status !== 200,
+        { what: "the server to stop serving after SIGTERM" },
+      );
+      images.release(); // only now may the render finish
       expect(await server.exited).toBe(0);
 
       const job = await db.prisma.job.findUniqueOrThrow({ where: { id: accepted.job_id } });
       expect(job.status).toBe("complete");
     } finally {
       server.child.kill("SIGKILL");
-      images.close();
+      await images.close();
       await rm(path.join(ROOT, "data", `test-renders-${prefix}`), { recursive: true, force: true });
     }
   });

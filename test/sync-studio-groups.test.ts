@@ -1,13 +1,14 @@
 // Sync mode, Studio create-and-render and design groups, over the real stack.
-import { createServer, type Server } from "node:http";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startImageHost, type ImageHost } from "./helpers/image-host.js";
 import { expectLedgerBalanced } from "./helpers/ledger.js";
 import { startStack, waitForFinal, type Stack } from "./helpers/stack.js";
+import { until } from "./helpers/wait.js";
 
 let stack: Stack;
 let org: { orgId: string; apiKey: string };
-let slow: Server;
+let images: ImageHost;
 let slowUrl: string;
 
 const small = (w: number, h: number, extra: object[] = []) => ({
@@ -18,21 +19,18 @@ const small = (w: number, h: number, extra: object[] = []) => ({
 });
 
 beforeAll(async () => {
-  stack = await startStack({ RATE_LIMIT_MAX: "0", SYNC_TIMEOUT_MS: "5000", RENDER_CONCURRENCY: "4" });
+  // A sync request that misses its completion waits SYNC_TIMEOUT_MS and answers 202: long enough
+  // that a render on a loaded machine never does, short enough to fail the test quickly.
+  stack = await startStack({ RATE_LIMIT_MAX: "0", SYNC_TIMEOUT_MS: "15000", RENDER_CONCURRENCY: "4" });
   org = await stack.createOrg(100_000);
-  // An image host that answers after the delay given in the path: /delay/1500/x.png
+  // An image host that holds /held/* until the test releases it (and answers 404 for "missing").
   const png = await sharp({ create: { width: 8, height: 8, channels: 3, background: "#00ff00" } }).png().toBuffer();
-  slow = createServer((req, res) => {
-    const ms = Number(/\/delay\/(\d+)/.exec(req.url ?? "")?.[1] ?? 0);
-    if (req.url?.includes("missing")) return void res.writeHead(404).end();
-    setTimeout(() => res.writeHead(200, { "content-type": "image/png" }).end(png), ms);
-  });
-  await new Promise<void>((r) => slow.listen(0, "127.0.0.1", r));
-  slowUrl = `http://127.0.0.1:${(slow.address() as { port: number }).port}`;
+  images = await startImageHost(png, { holding: false, statusFor: (path) => (path.includes("missing") ? 404 : 200) });
+  slowUrl = images.url;
 });
 afterAll(async () => {
   await stack?.stop();
-  slow?.close();
+  await images?.close();
 });
 
 async function template(doc: object): Promise<string> {
@@ -73,21 +71,23 @@ describe("?sync=true", () => {
     try {
       const o = await quick.createOrg(10);
       const tpl = (await quick.api(o.apiKey, "POST", "/api/v1/templates", small(40, 20))).body.template_id;
-      const started = Date.now();
+      // The photo is held until after the answer: the render cannot finish inside the window.
+      images.hold();
       const res = await quick.api(o.apiKey, "POST", "/api/v1/create?sync=true", {
         template_id: tpl,
-        modifications: [{ name: "photo", image_url: `${slowUrl}/delay/1500/a.png` }],
+        modifications: [{ name: "photo", image_url: `${slowUrl}/held/a.png` }],
       });
       expect(res.status).toBe(202);
       expect(Object.keys(res.body).sort()).toEqual(["job_id", "poll_url", "status"]);
-      expect(Date.now() - started).toBeLessThan(1500);
+      images.release();
       expect((await waitForFinal(quick, o.apiKey, res.body.job_id)).status).toBe("complete");
     } finally {
+      images.release();
       await quick.stop();
     }
   });
 
-  it("never misses a completion: 200 sync requests against fast renders all answer 200 complete", async () => {
+  it("never misses a completion: 200 sync requests against fast renders all answer 200 complete", { timeout: 120_000 }, async () => {
     const tpl = await template({ width: 16, height: 16, background: "#101010" });
     const statuses: string[] = [];
     for (let round = 0; round < 50; round++) {
@@ -104,25 +104,23 @@ describe("?sync=true", () => {
     const o = await stack.createOrg(10);
     const tpl = (await stack.api(o.apiKey, "POST", "/api/v1/templates", small(40, 20))).body.template_id;
     const abort = new AbortController();
-    const request = fetch(`${stack.baseUrl}/api/v1/create?sync=true`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${o.apiKey}`, "content-type": "application/json" },
-      body: JSON.stringify({ template_id: tpl, modifications: [{ name: "photo", image_url: `${slowUrl}/delay/800/b.png` }] }),
-      signal: abort.signal,
-    });
-    await new Promise((r) => setTimeout(r, 200));
-    abort.abort();
-    await expect(request).rejects.toThrow();
+    images.hold();
+    try {
+      const request = fetch(`${stack.baseUrl}/api/v1/create?sync=true`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${o.apiKey}`, "content-type": "application/json" },
+        body: JSON.stringify({ template_id: tpl, modifications: [{ name: "photo", image_url: `${slowUrl}/held/b.png` }] }),
+        signal: abort.signal,
+      });
+      // The photo was asked for: the job is accepted and rendering, the client still waiting.
+      await until(() => images.requests.includes("/held/b.png"), Boolean, { what: "the worker to fetch the photo" });
+      abort.abort();
+      await expect(request).rejects.toThrow();
+    } finally {
+      images.release();
+    }
     // The request is gone but the job exists and runs.
-    const findJob = async () => {
-      for (let i = 0; i < 100; i++) {
-        const found = await stack.app.ctx.prisma.job.findFirst({ where: { orgId: o.orgId } });
-        if (found) return found;
-        await new Promise((r) => setTimeout(r, 20));
-      }
-      throw new Error("the job was never created");
-    };
-    const job = await findJob();
+    const job = await stack.app.ctx.prisma.job.findFirstOrThrow({ where: { orgId: o.orgId } });
     expect((await waitForFinal(stack, o.apiKey, job.id)).status).toBe("complete");
     expect(await stack.app.ctx.prisma.ledgerEntry.count({ where: { jobId: job.id, kind: "CHARGE" } })).toBe(1);
     expect(await expectLedgerBalanced(stack.app.ctx.prisma, o.orgId)).toBe(9);

@@ -3,6 +3,7 @@
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { socialCard } from "./helpers/fixtures.js";
+import { readPixelsAt } from "./helpers/pixels.js";
 import { startStack, waitForFinal, type Stack } from "./helpers/stack.js";
 
 let stack: Stack;
@@ -22,12 +23,7 @@ const small = (name: string, background = "#ff0000") => ({
   layers: [{ type: "rect", name: "box", x: 0, y: 0, width: 10, height: 10, fill: "#0000ff" }],
 });
 
-async function pixel(url: string, x: number, y: number): Promise<number[]> {
-  const bytes = Buffer.from(await (await fetch(url)).arrayBuffer());
-  const { data, info } = await sharp(bytes).removeAlpha().raw().toBuffer({ resolveWithObject: true });
-  const i = (y * info.width + x) * 3;
-  return [data[i]!, data[i + 1]!, data[i + 2]!];
-}
+const pixel = async (url: string, x: number, y: number): Promise<number[]> => (await readPixelsAt(url)).at(x, y);
 
 describe("list", () => {
   it("pages through the organisation's templates, newest first", async () => {

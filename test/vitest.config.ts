@@ -15,9 +15,23 @@ export default defineConfig({
     // The PostgreSQL restart test stops the shared server: only `npm run test:chaos` runs it.
     exclude: ["test/chaos/**", "node_modules/**"],
     globalSetup: ["test/helpers/global-setup.ts"],
-    testTimeout: 30_000,
-    hookTimeout: 60_000,
+    // Generous, for a loaded two-core machine: a passing test never comes near them, and every
+    // wait inside a test (test/helpers/wait.ts, 30 s) gives up first, saying what it waited for.
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    expect: { poll: { timeout: 30_000, interval: 50 } }, // expect.poll's default is 1 s
+    // Processes, not worker threads: sharp (libvips) is a native addon that does not survive
+    // being loaded in several threads, and tests spawn and signal child processes.
     pool: "forks",
+    // A fixed number of test files at once, not one fewer than the CPUs Node sees. Each file runs
+    // a whole stack (API, render worker, libvips threads; some a headless Chromium or a fleet of
+    // worker processes) beside the shared PostgreSQL and Redis. In a container,
+    // os.availableParallelism() can report the host's CPUs rather than the container's share, and
+    // that many heavy files at once exhausts memory: the kernel then kills a fork, which vitest
+    // reports as "Worker exited unexpectedly". Two keeps a two-core machine busy (one file waits on
+    // I/O while the other computes) without oversubscribing it, and is the same on every machine.
+    // VITEST_MAX_WORKERS overrides it (e.g. 1 to run strictly one file at a time).
+    maxWorkers: 2,
     reporters: ["default", "./test/helpers/summary-reporter.ts"],
   },
 });

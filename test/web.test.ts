@@ -8,13 +8,12 @@
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { promisify } from "node:util";
 import Fastify from "fastify";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WEB_DIST_DIR, webPlugin } from "../src/web/serve.js";
+import { startImageHost, type ImageHost } from "./helpers/image-host.js";
 import { startStack, type Stack } from "./helpers/stack.js";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -88,24 +87,20 @@ if (!hasChromium) console.warn(`test/web.test.ts: no Chromium at ${CHROMIUM}: th
 
 studio(hasChromium ? "Studio in headless Chromium" : `Studio in headless Chromium: SKIPPED, no Chromium at ${CHROMIUM} (apt-get install -y chromium)`, () => {
   let browser: Browser;
-  // The photo comes from a slow image host, so the render stays `processing` long enough to be
-  // seen however fast the worker is (the worker fetches it: private addresses are allowed here).
-  let images: Server;
+  // The photo comes from a host that holds it until the page shows `processing`, so that status
+  // is seen however fast the worker is (the worker fetches it: private addresses are allowed here).
+  let images: ImageHost;
   let photoUrl: string;
 
   beforeAll(async () => {
     const photo = await readFile(new URL("fixtures/photo.jpg", import.meta.url));
-    images = createServer((_req, res) => {
-      setTimeout(() => res.writeHead(200, { "content-type": "image/jpeg", "content-length": photo.length }).end(photo), 1500);
-    });
-    await new Promise<void>((resolve) => images.listen(0, "127.0.0.1", resolve));
-    photoUrl = `http://127.0.0.1:${(images.address() as AddressInfo).port}/photo.jpg`;
+    images = await startImageHost(photo, { contentType: "image/jpeg" });
+    photoUrl = `${images.url}/photo.jpg`;
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"] });
   });
   afterAll(async () => {
     await browser?.close();
-    images?.closeAllConnections();
-    await new Promise((resolve) => images?.close(resolve));
+    await images?.close();
   });
 
   /** A page on the Studio, connected with the key, that records script and console errors and GraphQL-over-WebSocket frames. */
@@ -136,7 +131,7 @@ studio(hasChromium ? "Studio in headless Chromium" : `Studio in headless Chromiu
     await page.selectOption("#template", value);
   }
 
-  it("renders the social card and shows each status live until the image appears", { timeout: 60_000 }, async () => {
+  it("renders the social card and shows each status live until the image appears", { timeout: 120_000 }, async () => {
     const org = await stack.createOrg(1000);
     const { page, errors, frames } = await openStudio(org.apiKey);
     await page.locator("#balance", { hasText: "$10.00" }).waitFor();
@@ -158,7 +153,9 @@ studio(hasChromium ? "Studio in headless Chromium" : `Studio in headless Chromiu
     await page.fill('[data-layer="photo"]', photoUrl);
     await page.getByRole("button", { name: "Render" }).click();
 
-    for (const status of ["pending", "processing", "complete"]) await page.locator(`#statuses li[data-status="${status}"]`).waitFor({ timeout: 20_000 });
+    for (const status of ["pending", "processing"]) await page.locator(`#statuses li[data-status="${status}"]`).waitFor({ timeout: 30_000 });
+    images.release(); // `processing` was shown: now the photo may come
+    await page.locator(`#statuses li[data-status="complete"]`).waitFor({ timeout: 30_000 });
     expect(await page.locator("#statuses li").evaluateAll((els) => els.map((el) => el.getAttribute("data-status")))).toEqual(["pending", "processing", "complete"]);
 
     const src = (await page.getAttribute("#output", "src"))!;
@@ -195,7 +192,7 @@ studio(hasChromium ? "Studio in headless Chromium" : `Studio in headless Chromiu
     await page.close();
   });
 
-  it("shows typed errors and a bad key plainly", { timeout: 30_000 }, async () => {
+  it("shows typed errors and a bad key plainly", { timeout: 60_000 }, async () => {
     const broke = await stack.createOrg(0);
     const { page, errors } = await openStudio(broke.apiKey);
     await page.locator("#balance", { hasText: "$0.00" }).waitFor();

@@ -55,9 +55,23 @@ function text(res: http.ServerResponse, status: number, body: string): void {
   res.end(body);
 }
 
+/**
+ * A destination that is slow on purpose: the delay is the behaviour under test (a sender's
+ * timeout), not a wait. Ends early when the client hangs up, so a long delay costs nothing.
+ */
+function respondAfter(ms: number, res: http.ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    res.once("close", () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
 async function answer(res: http.ServerResponse, a: ScriptedAnswer, fallbackBody: (status: number) => string | Buffer): Promise<number> {
   const spec = typeof a === "number" ? { status: a } : a;
-  if (spec.delayMs) await new Promise((r) => setTimeout(r, spec.delayMs));
+  if (spec.delayMs) await respondAfter(spec.delayMs, res);
   if (res.destroyed) return spec.status;
   const body = spec.body ?? fallbackBody(spec.status);
   res.writeHead(spec.status, { "content-type": "application/json", ...spec.headers });

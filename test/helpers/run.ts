@@ -49,12 +49,3 @@ export function startProcess(script: string[], env: Record<string, string>): Chi
   const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
   return { child, exited, output: () => output };
 }
-
-/** Waits until GET url answers 2xx. */
-export async function waitForHttp(url: string, proc: ChildProcess, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await fetch(url).then((r) => r.ok, () => false))) {
-    if (Date.now() > deadline) throw new Error(`${url} did not answer: ${proc.output()}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}

@@ -8,6 +8,8 @@ import { inject } from "vitest";
 import { cleanQueuePrefix, freePort } from "./infra.js";
 
 export { cleanQueuePrefix, freePort };
+// Waiting for a job lives with the other waits; re-exported for the files that import it from here.
+export { waitForFinal } from "./wait.js";
 import { buildApp, type App } from "../../src/app.js";
 import { createOrganization } from "../../src/billing/organizations.js";
 import { parseConfig } from "../../src/config.js";
@@ -81,15 +83,4 @@ export async function startStack(env: Record<string, string> = {}, roles = { api
       await rm(storageDir, { recursive: true, force: true });
     },
   };
-}
-
-/** Polls the job until it is final (tests only; clients get events or webhooks). */
-export async function waitForFinal(stack: Stack, apiKey: string, jobId: string, timeoutMs = 20_000): Promise<any> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const res = await stack.api(apiKey, "GET", `/api/v1/create/${jobId}`);
-    if (res.body?.status === "complete" || res.body?.status === "failed") return res.body;
-    if (Date.now() > deadline) throw new Error(`job ${jobId} still ${res.body?.status} after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
