@@ -51,7 +51,7 @@ export async function readPixels(image: Buffer, opts: { alpha?: boolean; grey?: 
 }
 
 /** The bytes at a URL (a rendered output). */
-export async function fetchBytes(url: string): Promise<Buffer> {
+async function fetchBytes(url: string): Promise<Buffer> {
   const res = await fetch(url);
   expect(res.status, `GET ${url}`).toBe(200);
   return Buffer.from(await res.arrayBuffer());

@@ -11,7 +11,7 @@ import type { Prisma } from "../../src/db/client.js";
 import type { Stack } from "./stack.js";
 
 /** How long a wait lasts before it fails: generous, for a loaded two-core machine. */
-export const WAIT_TIMEOUT_MS = 30_000;
+const WAIT_TIMEOUT_MS = 30_000;
 
 export interface WaitOptions {
   /** Give up after this long (default WAIT_TIMEOUT_MS). */
