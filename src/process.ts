@@ -4,7 +4,7 @@ import type { Server } from "node:net";
 import { buildApp, type App } from "./app.js";
 import { adminSocketPath, listenAdminSocket } from "./cli/admin-socket.js";
 import { runAdminCommand, UsageError } from "./cli/admin-commands.js";
-import { ConfigError, parseConfig, type Config } from "./config.js";
+import { ConfigError, parseConfig, redactUrl, type Config } from "./config.js";
 import { ServiceUnavailableError } from "./redis.js";
 
 export type Role = "all" | "api" | "worker" | "render" | "deliver";
@@ -66,12 +66,6 @@ export async function runProcess(role: Role): Promise<void> {
   };
   process.once("SIGTERM", () => shutdown("SIGTERM"));
   process.once("SIGINT", () => shutdown("SIGINT"));
-}
-
-function redactUrl(url: string): string {
-  const u = new URL(url);
-  if (u.password) u.password = "***";
-  return u.toString();
 }
 
 export function exitWith(message: string): never {

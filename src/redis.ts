@@ -1,6 +1,7 @@
 // Redis connections. Each user gets the behaviour it needs: BullMQ workers block and must retry
 // forever (maxRetriesPerRequest: null); request paths fail fast instead of hanging a client.
 import { Redis, type RedisOptions } from "ioredis";
+import { redactUrl } from "./config.js";
 
 export class ServiceUnavailableError extends Error {}
 
@@ -14,7 +15,7 @@ export async function checkRedis(url: string): Promise<void> {
   } catch (e) {
     const reason = (e as { code?: string; message?: string }).code ?? (e as Error).message;
     throw new ServiceUnavailableError(
-      `Redis is not reachable at ${url} (${reason}). Start it, e.g. \`redis-server --daemonize yes\`, or set REDIS_URL.`,
+      `Redis is not reachable at ${redactUrl(url)} (${reason}). Start it, e.g. \`redis-server --daemonize yes\`, or set REDIS_URL.`,
     );
   } finally {
     probe.disconnect();

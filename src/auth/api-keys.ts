@@ -99,11 +99,15 @@ export async function rotateApiKey(prisma: Prisma, keyId: string, overlapMs: num
     const now = new Date();
     if (!usable(old, now)) throw new ApiKeyNotFoundError(keyId, "is revoked or expired: create a new key instead (key create ORG_ID)");
     const expiresAt = new Date(now.getTime() + overlapMs);
+    // Conditional on the state just read: a revocation or another rotation that commits in
+    // between makes this one refuse instead of issuing a key for a key that is gone.
     // An earlier, shorter expiry stays: rotation never lengthens a key's life.
-    const previous = await tx.apiKey.update({
-      where: { id: keyId },
+    const changed = await tx.apiKey.updateMany({
+      where: { id: keyId, revokedAt: null, expiresAt: old.expiresAt },
       data: overlapMs === 0 ? { revokedAt: now } : { expiresAt: old.expiresAt && old.expiresAt < expiresAt ? old.expiresAt : expiresAt },
     });
+    if (changed.count !== 1) throw new ApiKeyNotFoundError(keyId, "changed while rotating (revoked or rotated at the same time): list the keys and try again");
+    const previous = await tx.apiKey.findUniqueOrThrow({ where: { id: keyId } });
     const created = await createApiKey(tx, old.orgId, old.name);
     return { ...created, previous: view(previous, now) };
   });

@@ -23,8 +23,11 @@ export const cursorFor = (row: Keyed) => Buffer.from(`${row.createdAt.toISOStrin
 /** The `where` fragment that starts after the cursor (empty on the first page). */
 export function afterCursor(cursor: string | undefined) {
   if (!cursor) return {};
-  const [at, id] = Buffer.from(cursor, "base64url").toString().split("|");
-  const createdAt = new Date(at ?? "");
+  // Exactly what cursorFor writes: any other date JavaScript parses (year -4714, say) may be one
+  // PostgreSQL cannot store, and the query would fail as ours rather than the client's.
+  const match = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)\|([A-Za-z0-9_]{1,100})$/.exec(Buffer.from(cursor, "base64url").toString());
+  const createdAt = new Date(match?.[1] ?? "");
+  const id = match?.[2];
   if (!id || Number.isNaN(createdAt.getTime())) throw new ValidationError("invalid cursor", ["cursor"]);
   return { OR: [{ createdAt: { lt: createdAt } }, { createdAt, id: { lt: id } }] };
 }

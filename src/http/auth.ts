@@ -19,8 +19,23 @@ declare module "fastify" {
 const MISSING_KEY = "Missing API key: send Authorization: Bearer <api key>";
 const INVALID_KEY = "Invalid API key";
 
-/** The rate-limit bucket of a principal, or of an address when there is none. */
-export const bucketOf = (principal: Principal | null, ip: string) => (principal ? `key:${principal.apiKeyId}` : `ip:${ip}`);
+/**
+ * The rate-limit bucket of a principal, or of an address when there is none. An IPv6 client
+ * usually holds a whole /64, so its addresses share one bucket (IPv4-mapped ones are IPv4).
+ */
+export const bucketOf = (principal: Principal | null, ip: string) => (principal ? `key:${principal.apiKeyId}` : `ip:${addressBucket(ip)}`);
+
+function addressBucket(ip: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
+  if (mapped) return mapped[1]!;
+  if (!ip.includes(":")) return ip;
+  // Expand "::" so the first four groups are the /64 prefix.
+  const [head = "", tail = ""] = ip.split("::");
+  const left = head ? head.split(":") : [];
+  const right = ip.includes("::") && tail ? tail.split(":") : [];
+  const groups = ip.includes("::") ? [...left, ...Array<string>(8 - left.length - right.length).fill("0"), ...right] : ip.split(":");
+  return `${groups.slice(0, 4).map((g) => g.toLowerCase().replace(/^0+(?=.)/, "")).join(":")}::/64`;
+}
 
 /**
  * Authenticates the request's key and spends one point of its bucket (setting the RateLimit-*

@@ -58,6 +58,11 @@ function tooDeeplyNested(source: unknown): boolean {
 function preflight(req: FastifyRequest): string | null {
   const body = req.body as { query?: unknown } | undefined;
   const query = req.query as Record<string, unknown>;
+  // A repeated parameter arrives as an array here while yoga reads its first value: the checks
+  // below would look at one thing and yoga run another. One value each, or nothing runs.
+  for (const param of ["query", "variables", "extensions", "operationName"]) {
+    if (Array.isArray(query[param])) return `The ${param} query parameter is repeated: send it once`;
+  }
   if (tooDeeplyNested(body?.query) || tooDeeplyNested(query.query)) return `The document is nested more than ${MAX_NESTING} levels deep`;
   for (const param of ["variables", "extensions"]) {
     const value = query[param];
@@ -154,9 +159,11 @@ export const graphqlPlugin =
       } catch (err) {
         return sendGraphQLError(reply, err);
       }
-      // A subscription over SSE lives as long as the response: close it when its key is revoked.
-      if (principal && /text\/event-stream/i.test(req.headers.accept ?? "")) {
-        const forget = live.add(principal.apiKeyId, { close: () => reply.raw.destroy(), operations: () => 1 });
+      // A subscription over SSE lives as long as the response (yoga streams for any Accept that
+      // allows it, */* included): every authenticated response is registered, so a revoked key's
+      // stream closes like its sockets. It counts as an operation, not as a WebSocket connection.
+      if (principal) {
+        const forget = live.add(principal.apiKeyId, { kind: "http", close: () => reply.raw.destroy(), operations: () => 1 });
         reply.raw.once("close", forget);
       }
       return yoga.handleNodeRequestAndResponse(req, reply, { req, reply, principal: principal ?? undefined });
@@ -166,14 +173,17 @@ export const graphqlPlugin =
   fastify.head(ENDPOINT, async (_req, reply) => reply.status(405).header("allow", "GET, POST, OPTIONS").send());
 
   // graphql-ws on the same path: the upgrade is taken from Fastify's HTTP server.
-  const wss = new WebSocketServer({ noServer: true });
+  // Messages are read whole before anything is authenticated: bound them like request bodies.
+  const wss = new WebSocketServer({ noServer: true, maxPayload: config.BODY_LIMIT_BYTES });
   const upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    if (new URL(req.url ?? "/", "http://x").pathname !== ENDPOINT) return socket.destroy();
+    // Compare the path as text: parsing an arbitrary request target can throw (e.g. "//["), and
+    // this listener runs outside any request's error handling.
+    if ((req.url ?? "").split("?")[0] !== ENDPOINT) return socket.destroy();
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit("connection", ws, req));
   };
   fastify.server.on("upgrade", upgrade);
 
-  type Extra = { principal?: Principal; forget?: () => void };
+  type Extra = { principal?: Principal; forget?: () => void; revoked?: boolean };
   const disposable = useServer<Record<string, unknown>, Extra>(
     {
       // The key is checked when the connection opens (4403 Forbidden otherwise), then again for
@@ -199,7 +209,14 @@ export const graphqlPlugin =
         }
         ctx.extra.principal = principal;
         ctx.extra.forget = live.add(principal.apiKeyId, {
-          close: (reason) => ctx.extra.socket.close(CLOSE_FORBIDDEN, reason),
+          kind: "ws",
+          // The close handshake may take a while (a client can ignore it): nothing more runs on
+          // this socket from now on, and it is cut if the client does not answer promptly.
+          close: (reason) => {
+            ctx.extra.revoked = true;
+            ctx.extra.socket.close(CLOSE_FORBIDDEN, reason);
+            setTimeout(() => ctx.extra.socket.terminate(), 1_000).unref();
+          },
           operations: () => Object.keys(ctx.subscriptions).length,
         });
         return true;
@@ -210,6 +227,9 @@ export const graphqlPlugin =
       onSubscribe: async (ctx, _id, payload) => {
         if (tooDeeplyNested(payload.query)) return [new GraphQLError(`The document is nested more than ${MAX_NESTING} levels deep`)];
         const principal = ctx.extra.principal!;
+        if (ctx.extra.revoked || ctx.extra.socket.readyState !== ctx.extra.socket.OPEN) {
+          return [new GraphQLError("API key revoked or expired, or organisation suspended", { extensions: { code: "UNAUTHENTICATED" } })];
+        }
         // ctx.subscriptions already holds this operation.
         if (Object.keys(ctx.subscriptions).length > config.WS_MAX_OPERATIONS_PER_CONNECTION) {
           return [limitError(`Too many operations on this connection (at most ${config.WS_MAX_OPERATIONS_PER_CONNECTION})`)];
@@ -224,10 +244,17 @@ export const graphqlPlugin =
           principal: ctx.extra.principal,
           params: payload,
         }) as unknown as EnvelopedFns;
+        let document: DocumentNode;
+        try {
+          document = parse(payload.query);
+        } catch (err) {
+          // A syntax error ends this operation only, not the connection and its other operations.
+          return [err instanceof GraphQLError ? err : new GraphQLError("The document could not be parsed", { extensions: { code: "GRAPHQL_PARSE_FAILED" } })];
+        }
         const args = {
           schema: enveloped,
           operationName: payload.operationName,
-          document: parse(payload.query),
+          document,
           variableValues: payload.variables,
           contextValue: await contextFactory(),
           rootValue: { execute, subscribe },

@@ -8,6 +8,8 @@ import { usableApiKeyIds } from "../auth/api-keys.js";
 import type { Prisma } from "../db/client.js";
 
 export interface LiveConnection {
+  /** A graphql-ws socket, or an HTTP response (a query, or an SSE subscription stream). */
+  kind: "ws" | "http";
   /** Close it because its key no longer works. */
   close(reason: string): void;
   /** Operations in flight on it (subscriptions, and queries or mutations still running). */
@@ -35,8 +37,11 @@ export class LiveConnections {
     };
   }
 
+  /** Open WebSockets of the key (the per-key connection cap counts these). */
   connections(apiKeyId: string): number {
-    return this.byKey.get(apiKeyId)?.size ?? 0;
+    let n = 0;
+    for (const c of this.byKey.get(apiKeyId) ?? []) if (c.kind === "ws") n++;
+    return n;
   }
 
   operations(apiKeyId: string): number {
