@@ -113,7 +113,7 @@ describe("a revoked key's connections", () => {
     // The server says 4403 (a close frame, 0x88, whose code is 0x1133) ...
     await until(client.received, (r) => r.includes("\u0088") && r.includes("\u0011\u0033"));
     // ... the client ignores it and tries to create something.
-    client.send({ id: "1", type: "subscribe", payload: { query: `mutation { createTemplate(name: \"after-revoke\", document: { width: 10, height: 10, background: \"#ffffff\" }) { __typename } }` } });
+    client.send({ id: "1", type: "subscribe", payload: { query: `mutation { createTemplate(name: "after-revoke", document: { width: 10, height: 10, background: "#ffffff" }) { __typename } }` } });
     await client.ended;
     const created = await stack.app.ctx.prisma.template.count({ where: { orgId, name: "after-revoke" } });
     expect(created).toBe(0);
@@ -160,7 +160,7 @@ describe("GraphQL input that once reached an internal error", () => {
     const { apiKey } = await stack.createOrg(0);
     const ws = new WebSocket(`${stack.baseUrl.replace("http", "ws")}/graphql`, "graphql-transport-ws");
     const messages: any[] = [];
-    ws.on("message", (m) => messages.push(JSON.parse(m.toString())));
+    ws.on("message", (m: Buffer) => messages.push(JSON.parse(m.toString("utf8"))));
     await new Promise<void>((resolve) => ws.once("open", () => resolve()));
     ws.send(JSON.stringify({ type: "connection_init", payload: { authorization: `Bearer ${apiKey}` } }));
     await until(
