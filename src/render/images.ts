@@ -18,7 +18,7 @@ import { RenderError } from "./errors.js";
 import { displayUrl, fetchImage } from "./fetch-image.js";
 import { isOpaque, type Piece, type Rect } from "./raster.js";
 import { roundedMask } from "./shapes.js";
-import { MAX_SVG_BYTES, svgKind, SvgProcessError, SvgRasterizer, type FitPlan, type Raster } from "./svg.js";
+import { MAX_SVG_BYTES, svgKind, SvgMemoryError, SvgProcessError, SvgRasterizer, type FitPlan, type Raster } from "./svg.js";
 
 /** Decoded images larger than this (width x height of the source) are refused. */
 const MAX_IMAGE_PIXELS = 50_000_000;
@@ -250,7 +250,7 @@ async function decodeSvg(body: Buffer, req: ImageRequest, region: Rect, where: s
     try {
       meta = await svg.meta(body);
     } catch (err) {
-      if (err instanceof RenderError || err instanceof SvgProcessError) throw err;
+      if (err instanceof RenderError || err instanceof SvgProcessError || err instanceof SvgMemoryError) throw err;
       throw new RenderError("IMAGE_DECODE_FAILED", `${where} could not be decoded: not a supported image (${errorMessage(err)})`, { cause: err });
     }
     const { width, height } = checkSize(meta, where, SVG_FORMATS);
@@ -283,6 +283,7 @@ async function decodeAndFit(body: Buffer, req: ImageRequest, region: Rect, where
     if (err instanceof RenderError) throw err;
     const budgetError = ctx.budget.errorFor(err); // aborted or timed out: the render's own error says why
     if (budgetError) throw budgetError;
+    if (err instanceof SvgMemoryError) throw new RenderError("IMAGE_TOO_LARGE", `${where}: ${err.message}`, { cause: err });
     // The process died (memory?) or could not start: another attempt may do better.
     if (err instanceof SvgProcessError) throw new RenderError("RENDER_FAILED", `${where}: ${err.message}`, { cause: err, retryable: true });
     throw new RenderError("IMAGE_DECODE_FAILED", `${where} could not be decoded: ${errorMessage(err)}`, { cause: err });

@@ -19,6 +19,7 @@
 // Cost of the isolation: about 0.1 s to start the process, per SVG drawn (fitted results are
 // cached like other images).
 import { fork, type ChildProcess } from "node:child_process";
+import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import type { Rect } from "./raster.js";
 
@@ -60,6 +61,19 @@ export interface Raster {
 /** The rasteriser process failed (could not start, or stopped without answering): not the SVG's fault, perhaps. */
 export class SvgProcessError extends Error {}
 
+/** The SVG needed more memory than one drawing may have: the SVG's fault (e.g. huge embedded images). */
+export class SvgMemoryError extends Error {}
+
+/**
+ * Resident memory one SVG drawing may use. An SVG's declared size says little about its cost:
+ * embedded data: images, filters and patterns allocate what they like. The child's RSS is read
+ * from /proc every SVG_RSS_CHECK_MS and the process killed past this (Linux; elsewhere the
+ * render's time budget is the only bound).
+ */
+export const SVG_MAX_RSS_BYTES = 512 * 1024 * 1024;
+const SVG_RSS_CHECK_MS = 25;
+const PAGE_BYTES = 4096;
+
 type Reply = ({ op: "meta" } & SvgMeta) | ({ op: "raster" } & Raster) | { op?: undefined; error: string };
 
 // Only what librsvg, fontconfig and libvips may read; the render process's secrets stay there.
@@ -70,6 +84,8 @@ export class SvgRasterizer {
   private readonly child: ChildProcess;
   private exited = false;
   private stderr = "";
+  private overMemory = false;
+  private readonly watchdog: NodeJS.Timeout;
 
   constructor(private readonly signal: AbortSignal) {
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => ENV_KEYS.test(k)));
@@ -77,8 +93,29 @@ export class SvgRasterizer {
     this.child.stderr?.on("data", (chunk: Buffer) => {
       if (this.stderr.length < 2000) this.stderr += chunk.toString("utf8");
     });
-    this.child.on("exit", () => (this.exited = true));
+    this.child.on("exit", () => {
+      this.exited = true;
+      clearInterval(this.watchdog);
+    });
     this.child.on("error", () => {}); // reported by request()
+    this.watchdog = setInterval(() => void this.checkMemory(), SVG_RSS_CHECK_MS);
+    this.watchdog.unref();
+  }
+
+  private async checkMemory(): Promise<void> {
+    const pid = this.child.pid;
+    if (this.exited || pid === undefined) return;
+    let statm: string;
+    try {
+      statm = await readFile(`/proc/${pid}/statm`, "utf8");
+    } catch {
+      return; // gone, or no /proc here
+    }
+    const rss = Number(statm.split(" ")[1]) * PAGE_BYTES;
+    if (rss > SVG_MAX_RSS_BYTES && !this.exited) {
+      this.overMemory = true;
+      this.child.kill("SIGKILL");
+    }
   }
 
   private request(msg: object): Promise<Reply> {
@@ -96,6 +133,10 @@ export class SvgRasterizer {
       const onExit = (code: number | null, sig: NodeJS.Signals | null) => {
         cleanup();
         const detail = this.stderr.trim().split("\n").pop();
+        if (this.overMemory) {
+          reject(new SvgMemoryError(`drawing the SVG needed more than ${SVG_MAX_RSS_BYTES / 1024 / 1024} MiB of memory`));
+          return;
+        }
         reject(new SvgProcessError(`the SVG rasteriser stopped (${sig ?? `exit code ${code}`})${detail ? `: ${detail}` : ""}`));
       };
       const onError = (err: Error) => {
@@ -135,6 +176,7 @@ export class SvgRasterizer {
   }
 
   close(): void {
+    clearInterval(this.watchdog);
     if (!this.exited) this.child.kill("SIGKILL");
   }
 }

@@ -146,8 +146,20 @@ export const TemplateDocument = z
 // ---------------------------------------------------------------------------------------------
 // Render budgets known before rendering (the renderer checks the same numbers again)
 
-/** A layer's geometry (x, y and rotation default to 0, as in the schema). */
-type Box = { x?: number; y?: number; width: number; height: number; rotation?: number };
+/** A layer's geometry (x, y and rotation default to 0, as in the schema); text layers add their type size. */
+type Box = { x?: number; y?: number; width: number; height: number; rotation?: number; type?: string; font_size?: number; line_height?: number };
+
+/**
+ * What a text layer's raster can cost (px, unscaled): Pango draws whole lines, the box wide (or
+ * three glyphs, if wider), for the lines that can show plus a line of ink either side — however
+ * little of the box lies on the canvas. A 10-px-high strip with 1000-px type is one line 1200 px
+ * tall, not 10 px of work.
+ */
+function textRasterCost(layer: Box, canvasHeight: number): number {
+  if (layer.type !== "text" || !layer.font_size) return 0;
+  const lineHeight = layer.font_size * (layer.line_height ?? 1.2);
+  return Math.max(layer.width, layer.font_size * 3) * (Math.min(layer.height, canvasHeight) + 4 * lineHeight);
+}
 
 /** Canvas area (px, unscaled) the layer's box can cover: its rotated bounds clipped to the canvas. */
 export function layerCoverage(layer: Box, canvasWidth: number, canvasHeight: number): number {
@@ -169,13 +181,13 @@ export function layerCoverage(layer: Box, canvasWidth: number, canvasHeight: num
 export interface PixelWork {
   /** Output pixels: round(width x scale) x round(height x scale). */
   output: number;
-  /** Sum of the layers' coverage, times scale². */
+  /** Sum of the layers' coverage (a text layer: its raster, if larger), times scale². */
   layers: number;
 }
 
 export function pixelWork(doc: Pick<TemplateDocument, "width" | "height"> & { layers: readonly Box[] }, scale: number): PixelWork {
   const output = Math.max(1, Math.round(doc.width * scale)) * Math.max(1, Math.round(doc.height * scale));
-  const covered = doc.layers.reduce((sum, layer) => sum + layerCoverage(layer, doc.width, doc.height), 0);
+  const covered = doc.layers.reduce((sum, layer) => sum + Math.max(layerCoverage(layer, doc.width, doc.height), textRasterCost(layer, doc.height)), 0);
   return { output, layers: Math.ceil(covered * scale * scale) };
 }
 
@@ -206,7 +218,7 @@ export function renderBudgetProblem(
       path: withinAtOne ? ["scale"] : ["layers"],
       message:
         `the layers cover ${megapixels(work.layers)} of canvas in total${atScale} (each layer counts the part of the canvas its box ` +
-        `can cover), more than the ${MAX_LAYER_PIXELS / 1_000_000}-megapixel limit on layer pixels: use fewer or smaller layers`,
+        `can cover, a text layer at least the lines it draws), more than the ${MAX_LAYER_PIXELS / 1_000_000}-megapixel limit on layer pixels: use fewer or smaller layers`,
     };
   }
   return null;
