@@ -70,7 +70,7 @@ export class SvgMemoryError extends Error {}
  * from /proc every SVG_RSS_CHECK_MS and the process killed past this (Linux; elsewhere the
  * render's time budget is the only bound).
  */
-export const SVG_MAX_RSS_BYTES = 512 * 1024 * 1024;
+const SVG_MAX_RSS_BYTES = 512 * 1024 * 1024;
 const SVG_RSS_CHECK_MS = 25;
 const PAGE_BYTES = 4096;
 
