@@ -55,6 +55,8 @@ export async function createContext(config: Config, opts: { migrate: boolean; lo
     connection: { url: config.REDIS_URL, maxRetriesPerRequest: 1, enableOfflineQueue: false },
     prefix: config.QUEUE_PREFIX,
     attempts: config.RENDER_ATTEMPTS,
+    prisma: db.prisma,
+    orgSlots: config.RENDER_ORG_SLOTS,
   });
   renderQueue.queue.on("error", (err) => logger.warn({ err: err.message }, "render queue error"));
   const webhookSchedule = parseRetrySchedule(config.WEBHOOK_RETRY_SCHEDULE);

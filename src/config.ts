@@ -22,7 +22,14 @@ const ConfigSchema = z
     QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_.:-]+$/, "letters, digits and _ . : - only").default("templified"),
     STORAGE_DIR: z.string().min(1).default("./data/renders"),
     ALLOW_PRIVATE_NETWORKS: bool.default(false),
-    RENDER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
+    /** Render jobs in flight per worker process: downloading their images, waiting for a CPU slot or rendering. */
+    RENDER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
+    /** Renders drawing and encoding at once per worker process (the CPU stage). Unset: the available cores. */
+    RENDER_CPU_SLOTS: z.coerce.number().int().min(1).max(256).optional(),
+    /** Images per worker process downloaded (or held, downloaded) ahead of their render; an organisation gets at most half. */
+    RENDER_FETCH_SLOTS: z.coerce.number().int().min(4).max(1024).default(16),
+    /** Render jobs of one organisation admitted to the queue and unfinished, at most, across all workers. */
+    RENDER_ORG_SLOTS: z.coerce.number().int().min(1).max(10_000).default(8),
     RENDER_ATTEMPTS: z.coerce.number().int().min(1).max(10).default(3),
     /** How long a render's queue lock lives without renewal: a killed worker's job runs again after it. */
     RENDER_LOCK_MS: z.coerce.number().int().min(1000).default(30_000),

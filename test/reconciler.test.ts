@@ -6,7 +6,9 @@ import { UnrecoverableError, Worker, type Job as BullJob } from "bullmq";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { freshDatabase } from "./helpers/infra.js";
 import { RENDER_QUEUE } from "../src/queue/render-queue.js";
+import { createRender, CreateRenderInput } from "../src/jobs/accept.js";
 import { markFailed, markProcessing } from "../src/jobs/transitions.js";
+import type { RenderQueue } from "../src/queue/render-queue.js";
 import { reconcileOnce } from "../src/queue/reconciler.js";
 import { expectLedgerBalanced } from "./helpers/ledger.js";
 import { socialCard } from "./helpers/fixtures.js";
@@ -94,5 +96,26 @@ describe("reconciler", () => {
     expect(await markFailed(api.app.ctx, id, "again")).toBeNull();
     expect(await api.app.ctx.prisma.ledgerEntry.count({ where: { jobId: id, kind: "REFUND" } })).toBe(1);
     expect(await expectLedgerBalanced(api.app.ctx.prisma, org.orgId)).toBe(before);
+  });
+
+  it("admits a job whose admission to the queue never ran (Redis refused it after the commit), and it renders", async () => {
+    const refusing = { enqueue: () => Promise.reject(new Error("Redis is away")) } as unknown as RenderQueue;
+    const accepted = await createRender({ ...api.app.ctx, renderQueue: refusing }, org.orgId, CreateRenderInput.parse({ template_id: templateId }));
+    const id = accepted.job.id;
+    expect(await api.app.ctx.prisma.job.findUniqueOrThrow({ where: { id } })).toMatchObject({ status: "pending", queuedAt: null });
+    expect(await api.app.ctx.renderQueue.queue.getJob(id)).toBeUndefined();
+
+    // Admission is not a repair of something possibly in flight: no grace window.
+    expect(await reconcileOnce(reconcilerDeps(api), 60_000)).toEqual({ enqueued: 1, failed: 0 });
+    expect((await api.app.ctx.prisma.job.findUniqueOrThrow({ where: { id } })).queuedAt).not.toBeNull();
+    expect(await api.app.ctx.renderQueue.queue.getJob(id)).toBeDefined();
+
+    const worker = await startStack({ DATABASE_URL: db.url, QUEUE_PREFIX: api.queuePrefix }, { api: false, worker: true });
+    try {
+      expect((await waitForFinal(api, org.apiKey, id)).status).toBe("complete");
+    } finally {
+      await worker.app.stop();
+    }
+    await expectLedgerBalanced(api.app.ctx.prisma, org.orgId);
   });
 });

@@ -119,17 +119,6 @@ export async function settleUnfinishedGroupJob(db: Db, groupId: string, failure:
 
 // ---- the reconciler's scans -------------------------------------------------------------------
 
-/** Unfinished render jobs created before `createdBefore`, oldest first (group jobs are never queued). */
-export async function findUnfinishedRenderJobIds(db: Db, createdBefore: Date, limit: number): Promise<string[]> {
-  const rows = await db.job.findMany({
-    where: { kind: "render", status: unfinished, createdAt: { lt: createdBefore } },
-    select: { id: true },
-    orderBy: { createdAt: "asc" },
-    take: limit,
-  });
-  return rows.map((r) => r.id);
-}
-
 /**
  * Jobs final before `completedBefore` whose delivery is still owed: a complete job's send_to
  * not yet delivered or failed, or a final job's webhook still pending.

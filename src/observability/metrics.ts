@@ -64,7 +64,7 @@ export function registerStateGauges(ctx: AppContext): void {
     async collect() {
       this.reset();
       for (const [name, queue] of [["render", ctx.renderQueue.queue], ["deliver", ctx.deliverQueue.queue]] as const) {
-        const counts = await queue.getJobCounts("waiting", "active", "delayed", "failed").catch(() => null);
+        const counts = await queue.getJobCounts("waiting", "prioritized", "active", "delayed", "failed").catch(() => null);
         if (counts) for (const [state, n] of Object.entries(counts)) this.set({ queue: name, state }, n);
       }
     },

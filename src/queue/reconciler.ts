@@ -2,9 +2,15 @@
 // a Redis restart without persistence, a queue entry failed while Postgres was away). Every tick
 // it looks at unfinished jobs and makes the queue agree with the database. A job is never
 // silently dropped.
+//
+// Render jobs are queued once admitted (fair scheduling, admission.ts): the queue must hold every
+// admitted, unfinished job, and every organisation with jobs waiting and a slot free gets an
+// admission pass (longest-waiting organisation first), in case the pass that should have run
+// (after an accept, after a job ended) did not.
 import type { Logger } from "pino";
 import type { Prisma } from "../db/client.js";
-import { findJobsOwingDelivery, findUnfinishedRenderJobIds } from "../jobs/job-repository.js";
+import { findJobsOwingDelivery } from "../jobs/job-repository.js";
+import { findAdmittedUnfinished, findOrgsToAdmit } from "./admission.js";
 import type { DeliverQueue } from "./deliver-queue.js";
 import type { RenderQueue } from "./render-queue.js";
 
@@ -25,13 +31,14 @@ export interface ReconcileResult {
 /** One pass. Jobs younger than `graceMs` are left alone: their accept may still be enqueueing. */
 export async function reconcileOnce(deps: ReconcilerDeps, graceMs = 5_000, batch = 500): Promise<ReconcileResult> {
   const result: ReconcileResult = { enqueued: 0, failed: 0 };
-  // Group jobs are never queued: they follow their items.
-  const stuck = await findUnfinishedRenderJobIds(deps.prisma, new Date(Date.now() - graceMs), batch);
-  for (const id of stuck) {
+  // Group jobs are never queued: they follow their items. Jobs waiting for admission are not
+  // queued either: admitRound below admits them when their organisation has a free slot.
+  const stuck = await findAdmittedUnfinished(deps.prisma, new Date(Date.now() - graceMs), batch);
+  for (const { id, priority } of stuck) {
     const entry = await deps.renderQueue.queue.getJob(id);
     const state = entry ? await entry.getState() : "missing";
     if (state === "missing" || state === "unknown") {
-      await deps.renderQueue.enqueue(id);
+      await deps.renderQueue.add(id, priority);
       result.enqueued++;
     } else if (state === "failed") {
       await deps.failJob(id, entry?.failedReason || "render failed");
@@ -39,13 +46,24 @@ export async function reconcileOnce(deps: ReconcilerDeps, graceMs = 5_000, batch
     } else if (state === "completed") {
       // The worker finished but could not record it (database away): render again.
       await entry!.remove();
-      await deps.renderQueue.enqueue(id);
+      await deps.renderQueue.add(id, priority);
       result.enqueued++;
     }
   }
+  result.enqueued += await admitRound(deps, batch);
   result.enqueued += await reconcileDeliveries(deps, graceMs, batch);
   if (result.enqueued || result.failed) deps.logger.info(result, "reconciler repaired jobs");
   return result;
+}
+
+/**
+ * An admission pass for every organisation with jobs waiting and a slot free (longest-waiting
+ * first): a job failed above, or a pass that should have run did not.
+ */
+async function admitRound(deps: ReconcilerDeps, batch: number): Promise<number> {
+  let admitted = 0;
+  for (const orgId of await findOrgsToAdmit(deps.prisma, deps.renderQueue.orgSlots, batch)) admitted += await deps.renderQueue.admit(orgId);
+  return admitted;
 }
 
 /** Final jobs whose send_to or webhook is still owed but that no deliver queue holds. */

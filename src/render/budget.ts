@@ -29,10 +29,16 @@ export class RenderBudget {
   private sourcePixels = 0;
   private decodeQueue: Promise<unknown> = Promise.resolve();
 
-  constructor(readonly timeoutMs: number) {
-    this.deadline = Date.now() + timeoutMs;
-    this.timer = setTimeout(() => this.expire(), timeoutMs);
+  /** `spentMs`: what an earlier stage of the same job already used of `timeoutMs` (its image downloads). */
+  constructor(
+    readonly timeoutMs: number,
+    spentMs = 0,
+  ) {
+    const remaining = timeoutMs - Math.max(0, spentMs);
+    this.deadline = Date.now() + remaining;
+    this.timer = setTimeout(() => this.expire(), Math.max(0, remaining));
     this.timer.unref();
+    if (remaining <= 0) this.expire();
   }
 
   /** Aborted at the first failure: pending fetches stop, SVG rasterisers are killed. */

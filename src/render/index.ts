@@ -1,5 +1,8 @@
 export {
   renderTemplate,
+  imagesToFetch,
+  prefetchImages,
+  FETCH_AHEAD,
   configureSharp,
   configureImageCache,
   contentTypeFor,

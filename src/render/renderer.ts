@@ -14,7 +14,8 @@
 //   always may) and each overlay is blended, then dropped, in layer order as soon as it is ready.
 //   Peak: the canvas, the overlay being blended, the window's overlays and one layer's scratch
 //   buffers (an image decode, a text raster); the README states the measured budget. Downloads
-//   are I/O, not pixels: the next FETCH_AHEAD images are fetched while earlier layers are drawn;
+//   are I/O, not pixels: the next FETCH_AHEAD images are fetched while earlier layers are drawn
+//   (the render worker downloads the first ones before it takes a CPU slot: prefetchImages);
 // - time: a deadline (RenderOptions.timeoutMs, RENDER_TIMEOUT_MS in the worker) aborts the fetches,
 //   kills SVG rasterisers and fails the render with RENDER_TIMEOUT; every libvips pipeline gets the
 //   remaining time as its sharp timeout.
@@ -44,8 +45,8 @@ export { MAX_SVG_BYTES } from "./svg.js";
 const DEFAULT_QUALITY = 85;
 /** Layers being prepared or waiting to be blended, at most (besides the area bound). */
 const PREPARE_AHEAD = 3;
-/** Image downloads started ahead of the layer being blended, at most. */
-const FETCH_AHEAD = 4;
+/** Image downloads started ahead of the layer being blended, at most; and what prefetchImages fetches. */
+export const FETCH_AHEAD = 4;
 
 /**
  * Encoder settings, chosen for speed at good quality. Measured on the 1200x630 reference card
@@ -77,6 +78,11 @@ export interface RenderOptions {
   maxImageBytes?: number;
   /** Wall-clock budget of the whole render; past it the render fails with RENDER_TIMEOUT. Default 15 000 ms. */
   timeoutMs?: number;
+  /**
+   * Images downloaded before the render (prefetchImages, with the same options): used instead of
+   * downloading them again, and the time their download took counts against `timeoutMs`.
+   */
+  prefetched?: PrefetchedImages;
 }
 
 export interface RenderResult {
@@ -268,25 +274,113 @@ interface Step {
   pending?: Promise<Base | Overlay | null>;
 }
 
+/** An image a render downloads, and how its errors name it. */
+export interface ImageToFetch {
+  url: string;
+  label: string;
+}
+
+/** The visible part of the layer on the canvas (null: none). */
+function visibleArea(layer: Layer, canvas: Rect): Rect | null {
+  if (layer.hidden || layer.opacity === 0) return null;
+  const box = layerBox(layer);
+  return box.width > 0 && box.height > 0 ? intersect(rotatedBounds(box, layer.rotation), canvas) : null;
+}
+
+/** The image the layer downloads, if it is drawn and draws one. */
+function layerImage(layer: Layer, canvas: Rect): ImageToFetch | undefined {
+  if (layer.type !== "image" || layer.image_url === undefined || !visibleArea(layer, canvas)) return undefined;
+  if (!neededRegion(layerBox(layer), layer.rotation, canvas)) return undefined;
+  return { url: layer.image_url, label: layerLabel(layer) };
+}
+
+function backgroundImage(doc: TemplateDocument): ImageToFetch | undefined {
+  const bg = doc.background;
+  return typeof bg !== "string" && bg.type === "image" ? { url: bg.image_url, label: "background image" } : undefined;
+}
+
 function layerStep(layer: Layer, canvas: Rect, ctx: RenderContext): Step {
   if (layer.hidden || layer.opacity === 0) return { area: 0, prepare: async () => null };
-  const box = layerBox(layer);
-  const visible = box.width > 0 && box.height > 0 ? intersect(rotatedBounds(box, layer.rotation), canvas) : null;
-  const fetches = layer.type === "image" && layer.image_url !== undefined && visible !== null && neededRegion(box, layer.rotation, canvas) !== null;
+  const visible = visibleArea(layer, canvas);
+  const image = layerImage(layer, canvas);
   return {
     area: visible ? visible.width * visible.height : 0,
-    ...(fetches ? { image: { url: layer.image_url!, label: layerLabel(layer) } } : {}),
+    ...(image ? { image } : {}),
     prepare: (source) => renderLayer(layer, canvas, ctx, source),
   };
 }
 
 function backgroundStep(doc: TemplateDocument, canvas: Rect, ctx: RenderContext): Step {
   const bg = doc.background;
+  const image = backgroundImage(doc);
   return {
     area: typeof bg === "string" ? 0 : canvas.width * canvas.height,
-    ...(typeof bg !== "string" && bg.type === "image" ? { image: { url: bg.image_url, label: "background image" } } : {}),
+    ...(image ? { image } : {}),
     prepare: (source) => renderBackground(doc, canvas, ctx, source),
   };
+}
+
+/**
+ * The images rendering `input` at `scale` downloads, in the order it needs them, each URL once, at
+ * most `limit`. Empty when the render would fail before downloading anything (an invalid document,
+ * a budget exceeded: renderTemplate reports it).
+ */
+export function imagesToFetch(input: TemplateDocument, scale = 1, limit = Infinity): ImageToFetch[] {
+  const parsed = TemplateDocument.safeParse(input);
+  if (!parsed.success || !Number.isFinite(scale) || scale < 0.1 || scale > 4 || renderBudgetProblem(parsed.data, scale)) return [];
+  const doc = scaleDocument(parsed.data, scale);
+  const canvas: Rect = { left: 0, top: 0, width: doc.width, height: doc.height };
+  const out: ImageToFetch[] = [];
+  const seen = new Set<string>();
+  for (const image of [backgroundImage(doc), ...doc.layers.map((layer) => layerImage(layer, canvas))]) {
+    if (out.length >= limit) break;
+    if (!image || seen.has(image.url)) continue;
+    seen.add(image.url);
+    out.push(image);
+  }
+  return out;
+}
+
+/** Images downloaded ahead of a render (see prefetchImages), for RenderOptions.prefetched. */
+export interface PrefetchedImages {
+  sources: ReadonlyMap<string, ImageSource>;
+  /** How long the downloads took: it counts against the render's budget. */
+  spentMs: number;
+}
+
+export type PrefetchOptions = Pick<RenderOptions, "allowPrivateNetworks" | "fetchTimeoutMs" | "maxImageBytes" | "timeoutMs">;
+
+/**
+ * Downloads `images` (from imagesToFetch) at once, under the same rules as the render and within
+ * its budget (`timeoutMs`: past it, RENDER_TIMEOUT). This is the I/O stage of a job: the render
+ * worker runs it before it takes a CPU slot, so a slow image host does not hold one. Rejects with
+ * the first download's RenderError, as the render would.
+ */
+export async function prefetchImages(images: readonly ImageToFetch[], opts: PrefetchOptions = {}): Promise<PrefetchedImages> {
+  if (images.length === 0) return { sources: new Map(), spentMs: 0 };
+  const started = Date.now();
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_RENDER_TIMEOUT_MS;
+  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new RenderError("RENDER_FAILED", `timeoutMs must be a positive number, not ${timeoutMs}`);
+  const budget = new RenderBudget(timeoutMs);
+  setMaxListeners(0, budget.signal);
+  const ctx: ImageFetchContext = {
+    allowPrivateNetworks: opts.allowPrivateNetworks ?? false,
+    fetchTimeoutMs: opts.fetchTimeoutMs ?? DEFAULT_FETCH_TIMEOUT_MS,
+    maxImageBytes: opts.maxImageBytes ?? DEFAULT_MAX_IMAGE_BYTES,
+    signal: budget.signal,
+    budget,
+  };
+  try {
+    const downloads = images.map(async ({ url, label }) => [url, await fetchSource(url, label, ctx)] as const);
+    for (const d of downloads) d.catch((err: unknown) => budget.fail(err)); // the first failure stops the others
+    const sources = new Map(await budget.race(Promise.all(downloads)));
+    return { sources, spentMs: Date.now() - started };
+  } catch (err) {
+    budget.fail(err);
+    throw budget.error ?? err;
+  } finally {
+    budget.dispose();
+  }
 }
 
 /** Render a template document to an image. Rejects with RenderError only. */
@@ -304,7 +398,8 @@ export async function renderTemplate(input: TemplateDocument, opts: RenderOption
 
   const canvas: Rect = { left: 0, top: 0, width: doc.width, height: doc.height };
   const canvasArea = doc.width * doc.height;
-  const budget = new RenderBudget(timeoutMs);
+  const prefetched = opts.prefetched;
+  const budget = new RenderBudget(timeoutMs, prefetched?.spentMs);
   setMaxListeners(0, budget.signal); // image fetches and SVG rasterisers listen to it
   const ctx: RenderContext = {
     allowPrivateNetworks: opts.allowPrivateNetworks ?? false,
@@ -328,7 +423,8 @@ export async function renderTemplate(input: TemplateDocument, opts: RenderOption
     const pump = () => {
       while (fetchesStarted < downloads.length && fetchesStarted < imagesDone + FETCH_AHEAD) {
         const step = downloads[fetchesStarted++]!;
-        step.source = fetchSource(step.image!.url, step.image!.label, ctx);
+        const ready = prefetched?.sources.get(step.image!.url);
+        step.source = ready ? Promise.resolve(ready) : fetchSource(step.image!.url, step.image!.label, ctx);
         step.source.catch((err: unknown) => budget.fail(err)); // the first failure ends the render
       }
       while (started < steps.length) {

@@ -4,6 +4,14 @@
 // budget RENDER_TIMEOUT_MS) fails the job at once; anything else is retried by BullMQ, and the
 // last attempt's failure ends the job as failed, refunded exactly once. No error here may crash
 // the process.
+//
+// Fair scheduling, inside the worker (see docs/operations.md): RENDER_CONCURRENCY jobs are in
+// flight, each in two stages. The I/O stage downloads the job's first images (FETCH_AHEAD) holding
+// fetch slots (RENDER_FETCH_SLOTS per process, an organisation at most half of them: they bound the
+// memory downloads ahead of renders take); the CPU stage renders holding one of RENDER_CPU_SLOTS.
+// Both are served round-robin by organisation, first come first served within one. So a slow image
+// host holds a fetch slot, never a CPU slot. RENDER_TIMEOUT_MS covers both stages (not the waits for
+// a slot). When a job ends, its organisation's next waiting job is admitted to the queue.
 import { availableParallelism } from "node:os";
 import { DelayedError, UnrecoverableError, Worker, type Job as BullJob } from "bullmq";
 import { isDatabaseUnavailable } from "../db/availability.js";
@@ -12,8 +20,9 @@ import type { AppContext } from "../context.js";
 import { markComplete, markFailed, markProcessing } from "../jobs/transitions.js";
 import { uploadedFaces } from "../templates/fonts.js";
 import { RENDER_QUEUE, type RenderPayload } from "../queue/render-queue.js";
-import { configureImageCache, configureSharp, RenderError, renderTemplate } from "../render/index.js";
+import { configureImageCache, configureSharp, FETCH_AHEAD, imagesToFetch, prefetchImages, RenderError, renderTemplate } from "../render/index.js";
 import type { OutputFormat, TemplateDocument } from "../templates/document.js";
+import { FairSlots } from "./fair-slots.js";
 
 export interface RenderWorker {
   close(force?: boolean): Promise<void>;
@@ -22,10 +31,23 @@ export interface RenderWorker {
 const errorMessage = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 export function createRenderWorker(ctx: AppContext): RenderWorker {
+  // More CPU slots than jobs in flight would never be used.
+  const cpuSlots = Math.min(ctx.config.RENDER_CPU_SLOTS ?? availableParallelism(), ctx.config.RENDER_CONCURRENCY);
   // libvips threads multiply by concurrent renders: share the cores rather than oversubscribe.
-  configureSharp({ concurrency: Math.max(1, Math.floor(availableParallelism() / ctx.config.RENDER_CONCURRENCY)) });
+  configureSharp({ concurrency: Math.max(1, Math.floor(availableParallelism() / cpuSlots)) });
   configureImageCache({ ttlMs: ctx.config.IMAGE_CACHE_TTL_MS });
   const log = ctx.logger.child({ component: "render-worker" });
+  const cpu = new FairSlots(cpuSlots);
+  const fetchSlots = new FairSlots(ctx.config.RENDER_FETCH_SLOTS, Math.max(FETCH_AHEAD, Math.ceil(ctx.config.RENDER_FETCH_SLOTS / 2)));
+
+  /** A slot of the organisation freed: admit its next waiting job (the reconciler does, should this fail). */
+  async function admitNext(orgId: string): Promise<void> {
+    try {
+      await ctx.renderQueue.admit(orgId);
+    } catch (err) {
+      log.warn({ orgId, err: errorMessage(err) }, "admission failed; the reconciler will admit the organisation's next job");
+    }
+  }
 
   async function processJob(bullJob: BullJob<RenderPayload>, token?: string): Promise<void> {
     try {
@@ -49,25 +71,44 @@ export function createRenderWorker(ctx: AppContext): RenderWorker {
     try {
       const document = job.document as unknown as TemplateDocument;
       const output = job.input as { quality?: number | null; scale?: number };
+      const scale = output.scale ?? 1;
       const families = [...new Set(document.layers.flatMap((l) => (l.type === "text" ? [l.font_family] : [])))];
-      const out = await renderTemplate(document, {
-        format: job.format as OutputFormat,
-        quality: output.quality ?? undefined,
-        scale: output.scale ?? 1,
-        fonts: await uploadedFaces(ctx, job.orgId, families),
+      const fonts = await uploadedFaces(ctx, job.orgId, families);
+      const options = {
         allowPrivateNetworks: ctx.config.ALLOW_PRIVATE_NETWORKS,
         fetchTimeoutMs: ctx.config.IMAGE_FETCH_TIMEOUT_MS,
         maxImageBytes: ctx.config.IMAGE_MAX_BYTES,
         // Over it: RenderError RENDER_TIMEOUT "render exceeded the 15 s budget (RENDER_TIMEOUT_MS)",
-        // not retryable. The render's fetches are aborted and its SVG rasterisers killed.
+        // not retryable. The render's fetches are aborted and its SVG rasterisers killed. It covers
+        // the downloads of the I/O stage and the render, not the waits for a slot.
         timeoutMs: ctx.config.RENDER_TIMEOUT_MS,
-      });
+      };
+      // I/O stage: the first images, without a CPU slot. The slots are held until the render ends
+      // (the render holds the downloaded bytes).
+      const images = imagesToFetch(document, scale, Math.min(FETCH_AHEAD, fetchSlots.maxPerAcquire));
+      const releaseFetch = await fetchSlots.acquire(job.orgId, images.length);
+      let out: Awaited<ReturnType<typeof renderTemplate>>;
+      let fetchMs: number;
+      let cpuWaitMs = 0;
+      try {
+        const prefetched = await prefetchImages(images, options);
+        fetchMs = prefetched.spentMs;
+        // CPU stage.
+        const queued = performance.now();
+        out = await cpu.run(job.orgId, () => {
+          cpuWaitMs = performance.now() - queued;
+          return renderTemplate(document, { ...options, format: job.format as OutputFormat, quality: output.quality ?? undefined, scale, fonts, prefetched });
+        });
+      } finally {
+        releaseFetch();
+      }
       const key = `${job.id}.${out.format}`;
       await ctx.storage.put(key, out.buffer);
       const elapsed = performance.now() - started;
       await markComplete(ctx, job.id, { outputKey: key, renderMs: Math.round(elapsed) });
       renderDuration.observe({ format: out.format }, elapsed / 1000);
-      log.info({ jobId, requestId, renderMs: Math.round(elapsed) }, "render complete");
+      log.info({ jobId, requestId, renderMs: Math.round(elapsed), fetchMs, cpuWaitMs: Math.round(cpuWaitMs) }, "render complete");
+      await admitNext(job.orgId);
     } catch (err) {
       const permanent = err instanceof RenderError && !err.retryable;
       const lastAttempt = bullJob.attemptsMade + 1 >= (bullJob.opts.attempts ?? 1);
@@ -75,6 +116,7 @@ export function createRenderWorker(ctx: AppContext): RenderWorker {
       if (isDatabaseUnavailable(err)) throw err; // not the render's fault: postponed above
       if (permanent || lastAttempt) {
         await markFailed(ctx, job.id, errorMessage(err));
+        await admitNext(job.orgId);
         if (permanent) throw new UnrecoverableError(errorMessage(err));
         return;
       }
