@@ -54,17 +54,23 @@ export function acceptInBatch(prisma: Prisma, orgId: string, render: EncodedPaid
 
 async function drain(prisma: Prisma, lanes: Map<string, Waiting[]>, orgId: string): Promise<void> {
   const lane = lanes.get(orgId)!;
-  while (lane.length > 0) {
-    let chars = 0;
-    let n = 0;
-    while (n < lane.length && n < MAX_BATCH && (n === 0 || chars + lane[n]!.render.json.length <= MAX_BATCH_CHARS)) {
-      chars += lane[n]!.render.json.length;
-      n++;
+  try {
+    while (lane.length > 0) {
+      let chars = 0;
+      let n = 0;
+      while (n < lane.length && n < MAX_BATCH && (n === 0 || chars + lane[n]!.render.json.length <= MAX_BATCH_CHARS)) {
+        chars += lane[n]!.render.json.length;
+        n++;
+      }
+      await write(prisma, orgId, lane.splice(0, n));
     }
-    await write(prisma, orgId, lane.splice(0, n));
+  } catch (e) {
+    // write() settles what it took and does not throw; should that ever change, nobody waits forever.
+    for (const w of lane.splice(0)) w.reject(e);
+  } finally {
+    // Nothing awaited between the emptiness check and this: no accept can be left behind.
+    lanes.delete(orgId);
   }
-  // Nothing awaited between the emptiness check and this: no accept can be left behind.
-  lanes.delete(orgId);
 }
 
 /** Writes the batch and settles every accept in it; never throws. */
