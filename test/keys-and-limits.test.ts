@@ -3,13 +3,14 @@
 // operations, a limit on redelivery, and the key lifecycle (several keys, revoke, rotate) with a
 // WebSocket that loses its key mid-connection.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createApiKey, listApiKeys, revokeApiKey, rotateApiKey } from "../src/auth/api-keys.js";
+import { createApiKey, KEY_CACHE_TTL_MS, listApiKeys, revokeApiKey, rotateApiKey } from "../src/auth/api-keys.js";
 import { parseApiKey } from "../src/auth/bearer.js";
 import { setOrganizationStatus } from "../src/billing/organizations.js";
 import { createClient, type Client } from "graphql-ws";
 import WebSocket from "ws";
 import { collect, gqlHttp } from "./helpers/graphql-clients.js";
 import { startStack, type Stack } from "./helpers/stack.js";
+import { until } from "./helpers/wait.js";
 
 const VIEWER = "{ viewer { organization { id } } }";
 
@@ -257,6 +258,29 @@ describe("API key lifecycle", () => {
     }
   });
 
+  it("changed by another process: a revoked key is refused within a second or two, a suspension refuses renders at once", async () => {
+    const { orgId, apiKey } = await stack.createOrg(100);
+    const second = await createApiKey(stack.app.ctx.prisma, orgId, "ci");
+    const template = await stack.api(apiKey, "POST", "/api/v1/templates", { width: 40, height: 20, background: "#ff0000", layers: [] });
+    expect(template.status).toBe(201);
+    // Both keys are now in the API's cache.
+    for (const key of [apiKey, second.key]) expect((await stack.api(key, "GET", "/api/v1/billing")).status).toBe(200);
+    // Written straight to the database, as the admin CLI on PostgreSQL (or another API instance) does.
+    await stack.app.ctx.prisma.apiKey.update({ where: { id: second.view.key_id }, data: { revokedAt: new Date() } });
+    await stack.app.ctx.prisma.organization.update({ where: { id: orgId }, data: { status: "SUSPENDED" } });
+    // Paying is checked by the accept statement itself: 402 on the next request, nothing charged.
+    const render = await stack.api(apiKey, "POST", "/api/v1/create", { template_id: template.body.template_id });
+    expect(render.status).toBe(402);
+    await until(
+      async () => (await stack.api(second.key, "GET", "/api/v1/billing")).status,
+      (status) => status === 401,
+      { timeout: 10 * KEY_CACHE_TTL_MS, interval: 50, what: "the revoked key to be refused" },
+    );
+    const org = await stack.app.ctx.prisma.organization.findUniqueOrThrow({ where: { id: orgId } });
+    expect(org.balanceCents).toBe(100);
+    expect(await stack.app.ctx.prisma.job.count({ where: { orgId } })).toBe(0);
+  });
+
   it("rotation: a new key works at once, the old one until the overlap ends, and a revoked key cannot be rotated", async () => {
     const { orgId, apiKey } = await stack.createOrg(0);
     const [first] = await listApiKeys(stack.app.ctx.prisma, orgId);
@@ -265,9 +289,15 @@ describe("API key lifecycle", () => {
     expect(rotated.view.name).toBe("default");
     expect((await stack.api(rotated.key, "GET", "/api/v1/billing")).status).toBe(200);
     expect((await stack.api(apiKey, "GET", "/api/v1/billing")).status).toBe(200);
-    // The overlap ends: the old key stops (and its sockets close, by the same recheck).
+    // The overlap ends: the old key stops (and its sockets close, by the same recheck). Written
+    // behind the API's back, as another process would: the API's key cache (KEY_CACHE_TTL_MS,
+    // one second) lets it work "within a second or two" at most, never longer.
     await stack.app.ctx.prisma.apiKey.update({ where: { id: first!.key_id }, data: { expiresAt: new Date(Date.now() - 1) } });
-    expect((await stack.api(apiKey, "GET", "/api/v1/billing")).status).toBe(401);
+    await until(
+      async () => (await stack.api(apiKey, "GET", "/api/v1/billing")).status,
+      (status) => status === 401,
+      { timeout: 10 * KEY_CACHE_TTL_MS, interval: 50, what: "the expired key to be refused" },
+    );
     expect((await stack.api(rotated.key, "GET", "/api/v1/billing")).status).toBe(200);
     // Rotating with no overlap stops the old key now.
     const again = await rotateApiKey(stack.app.ctx.prisma, rotated.view.key_id, 0);

@@ -1,10 +1,11 @@
 // API keys: shown once when created, stored only as a SHA-256 hash. Keys are long random
 // strings, so a fast hash is enough (no password-style stretching needed) and lookups stay O(1).
 //
-// Lifecycle: an organisation has any number of keys. Revoking one stops it at once (REST and
-// GraphQL check every request; open WebSockets are swept every KEY_RECHECK_MS). Rotating one
-// creates a new key and lets the old one work for an overlap, like the webhook secret's
-// rotation, so a fleet of clients can switch without an outage.
+// Lifecycle: an organisation has any number of keys. Revoking one stops it within a second:
+// REST and GraphQL check every request against a per-process cache of at most KEY_CACHE_TTL_MS
+// (cleared at once in the process that revokes, rotates or suspends), and open WebSockets are
+// swept every KEY_RECHECK_MS. Rotating one creates a new key and lets the old one work for an
+// overlap, like the webhook secret's rotation, so a fleet of clients can switch without an outage.
 import { createHash, randomBytes } from "node:crypto";
 import { newId } from "../db/ids.js";
 import type { Db, Prisma } from "../db/client.js";
@@ -82,6 +83,7 @@ export async function listApiKeys(prisma: Prisma, orgId: string): Promise<ApiKey
 /** Stops the key now. Revoking a revoked key keeps its first revocation time. */
 export async function revokeApiKey(prisma: Prisma, keyId: string): Promise<ApiKeyView> {
   await prisma.apiKey.updateMany({ where: { id: keyId, revokedAt: null }, data: { revokedAt: new Date() } });
+  forgetCachedApiKeys(prisma);
   const row = await prisma.apiKey.findUnique({ where: { id: keyId } });
   if (!row) throw new ApiKeyNotFoundError(keyId);
   return view(row);
@@ -93,7 +95,7 @@ export async function revokeApiKey(prisma: Prisma, keyId: string): Promise<ApiKe
  * be kept working, and a new key is what `createApiKey` is for.
  */
 export async function rotateApiKey(prisma: Prisma, keyId: string, overlapMs: number): Promise<{ key: string; view: ApiKeyView; previous: ApiKeyView }> {
-  return prisma.$transaction(async (tx) => {
+  const rotated = await prisma.$transaction(async (tx) => {
     const old = await tx.apiKey.findUnique({ where: { id: keyId } });
     if (!old) throw new ApiKeyNotFoundError(keyId);
     const now = new Date();
@@ -111,17 +113,84 @@ export async function rotateApiKey(prisma: Prisma, keyId: string, overlapMs: num
     const created = await createApiKey(tx, old.orgId, old.name);
     return { ...created, previous: view(previous, now) };
   });
+  forgetCachedApiKeys(prisma);
+  return rotated;
+}
+
+// ---- the key cache ----------------------------------------------------------------------------
+
+/**
+ * How long a process trusts what it read of a key: a key revoked or rotated away, or an
+ * organisation suspended, in ANOTHER process (the admin CLI on PostgreSQL, another API instance)
+ * is refused here within this; in this process at once (forgetCachedApiKeys). Expiry needs no
+ * wait: the cached expires_at is compared with the clock on every request.
+ */
+export const KEY_CACHE_TTL_MS = 1_000;
+/** Bounds the cache's memory; past it the oldest entries go first. */
+const KEY_CACHE_MAX = 10_000;
+
+interface KeyRecord {
+  id: string;
+  orgId: string;
+  revokedAt: Date | null;
+  expiresAt: Date | null;
+  suspended: boolean;
+}
+interface CachedKey {
+  /** When the read that produced it started: it is no newer than that. */
+  readAt: number;
+  /** null: no such key. Only keys that exist are kept (guessed keys would fill the cache). */
+  record: Promise<KeyRecord | null>;
+}
+
+/** Per database client (tests run several apps in one process), by key hash. */
+const keyCaches = new WeakMap<Prisma, Map<string, CachedKey>>();
+
+/** Drops everything this process remembers of keys: the next request of each reads them again. */
+export function forgetCachedApiKeys(prisma: Prisma): void {
+  keyCaches.get(prisma)?.clear();
+}
+
+async function readKey(prisma: Prisma, keyHash: string): Promise<KeyRecord | null> {
+  const row = await prisma.apiKey.findUnique({
+    where: { keyHash },
+    select: { id: true, orgId: true, revokedAt: true, expiresAt: true, org: { select: { status: true } } },
+  });
+  return row && { id: row.id, orgId: row.orgId, revokedAt: row.revokedAt, expiresAt: row.expiresAt, suspended: row.org.status === "SUSPENDED" };
+}
+
+/**
+ * The key's record, read at most KEY_CACHE_TTL_MS ago. Concurrent requests with one key share
+ * one read. A failed read is not kept.
+ */
+function cachedKey(prisma: Prisma, keyHash: string): Promise<KeyRecord | null> {
+  let cache = keyCaches.get(prisma);
+  if (!cache) keyCaches.set(prisma, (cache = new Map<string, CachedKey>()));
+  const now = performance.now();
+  const hit = cache.get(keyHash);
+  if (hit && now - hit.readAt < KEY_CACHE_TTL_MS) return hit.record;
+  const entry: CachedKey = { readAt: now, record: readKey(prisma, keyHash) };
+  cache.delete(keyHash); // re-inserted last: the Map's order is the age order
+  cache.set(keyHash, entry);
+  if (cache.size > KEY_CACHE_MAX) cache.delete(cache.keys().next().value!);
+  const mine = cache;
+  entry.record.then(
+    (record) => {
+      if (!record && mine.get(keyHash) === entry) mine.delete(keyHash);
+    },
+    () => {
+      if (mine.get(keyHash) === entry) mine.delete(keyHash);
+    },
+  );
+  return entry.record;
 }
 
 /** The organisation a key belongs to, or null for an unknown, revoked or expired key. */
 export async function authenticateApiKey(prisma: Prisma, key: string): Promise<Principal | null> {
   if (!key.startsWith(KEY_PREFIX) || key.length > MAX_KEY_LENGTH) return null;
-  const row = await prisma.apiKey.findUnique({
-    where: { keyHash: hashApiKey(key) },
-    select: { id: true, orgId: true, revokedAt: true, expiresAt: true, org: { select: { status: true } } },
-  });
+  const row = await cachedKey(prisma, hashApiKey(key));
   if (!row || !usable(row, new Date())) return null;
-  return { orgId: row.orgId, apiKeyId: row.id, ...(row.org.status === "SUSPENDED" ? { suspended: true } : {}) };
+  return { orgId: row.orgId, apiKeyId: row.id, ...(row.suspended ? { suspended: true } : {}) };
 }
 
 /**

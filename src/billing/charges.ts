@@ -1,7 +1,9 @@
 // Charging for renders. The debit is one conditional UPDATE inside the caller's transaction, so
 // two concurrent requests can never both spend the last cent, and a refused debit leaves nothing
 // behind. Charge and refund rows are unique per (job, kind): nothing is charged or refunded twice.
-import type { Tx } from "../db/client.js";
+// The hot paths apply the same rules inside single statements of the job repository: a render's
+// accept (acceptPaidRenders) and its failure with the refund (failUnfinishedJob).
+import type { Db, Tx } from "../db/client.js";
 import { creditBalance, debitBalance, findJobLedgerEntry, findOrganizationStatus, insertLedgerEntry, insertLedgerEntryOnce } from "./billing-repository.js";
 import { AccountSuspendedError, InsufficientBalanceError } from "./errors.js";
 
@@ -13,8 +15,16 @@ export { AccountSuspendedError, InsufficientBalanceError };
  */
 export async function debit(tx: Tx, orgId: string, cents: number): Promise<void> {
   if (await debitBalance(tx, orgId, cents)) return;
-  if ((await findOrganizationStatus(tx, orgId)) === "SUSPENDED") throw new AccountSuspendedError();
-  throw new InsufficientBalanceError();
+  throw await debitRefusal(tx, orgId);
+}
+
+/**
+ * Why a debit of the organisation was just refused: suspended, or else (balance short, or no such
+ * organisation) insufficient balance. Read after the refusal, never before: only a refused debit
+ * costs this second query.
+ */
+export async function debitRefusal(db: Db, orgId: string): Promise<AccountSuspendedError | InsufficientBalanceError> {
+  return (await findOrganizationStatus(db, orgId)) === "SUSPENDED" ? new AccountSuspendedError() : new InsufficientBalanceError();
 }
 
 /** The CHARGE ledger row for a job; call in the same transaction as debit(). */

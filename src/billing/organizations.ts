@@ -3,7 +3,7 @@
 import { newId } from "../db/ids.js";
 import type { Prisma } from "../db/client.js";
 import type { OrganizationStatus } from "../generated/prisma/client.js";
-import { createApiKey } from "../auth/api-keys.js";
+import { createApiKey, forgetCachedApiKeys } from "../auth/api-keys.js";
 import { generateWebhookSecret } from "../delivery/signing.js";
 import { sealWebhookSecret } from "../delivery/webhook-secrets.js";
 import { creditBalance, findOrganization, insertLedgerEntry, insertOrganization, updateOrganizationStatus } from "./billing-repository.js";
@@ -63,8 +63,13 @@ export async function fundOrganization(prisma: Prisma, orgId: string, cents: num
   });
 }
 
+/**
+ * Suspends or reactivates. Renders see it at once (the accept statement checks the status); the
+ * API keys' cache of this process is cleared, other processes' expire within KEY_CACHE_TTL_MS.
+ */
 export async function setOrganizationStatus(prisma: Prisma, orgId: string, status: OrganizationStatus): Promise<OrganizationView> {
   if (!(await updateOrganizationStatus(prisma, orgId, status))) throw new OrganizationNotFoundError(orgId);
+  forgetCachedApiKeys(prisma);
   return showOrganization(prisma, orgId);
 }
 

@@ -1,7 +1,8 @@
 // The event bus: job status changes on Redis pub/sub, so every API instance (subscriptions,
 // sync waits) hears what any worker did. Postgres is written first; events only announce it.
 // One subscriber connection per process multiplexes every channel; a channel is subscribed
-// in Redis while at least one local listener wants it.
+// in Redis while at least one local listener wants it. Events published in the same turn of the
+// event loop (the accepts of one batch, say) go to Redis as one pipeline, in the order published.
 import type { Redis } from "ioredis";
 import type { JobView } from "../jobs/view.js";
 
@@ -25,20 +26,37 @@ interface Channel {
 export class EventBus {
   private subscriber: Redis | null = null;
   private readonly channels = new Map<string, Channel>();
+  /** Channel and payload pairs waiting for this turn's pipeline, and its outcome. */
+  private outbox: { messages: string[]; sent: Promise<void> } | null = null;
 
   constructor(
     private readonly publisher: Redis,
     private readonly prefix: string,
   ) {}
 
-  /** Publishes to the job's channel and its organisation's channel. */
-  async publishJob(event: JobEvent): Promise<void> {
+  /**
+   * Publishes to the job's channel and its organisation's channel; resolves once Redis took both
+   * (with the rest of this turn's events, in one pipeline).
+   */
+  publishJob(event: JobEvent): Promise<void> {
     const payload = JSON.stringify(event);
-    await this.publisher
-      .multi()
-      .publish(jobChannel(this.prefix, event.job.job_id), payload)
-      .publish(orgChannel(this.prefix, event.org_id), payload)
-      .exec();
+    const outbox = (this.outbox ??= this.openOutbox());
+    outbox.messages.push(jobChannel(this.prefix, event.job.job_id), payload, orgChannel(this.prefix, event.org_id), payload);
+    return outbox.sent;
+  }
+
+  private openOutbox(): { messages: string[]; sent: Promise<void> } {
+    const messages: string[] = [];
+    const sent = new Promise<void>((resolve) => setImmediate(resolve)).then(async () => {
+      this.outbox = null;
+      const pipeline = this.publisher.pipeline();
+      for (let i = 0; i < messages.length; i += 2) pipeline.publish(messages[i]!, messages[i + 1]!);
+      const results = await pipeline.exec();
+      const failed = results?.find(([err]) => err)?.[0];
+      if (failed) throw failed;
+    });
+    sent.catch(() => {}); // each publisher hears of a failure through its own await
+    return { messages, sent };
   }
 
   /** Listens to one job's events; resolves once Redis confirmed the subscription. */

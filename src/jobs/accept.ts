@@ -1,9 +1,13 @@
 // Accepting work: a single render, a Studio design saved and rendered, a design group rendered
-// as one job. Each validates everything first, then in ONE transaction claims the idempotency
-// key (if any), debits the organisation for everything at once, inserts the jobs and their
-// CHARGE rows. A refused debit throws before anything exists (402 for all or none). Enqueueing
-// happens after the commit; if Redis refuses, the jobs stay pending in Postgres and the
-// reconciler enqueues them later.
+// as one job. Each validates everything first, then debits the organisation for everything at
+// once and inserts the jobs and their CHARGE rows, all or none. A refused debit throws before
+// anything exists (402 for all or none). Enqueueing happens after the commit; if Redis refuses,
+// the jobs stay pending in Postgres and the reconciler enqueues them later.
+//
+// The hot path — a single render without an idempotency key — is one statement (debit, job,
+// CHARGE row), written together with the organisation's other concurrent accepts (group commit:
+// accept-batch.ts), from a template cached in the process and re-checked by that statement. The
+// others (an idempotency key, Studio, groups) run in ONE transaction that also claims the key.
 import { z } from "zod";
 import { debit, recordCharge } from "../billing/charges.js";
 import { claimIdempotencyKey, completeIdempotencyKey, findIdempotentJob, requestFingerprint, type IdempotencyClaim } from "../billing/idempotency.js";
@@ -16,10 +20,11 @@ import { deliveryColumns, prepareSendTo } from "../delivery/accept.js";
 import { HttpUrl, OutputOptions, renderBudgetProblem, type TemplateDocument } from "../templates/document.js";
 import { checkTemplateIds, getDesignGroup, MAX_GROUP_TEMPLATES } from "../templates/design-groups.js";
 import { applyModifications, Modification, ModificationError } from "../templates/modifications.js";
-import { checkFonts, findTemplate, insertTemplate, prepareTemplate, TemplateInput } from "../templates/service.js";
+import { checkFonts, findTemplate, findTemplateSnapshot, insertTemplate, prepareTemplate, TemplateInput } from "../templates/service.js";
 import { findLiveTemplates } from "../templates/template-repository.js";
 import { NotFoundError, ValidationError } from "../errors.js";
-import { getJobById, insertJob } from "./job-repository.js";
+import { acceptInBatch } from "./accept-batch.js";
+import { encodePaidRender, getJobById, insertJob, type PaidRender } from "./job-repository.js";
 import { announce, type JobsDeps } from "./service.js";
 
 const Modifications = z.array(Modification).max(500).default([]);
@@ -114,6 +119,13 @@ const outputOf = (input: Output) => ({ format: input.format, quality: input.qual
 
 type RenderRequest = Output & { modifications: Modification[]; webhook_url?: string | undefined };
 
+/** A render job's `input` column: what the client asked for, and the request's id. */
+const renderInput = (input: RenderRequest, requestId: string | undefined) => ({
+  modifications: input.modifications,
+  ...outputOf(input),
+  request_id: requestId ?? null,
+});
+
 async function insertRender(
   tx: Tx,
   orgId: string,
@@ -130,7 +142,7 @@ async function insertRender(
     templateId: render.templateId,
     templateVersion: render.templateVersion,
     parentId: parentId ?? null,
-    input: { modifications: input.modifications, ...outputOf(input), request_id: delivery.requestId ?? null },
+    input: renderInput(input, delivery.requestId),
     document: render.document,
     format: input.format,
     priceCents: render.price,
@@ -173,27 +185,44 @@ async function accept(
     return { job: primary, replayed: false, renders, ...(templateId ? { templateId } : {}) };
   });
   if (result.replayed) return result;
-  for (const render of result.renders) {
-    try {
-      await deps.renderQueue.enqueue(render.id);
-    } catch (err) {
-      deps.logger.warn({ err, jobId: render.id }, "render queue unavailable; the reconciler will enqueue the job");
-    }
-  }
-  await announce(deps, result.job);
+  await queueAndAnnounce(deps, result.job, result.renders);
   const { renders: _renders, ...accepted } = result;
   return accepted;
+}
+
+/**
+ * After the commit: the pending state announced and the renders queued, all at once (the
+ * announcement is sent first, before any worker can see the job).
+ */
+async function queueAndAnnounce(deps: JobsDeps, primary: Job, renders: Job[]): Promise<void> {
+  await Promise.all([announce(deps, primary), ...renders.map((render) => enqueue(deps, render))]);
+}
+
+async function enqueue(deps: JobsDeps, render: Job): Promise<void> {
+  try {
+    await deps.renderQueue.enqueue(render.id);
+  } catch (err) {
+    deps.logger.warn({ err, jobId: render.id }, "render queue unavailable; the reconciler will enqueue the job");
+  }
 }
 
 const claimFor = (operation: string, input: unknown, opts: AcceptOptions): IdempotencyClaim | null =>
   opts.idempotencyKey ? { key: opts.idempotencyKey, fingerprint: requestFingerprint(operation, input) } : null;
 
+/** A template read again this many times, each time changed before the accept, goes the transactional way. */
+const STALE_RETRIES = 3;
+
 /** POST /api/v1/create: one render of a saved template. */
 export async function createRender(deps: JobsDeps, orgId: string, input: CreateRenderInput, opts: AcceptOptions = {}): Promise<Accepted> {
   const claim = claimFor("render", input, opts);
+  if (!claim) return createRenderNow(deps, orgId, input, opts);
   // A replay answers as the first request did, even if the template changed or went away since.
   const earlier = await replayIfUsed(deps, orgId, claim);
   if (earlier) return earlier;
+  return createRenderInTransaction(deps, orgId, input, opts, claim);
+}
+
+async function createRenderInTransaction(deps: JobsDeps, orgId: string, input: CreateRenderInput, opts: AcceptOptions, claim: IdempotencyClaim | null): Promise<Accepted> {
   const template = await findTemplate(deps.prisma, orgId, input.template_id);
   if (!template) throw new NotFoundError(`template ${input.template_id} not found`);
   const render = plan(deps, template, input.modifications, input);
@@ -203,6 +232,60 @@ export async function createRender(deps: JobsDeps, orgId: string, input: CreateR
     const job = await insertRender(tx, orgId, render, input, { ...(sendTo ? { sendTo } : {}), requestId: opts.requestId });
     return { primary: job, renders: [job] };
   });
+}
+
+/**
+ * The hot path: the template from the process's cache, then one statement (batched with the
+ * organisation's concurrent accepts) that debits, inserts the job and its CHARGE row — and checks
+ * that the template is still at the planned version, else the template is read again and the
+ * render planned anew. The job is returned as written, without reading it back.
+ */
+async function createRenderNow(deps: JobsDeps, orgId: string, input: CreateRenderInput, opts: AcceptOptions): Promise<Accepted> {
+  let sendTo: string | undefined;
+  for (let attempt = 0; attempt <= STALE_RETRIES; attempt++) {
+    const template = await findTemplateSnapshot(deps.prisma, orgId, input.template_id, { fresh: attempt > 0 });
+    if (!template) throw new NotFoundError(`template ${input.template_id} not found`);
+    const render = plan(deps, template, input.modifications, input);
+    if (input.modifications.some((m) => m.font_family !== undefined)) await checkFonts(deps.prisma, orgId, render.document);
+    if (input.send_to && sendTo === undefined) sendTo = await prepareSendTo(deps, orgId, input.send_to);
+    const row: PaidRender = {
+      id: newId("clx"),
+      ledgerId: newId("led"),
+      templateId: render.templateId,
+      templateVersion: render.templateVersion,
+      input: renderInput(input, opts.requestId),
+      document: render.document,
+      format: input.format,
+      priceCents: render.price,
+      ...deliveryColumns(input.webhook_url, sendTo),
+    };
+    const outcome = await acceptInBatch(deps.prisma, orgId, encodePaidRender(row));
+    if (outcome === "stale") continue;
+    const { ledgerId: _ledgerId, ...columns } = row;
+    const job: Job = {
+      ...columns,
+      input: row.input as Job["input"],
+      document: row.document as Job["document"],
+      orgId,
+      kind: "render",
+      designGroupId: null,
+      parentId: null,
+      status: "pending",
+      outputKey: null,
+      renderMs: null,
+      error: null,
+      attempts: 0,
+      sendToError: null,
+      sendToResult: null,
+      createdAt: outcome.createdAt,
+      startedAt: null,
+      completedAt: null,
+    };
+    await queueAndAnnounce(deps, job, [job]);
+    return { job, replayed: false };
+  }
+  // The template keeps changing under us: accept it as it is now, in a transaction.
+  return createRenderInTransaction(deps, orgId, input, opts, null);
 }
 
 /** POST /api/v1/studio/create-and-render: save the design as a template and render it. */

@@ -1,19 +1,22 @@
 // The status transitions the render worker drives, each written to Postgres first and then
-// announced. A group job follows its items: processing when the first starts, and final — in the
-// same transaction as its last item — complete when all are complete, failed when any failed.
-import { refundJob } from "../billing/charges.js";
+// announced. Each change of a render's status is ONE statement that returns the row as it now is,
+// so the announcement needs no second read: processing, complete, failed with its refund folded
+// in. A group job follows its items: processing when the first starts (a second statement, for
+// items only), and final — in the same transaction as its last item — complete when all are
+// complete, failed when any failed; an item of a group therefore ends in a short transaction
+// that also settles the group.
 import { queueDeliveries } from "../delivery/accept.js";
-import type { Tx } from "../db/client.js";
+import type { Db, Tx } from "../db/client.js";
 import type { Job } from "../generated/prisma/client.js";
 import {
   claimJobForProcessing,
   completeUnfinishedJob,
   failUnfinishedJob,
   findGroupItemStatuses,
-  getJobById,
   lockJob,
   settleUnfinishedGroupJob,
   startGroupJob,
+  type FinalScope,
 } from "./job-repository.js";
 import { announce, type JobsDeps } from "./service.js";
 
@@ -23,34 +26,37 @@ import { announce, type JobsDeps } from "./service.js";
  * do nothing.
  */
 export async function markProcessing(deps: JobsDeps, jobId: string): Promise<Job | null> {
-  if (!(await claimJobForProcessing(deps.prisma, jobId))) return null;
-  const job = await getJobById(deps.prisma, jobId);
+  const job = await claimJobForProcessing(deps.prisma, jobId);
+  if (!job) return null;
   if (job.attempts === 1) await announce(deps, job); // retries stay "processing": nothing new to say
-  if (job.parentId && (await startGroupJob(deps.prisma, job.parentId))) await announce(deps, await getJobById(deps.prisma, job.parentId));
+  const group = job.parentId ? await startGroupJob(deps.prisma, job.parentId) : null;
+  if (group) await announce(deps, group);
   return job;
 }
 
 export async function markComplete(deps: JobsDeps, jobId: string, result: { outputKey: string; renderMs: number }): Promise<Job | null> {
-  return finish(deps, jobId, (tx) => completeUnfinishedJob(tx, jobId, result));
+  return finish(deps, (db, scope) => completeUnfinishedJob(db, jobId, result, scope));
 }
 
-/** Ends the job as failed and refunds its charge, both at most once, in one transaction. */
+/** Ends the job as failed and refunds its charge, both at most once, in one statement. */
 export async function markFailed(deps: JobsDeps, jobId: string, error: string): Promise<Job | null> {
-  return finish(deps, jobId, async (tx) => {
-    if (!(await failUnfinishedJob(tx, jobId, error.slice(0, 2000)))) return false;
-    await refundJob(tx, jobId);
-    return true;
-  });
+  return finish(deps, (db, scope) => failUnfinishedJob(db, jobId, error.slice(0, 2000), scope));
 }
 
-/** Runs a final transition and, in the same transaction, settles the job's group. */
-async function finish(deps: JobsDeps, jobId: string, transition: (tx: Tx) => Promise<boolean>): Promise<Job | null> {
-  const changed = await deps.prisma.$transaction(async (tx) => {
-    if (!(await transition(tx))) return null;
-    const job = await getJobById(tx, jobId);
-    const group = job.parentId ? await settleGroup(tx, job.parentId) : null;
-    return { job, group };
-  });
+/**
+ * Runs a final transition: first as one statement on a job outside any group (the common case);
+ * when that changed nothing — an item of a group, or a job already final or missing — again in a
+ * transaction that, for an item, settles its group too.
+ */
+async function finish(deps: JobsDeps, transition: (db: Db, scope: FinalScope) => Promise<Job | null>): Promise<Job | null> {
+  const standalone = await transition(deps.prisma, "standalone");
+  const changed = standalone
+    ? { job: standalone, group: null }
+    : await deps.prisma.$transaction(async (tx) => {
+        const job = await transition(tx, "any");
+        if (!job) return null;
+        return { job, group: job.parentId ? await settleGroup(tx, job.parentId) : null };
+      });
   if (!changed) return null;
   await announce(deps, changed.job);
   await queueDeliveries(deps, changed.job);
@@ -68,6 +74,5 @@ async function settleGroup(tx: Tx, groupId: string): Promise<Job | null> {
   const items = await findGroupItemStatuses(tx, groupId);
   if (items.some((s) => s === "pending" || s === "processing")) return null;
   const failed = items.filter((s) => s === "failed").length;
-  const settled = await settleUnfinishedGroupJob(tx, groupId, failed ? `${failed} of ${items.length} items failed` : null);
-  return settled ? getJobById(tx, groupId) : null;
+  return settleUnfinishedGroupJob(tx, groupId, failed ? `${failed} of ${items.length} items failed` : null);
 }

@@ -98,6 +98,71 @@ export async function findTemplate(prisma: Prisma, orgId: string, id: string): P
   return findLiveTemplate(prisma, orgId, id);
 }
 
+// ---- the accept path's template cache --------------------------------------------------------
+
+/** What accepting a render needs of a template: its current version's document. */
+export interface TemplateSnapshot {
+  id: string;
+  version: number;
+  document: TemplateDocument;
+}
+
+/**
+ * Per database client, by organisation and template id, oldest first. A version never changes
+ * (an update is a new version), so a cached snapshot is never wrong about its own document; it may
+ * only have stopped being the current version or being live, because of an update or delete in
+ * another process (this process drops its entry at once). The accept statement checks exactly
+ * that (acceptPaidRenders) and the caller then reads again with `fresh`: so an update or delete
+ * takes effect for the very next accept, and a job accepted before it keeps the old version.
+ */
+const templateCaches = new WeakMap<Prisma, { entries: Map<string, TemplateSnapshot & { size: number }>; size: number }>();
+const TEMPLATE_CACHE_MAX_ENTRIES = 2_000;
+/** Bounds the memory (approximately: characters of the documents' JSON). */
+const TEMPLATE_CACHE_MAX_SIZE = 32 * 1024 * 1024;
+
+const cacheKey = (orgId: string, id: string) => `${orgId}/${id}`;
+
+function templateCache(prisma: Prisma) {
+  let cache = templateCaches.get(prisma);
+  if (!cache) templateCaches.set(prisma, (cache = { entries: new Map(), size: 0 }));
+  return cache;
+}
+
+function forgetTemplate(prisma: Prisma, orgId: string, id: string): void {
+  const cache = templateCaches.get(prisma);
+  const entry = cache?.entries.get(cacheKey(orgId, id));
+  if (!cache || !entry) return;
+  cache.entries.delete(cacheKey(orgId, id));
+  cache.size -= entry.size;
+}
+
+/**
+ * The live template's current version as this process last saw it, or (with `fresh`, or when it
+ * has not seen it) as the database has it now; null when the organisation has no such live
+ * template. Only for a caller whose write re-checks the version: see templateCaches.
+ */
+export async function findTemplateSnapshot(prisma: Prisma, orgId: string, id: string, opts: { fresh?: boolean } = {}): Promise<TemplateSnapshot | null> {
+  const cache = templateCache(prisma);
+  const key = cacheKey(orgId, id);
+  const hit = opts.fresh ? undefined : cache.entries.get(key);
+  if (hit) return hit;
+  forgetTemplate(prisma, orgId, id);
+  const row = await findLiveTemplate(prisma, orgId, id);
+  if (!row) return null;
+  const document = row.document as unknown as TemplateDocument;
+  const entry = { id: row.id, version: row.version, document, size: JSON.stringify(document).length };
+  if (entry.size > TEMPLATE_CACHE_MAX_SIZE / 16) return entry; // too big to keep
+  forgetTemplate(prisma, orgId, id); // a concurrent read may have stored one meanwhile
+  cache.entries.set(key, entry);
+  cache.size += entry.size;
+  while (cache.entries.size > TEMPLATE_CACHE_MAX_ENTRIES || cache.size > TEMPLATE_CACHE_MAX_SIZE) {
+    const [oldestKey, oldest] = cache.entries.entries().next().value!;
+    cache.entries.delete(oldestKey);
+    cache.size -= oldest.size;
+  }
+  return entry;
+}
+
 export async function getTemplate(prisma: Prisma, orgId: string, id: string): Promise<Template> {
   const template = await findTemplate(prisma, orgId, id);
   if (!template) throw new NotFoundError("template not found");
@@ -114,11 +179,13 @@ export async function updateTemplate(prisma: Prisma, orgId: string, id: string, 
     if (!row) throw new NotFoundError("template not found");
     await insertTemplateVersion(tx, { templateId: id, version: row.version, name: row.name, document });
     return getTemplateById(tx, id);
-  });
+  }).finally(() => forgetTemplate(prisma, orgId, id));
 }
 
 export async function deleteTemplate(prisma: Prisma, orgId: string, id: string): Promise<void> {
-  if (!(await softDeleteTemplate(prisma, orgId, id))) throw new NotFoundError("template not found");
+  const deleted = await softDeleteTemplate(prisma, orgId, id);
+  forgetTemplate(prisma, orgId, id);
+  if (!deleted) throw new NotFoundError("template not found");
 }
 
 export async function listTemplates(prisma: Prisma, orgId: string, page: PageQuery): Promise<Page<Template>> {

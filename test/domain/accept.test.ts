@@ -62,6 +62,13 @@ describe("createRender", () => {
     await events.stop();
   });
 
+  it("returns the job exactly as written, without reading it back", async () => {
+    const orgId = await domain.createOrg(10);
+    const template = await domain.createTemplate(orgId);
+    const accepted = await createRender(domain.ctx, orgId, render(template.id, { modifications: [{ name: "box", color: "#00ff00" }], webhook_url: "https://example.com/hook", quality: 80, format: "jpeg" }), { requestId: "req-2" });
+    expect(accepted.job).toEqual(await domain.ctx.prisma.job.findUniqueOrThrow({ where: { id: accepted.job.id } }));
+  });
+
   it("prices by output size after scale: above 4 megapixels costs the large price", async () => {
     const orgId = await domain.createOrg(10);
     const template = await domain.createTemplate(orgId, { width: 1200, height: 630, background: "#000000" });
@@ -141,6 +148,33 @@ describe("concurrent accepts against a small balance", () => {
     for (const r of refused) expect(r.reason).toBeInstanceOf(InsufficientBalanceError);
     expect(await footprint(orgId)).toMatchObject({ jobs: 5, charges: 5 });
     expect(await expectLedgerBalanced(domain.ctx.prisma, orgId)).toBe(0);
+  });
+
+  it("are written together (group commit), each job charged once and queued", async () => {
+    const orgId = await domain.createOrg(100);
+    const template = await domain.createTemplate(orgId);
+    await createRender(domain.ctx, orgId, render(template.id)); // the template is now cached
+    const queuedBefore = await domain.queuedRenders();
+    const accepted = await Promise.all(Array.from({ length: 30 }, () => createRender(domain.ctx, orgId, render(template.id))));
+    const jobs = await domain.ctx.prisma.job.findMany({ where: { id: { in: accepted.map((a) => a.job.id) } } });
+    expect(jobs).toHaveLength(30);
+    // One transaction, one created_at: fewer commits than accepts.
+    expect(new Set(jobs.map((j) => j.createdAt.getTime())).size).toBeLessThan(30);
+    for (const a of accepted) expect(a.job).toEqual(jobs.find((j) => j.id === a.job.id));
+    expect(await footprint(orgId)).toMatchObject({ jobs: 31, charges: 31 });
+    expect(await domain.queuedRenders()).toBe(queuedBefore + 30);
+    expect(await expectLedgerBalanced(domain.ctx.prisma, orgId)).toBe(69);
+  });
+
+  it("a suspended organisation: every one of a burst refused as suspended, nothing written", async () => {
+    const orgId = await domain.createOrg(100);
+    const template = await domain.createTemplate(orgId);
+    await createRender(domain.ctx, orgId, render(template.id));
+    await setOrganizationStatus(domain.ctx.prisma, orgId, "SUSPENDED");
+    const results = await Promise.allSettled(Array.from({ length: 10 }, () => createRender(domain.ctx, orgId, render(template.id))));
+    for (const r of results) expect(r.status === "rejected" && r.reason instanceof AccountSuspendedError).toBe(true);
+    expect(await footprint(orgId)).toMatchObject({ jobs: 1, charges: 1 });
+    expect(await expectLedgerBalanced(domain.ctx.prisma, orgId)).toBe(99);
   });
 
   it("a group and single renders racing for the same cents: all or nothing for the group", async () => {

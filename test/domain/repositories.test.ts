@@ -17,8 +17,10 @@ import { setOrganizationStatus } from "../../src/billing/organizations.js";
 import type { Db } from "../../src/db/client.js";
 import { newId } from "../../src/db/ids.js";
 import {
+  acceptPaidRenders,
   claimJobForProcessing,
   completeUnfinishedJob,
+  encodePaidRender,
   failUnfinishedJob,
   findJobForOrg,
   getJobById,
@@ -119,53 +121,149 @@ describe("job repository", () => {
   it("claimJobForProcessing: renders only, unfinished only; counts attempts and keeps the first start", async () => {
     const orgId = await domain.createOrg(0);
     const job = await newJob(orgId);
-    expect(await claimJobForProcessing(db(), job.id)).toBe(true);
-    const first = await getJobById(db(), job.id);
+    const first = await claimJobForProcessing(db(), job.id);
+    // The row as the statement left it: every column, exactly as Prisma reads it.
+    expect(first).toEqual(await getJobById(db(), job.id));
     expect(first).toMatchObject({ status: "processing", attempts: 1 });
-    expect(await claimJobForProcessing(db(), job.id)).toBe(true);
-    const second = await getJobById(db(), job.id);
-    expect(second.attempts).toBe(2);
-    expect(second.startedAt).toEqual(first.startedAt);
+    const second = await claimJobForProcessing(db(), job.id);
+    expect(second).toEqual(await getJobById(db(), job.id));
+    expect(second!.attempts).toBe(2);
+    expect(second!.startedAt).toEqual(first!.startedAt);
 
-    expect(await completeUnfinishedJob(db(), job.id, { outputKey: "renders/x.png", renderMs: 5 })).toBe(true);
-    expect(await claimJobForProcessing(db(), job.id)).toBe(false);
+    expect(await completeUnfinishedJob(db(), job.id, { outputKey: "renders/x.png", renderMs: 5 })).not.toBeNull();
+    expect(await claimJobForProcessing(db(), job.id)).toBeNull();
     expect((await getJobById(db(), job.id)).attempts).toBe(2);
 
     const group = await newJob(orgId, { kind: "group" });
-    expect(await claimJobForProcessing(db(), group.id)).toBe(false);
-    expect(await claimJobForProcessing(db(), "clx_unknown")).toBe(false);
+    expect(await claimJobForProcessing(db(), group.id)).toBeNull();
+    expect(await claimJobForProcessing(db(), "clx_unknown")).toBeNull();
   });
 
   it("complete and fail only an unfinished job; completing clears an earlier attempt's error", async () => {
     const orgId = await domain.createOrg(0);
     const a = await newJob(orgId);
     await domain.ctx.prisma.job.update({ where: { id: a.id }, data: { error: "attempt 1 timed out" } });
-    expect(await completeUnfinishedJob(db(), a.id, { outputKey: "renders/a.png", renderMs: 5 })).toBe(true);
-    expect(await getJobById(db(), a.id)).toMatchObject({ status: "complete", error: null, outputKey: "renders/a.png", renderMs: 5 });
-    expect(await failUnfinishedJob(db(), a.id, "late")).toBe(false);
-    expect(await completeUnfinishedJob(db(), a.id, { outputKey: "renders/b.png", renderMs: 9 })).toBe(false);
+    const complete = await completeUnfinishedJob(db(), a.id, { outputKey: "renders/a.png", renderMs: 5 });
+    expect(complete).toEqual(await getJobById(db(), a.id));
+    expect(complete).toMatchObject({ status: "complete", error: null, outputKey: "renders/a.png", renderMs: 5 });
+    expect(complete!.completedAt).toBeInstanceOf(Date);
+    expect(await failUnfinishedJob(db(), a.id, "late")).toBeNull();
+    expect(await completeUnfinishedJob(db(), a.id, { outputKey: "renders/b.png", renderMs: 9 })).toBeNull();
     expect(await getJobById(db(), a.id)).toMatchObject({ status: "complete", outputKey: "renders/a.png" });
 
     const b = await newJob(orgId);
-    expect(await failUnfinishedJob(db(), b.id, "broken")).toBe(true);
-    expect(await getJobById(db(), b.id)).toMatchObject({ status: "failed", error: "broken" });
-    expect((await getJobById(db(), b.id)).completedAt).toBeInstanceOf(Date);
-    expect(await failUnfinishedJob(db(), b.id, "again")).toBe(false);
+    const failed = await failUnfinishedJob(db(), b.id, "broken");
+    expect(failed).toEqual(await getJobById(db(), b.id));
+    expect(failed).toMatchObject({ status: "failed", error: "broken" });
+    expect(failed!.completedAt).toBeInstanceOf(Date);
+    expect(await failUnfinishedJob(db(), b.id, "again")).toBeNull();
+    // Never charged: nothing refunded.
+    expect(await domain.ctx.prisma.ledgerEntry.count({ where: { jobId: b.id } })).toBe(0);
   });
 
   it("group jobs: started once (pending only), settled once, complete or failed with the reason", async () => {
     const orgId = await domain.createOrg(0);
     const group = await newJob(orgId, { kind: "group" });
-    expect(await startGroupJob(db(), group.id)).toBe(true);
-    expect(await startGroupJob(db(), group.id)).toBe(false);
-    expect(await settleUnfinishedGroupJob(db(), group.id, "1 of 2 items failed")).toBe(true);
-    expect(await getJobById(db(), group.id)).toMatchObject({ status: "failed", error: "1 of 2 items failed" });
-    expect(await settleUnfinishedGroupJob(db(), group.id, null)).toBe(false);
+    const started = await startGroupJob(db(), group.id);
+    expect(started).toEqual(await getJobById(db(), group.id));
+    expect(started).toMatchObject({ status: "processing" });
+    expect(await startGroupJob(db(), group.id)).toBeNull();
+    const settled = await settleUnfinishedGroupJob(db(), group.id, "1 of 2 items failed");
+    expect(settled).toEqual(await getJobById(db(), group.id));
+    expect(settled).toMatchObject({ status: "failed", error: "1 of 2 items failed" });
+    expect(await settleUnfinishedGroupJob(db(), group.id, null)).toBeNull();
 
     const fine = await newJob(orgId, { kind: "group" });
-    expect(await settleUnfinishedGroupJob(db(), fine.id, null)).toBe(true);
+    expect(await settleUnfinishedGroupJob(db(), fine.id, null)).toMatchObject({ status: "complete", error: null });
     expect(await getJobById(db(), fine.id)).toMatchObject({ status: "complete", error: null });
-    expect(await startGroupJob(db(), fine.id)).toBe(false);
+    expect(await startGroupJob(db(), fine.id)).toBeNull();
+  });
+
+  it("final transitions in the standalone scope leave an item of a group alone (its group is settled in a transaction)", async () => {
+    const orgId = await domain.createOrg(0);
+    const group = await newJob(orgId, { kind: "group" });
+    const item = await newJob(orgId, { parentId: group.id });
+    expect(await completeUnfinishedJob(db(), item.id, { outputKey: "renders/i.png", renderMs: 1 }, "standalone")).toBeNull();
+    expect(await failUnfinishedJob(db(), item.id, "broken", "standalone")).toBeNull();
+    expect(await getJobById(db(), item.id)).toMatchObject({ status: "pending" });
+    expect(await failUnfinishedJob(db(), item.id, "broken", "any")).toMatchObject({ status: "failed", parentId: group.id });
+  });
+
+  it("failUnfinishedJob refunds the charge in the same statement, once; a refund already there is not paid again", async () => {
+    const charged = async (orgId: string, cents: number) => {
+      const job = await newJob(orgId);
+      expect(await debitBalance(db(), orgId, cents)).toBe(true);
+      await insertLedgerEntry(db(), { orgId, jobId: job.id, kind: "CHARGE", amountCents: -cents });
+      return job;
+    };
+    const orgId = await domain.createOrg(10);
+    const a = await charged(orgId, 3);
+    const reports = await Promise.all(Array.from({ length: 4 }, (_, i) => failUnfinishedJob(db(), a.id, `report ${i}`)));
+    expect(reports.filter((r) => r !== null)).toHaveLength(1);
+    expect(await findJobLedgerEntry(db(), a.id, "REFUND")).toMatchObject({ orgId, amountCents: 3, note: "render failed" });
+    expect(await balanceOf(orgId)).toBe(10);
+
+    // Refunded by hand first (an operator's correction): failing it later credits nothing more.
+    const b = await charged(orgId, 2);
+    await insertLedgerEntry(db(), { orgId, jobId: b.id, kind: "REFUND", amountCents: 2, note: "by hand" });
+    await creditBalance(db(), orgId, 2);
+    expect(await failUnfinishedJob(db(), b.id, "late")).toMatchObject({ status: "failed" });
+    expect(await findJobLedgerEntry(db(), b.id, "REFUND")).toMatchObject({ note: "by hand" });
+    expect(await balanceOf(orgId)).toBe(10);
+    expect(await domain.ctx.prisma.ledgerEntry.count({ where: { orgId, kind: "REFUND" } })).toBe(2);
+  });
+
+  it("acceptPaidRenders: debit, jobs and CHARGE rows all or none, from the current version of a live template only", async () => {
+    const orgId = await domain.createOrg(5);
+    const other = await domain.createOrg(100);
+    const template = await domain.createTemplate(orgId);
+    const theirs = await domain.createTemplate(other);
+    const render = (templateId: string, priceCents: number, templateVersion = 1) => {
+      const id = newId("clx");
+      return {
+        id,
+        encoded: encodePaidRender({
+          id,
+          ledgerId: newId("led"),
+          templateId,
+          templateVersion,
+          input: { modifications: [], format: "png", quality: null, scale: 1, request_id: null },
+          document: { width: 40, height: 20, background: "#ff0000", layers: [] },
+          format: "png",
+          priceCents,
+          webhookUrl: null,
+          webhookStatus: null,
+          sendTo: null,
+          sendToStatus: null,
+        }),
+      };
+    };
+    const jobsOf = () => domain.ctx.prisma.job.count({ where: { orgId } });
+
+    const two = [render(template.id, 2), render(template.id, 3)];
+    const accepted = await acceptPaidRenders(db(), orgId, two.map((r) => r.encoded));
+    expect(accepted).toMatchObject({ accepted: true, current: 2 });
+    expect(accepted.createdAt).toBeInstanceOf(Date);
+    expect(await balanceOf(orgId)).toBe(0);
+    for (const [r, cents] of [[two[0]!, 2], [two[1]!, 3]] as const) {
+      expect(await getJobById(db(), r.id)).toMatchObject({ orgId, status: "pending", kind: "render", templateId: template.id, priceCents: cents, createdAt: accepted.createdAt });
+      expect(await findJobLedgerEntry(db(), r.id, "CHARGE")).toMatchObject({ orgId, amountCents: -cents });
+    }
+
+    // Short by a cent: nothing written. Then funded, but one render of another organisation's
+    // template, an old version or a deleted template spoils the batch: nothing written either.
+    expect(await acceptPaidRenders(db(), orgId, [render(template.id, 1).encoded])).toMatchObject({ accepted: false, current: 1 });
+    await creditBalance(db(), orgId, 10);
+    await insertLedgerEntry(db(), { orgId, kind: "TOPUP", amountCents: 10 });
+    expect(await acceptPaidRenders(db(), orgId, [render(template.id, 1).encoded, render(theirs.id, 1).encoded])).toMatchObject({ accepted: false, current: 1 });
+    expect(await acceptPaidRenders(db(), orgId, [render(template.id, 1, 2).encoded])).toMatchObject({ accepted: false, current: 0 });
+    await setOrganizationStatus(domain.ctx.prisma, orgId, "SUSPENDED");
+    expect(await acceptPaidRenders(db(), orgId, [render(template.id, 1).encoded])).toMatchObject({ accepted: false, current: 1 });
+    await setOrganizationStatus(domain.ctx.prisma, orgId, "ACTIVE");
+    await softDeleteTemplate(db(), orgId, template.id);
+    expect(await acceptPaidRenders(db(), orgId, [render(template.id, 1).encoded])).toMatchObject({ accepted: false, current: 0 });
+    expect(await jobsOf()).toBe(2);
+    expect(await balanceOf(orgId)).toBe(10);
   });
 
   it("lockJob: a second transaction waits for the first to end before it holds the row", async () => {

@@ -19,7 +19,7 @@ import {
   templateView,
   updateTemplate,
 } from "../../src/templates/service.js";
-import { insertFont } from "../../src/templates/template-repository.js";
+import { bumpTemplateVersion, insertFont, insertTemplateVersion, softDeleteTemplate } from "../../src/templates/template-repository.js";
 import { smallTemplate, startDomain, type Domain } from "../helpers/domain.js";
 import { expectLedgerBalanced } from "../helpers/ledger.js";
 
@@ -83,6 +83,32 @@ describe("versions", () => {
     const [item] = await prisma().job.findMany({ where: { parentId: group.id } });
     expect([item!.templateVersion, backgroundOf(item!.document)]).toEqual([2, "#00ff00"]);
     expect(await expectLedgerBalanced(prisma(), orgId)).toBe(7);
+  });
+
+  it("an update or delete by another process, which this process's template cache never heard of, holds for the next accept", async () => {
+    const orgId = await domain.createOrg(10);
+    const template = await domain.createTemplate(orgId, smallTemplate("#ff0000"));
+    const accept = async () => (await createRender(domain.ctx, orgId, CreateRenderInput.parse({ template_id: template.id }))).job;
+    const first = await accept(); // version 1, now cached
+    // Written straight to the database, as another API instance would.
+    const { name: _name, ...document } = smallTemplate("#00ff00");
+    await prisma().$transaction(async (tx) => {
+      const row = await bumpTemplateVersion(tx, orgId, template.id, { name: undefined, document });
+      await insertTemplateVersion(tx, { templateId: template.id, version: row!.version, name: row!.name, document });
+    });
+    const second = await accept();
+    const stored = await prisma().job.findMany({ where: { id: { in: [first.id, second.id] } }, orderBy: { templateVersion: "asc" } });
+    expect(stored.map((j) => [j.id, j.templateVersion, backgroundOf(j.document)])).toEqual([
+      [first.id, 1, "#ff0000"],
+      [second.id, 2, "#00ff00"],
+    ]);
+    expect(second).toMatchObject({ templateVersion: 2 });
+
+    await softDeleteTemplate(prisma(), orgId, template.id);
+    await expect(accept()).rejects.toBeInstanceOf(NotFoundError);
+    // The accepts the database turned down on the way left nothing: two jobs, two charges.
+    expect(await prisma().ledgerEntry.count({ where: { orgId, kind: "CHARGE" } })).toBe(2);
+    expect(await expectLedgerBalanced(prisma(), orgId)).toBe(8);
   });
 
   it("refuses an invalid update (ValidationError) and changes nothing", async () => {
