@@ -280,6 +280,7 @@ async function createRenderNow(deps: JobsDeps, orgId: string, input: CreateRende
       createdAt: outcome.createdAt,
       startedAt: null,
       completedAt: null,
+      queuedAt: null, // admitted to the render queue by the enqueue below (src/queue/admission.ts)
     };
     await queueAndAnnounce(deps, job, [job]);
     return { job, replayed: false };

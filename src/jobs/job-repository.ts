@@ -51,6 +51,7 @@ const JOB_COLUMNS = P.raw(
     `"created_at" AS "createdAt"`,
     `"started_at" AS "startedAt"`,
     `"completed_at" AS "completedAt"`,
+    `"queued_at" AS "queuedAt"`,
   ].join(", "),
 );
 
@@ -183,8 +184,6 @@ export async function listJobsForOrg(db: Db, orgId: string, filter: JobListFilte
 // ---- transitions ------------------------------------------------------------------------------
 // Each is ONE statement that changes the row only from the states it may leave, and returns the
 // row as it now is (null: nothing changed), so that announcing it needs no second read.
-
-const unfinished = { in: ["pending", "processing"] as JobStatus[] };
 
 /**
  * pending|processing -> processing for a render job, counting the attempt; started_at keeps the

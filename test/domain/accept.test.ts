@@ -66,7 +66,10 @@ describe("createRender", () => {
     const orgId = await domain.createOrg(10);
     const template = await domain.createTemplate(orgId);
     const accepted = await createRender(domain.ctx, orgId, render(template.id, { modifications: [{ name: "box", color: "#00ff00" }], webhook_url: "https://example.com/hook", quality: 80, format: "jpeg" }), { requestId: "req-2" });
-    expect(accepted.job).toEqual(await domain.ctx.prisma.job.findUniqueOrThrow({ where: { id: accepted.job.id } }));
+    // As written: admission to the render queue (queued_at) comes after, in the enqueue.
+    const stored = await domain.ctx.prisma.job.findUniqueOrThrow({ where: { id: accepted.job.id } });
+    expect(accepted.job).toEqual({ ...stored, queuedAt: null });
+    expect(stored.queuedAt).not.toBeNull();
   });
 
   it("prices by output size after scale: above 4 megapixels costs the large price", async () => {
@@ -150,7 +153,7 @@ describe("concurrent accepts against a small balance", () => {
     expect(await expectLedgerBalanced(domain.ctx.prisma, orgId)).toBe(0);
   });
 
-  it("are written together (group commit), each job charged once and queued", async () => {
+  it("are written together (group commit), each job charged once and queued as its organisation's slots allow", async () => {
     const orgId = await domain.createOrg(100);
     const template = await domain.createTemplate(orgId);
     await createRender(domain.ctx, orgId, render(template.id)); // the template is now cached
@@ -160,9 +163,13 @@ describe("concurrent accepts against a small balance", () => {
     expect(jobs).toHaveLength(30);
     // One transaction, one created_at: fewer commits than accepts.
     expect(new Set(jobs.map((j) => j.createdAt.getTime())).size).toBeLessThan(30);
-    for (const a of accepted) expect(a.job).toEqual(jobs.find((j) => j.id === a.job.id));
+    for (const a of accepted) expect(a.job).toEqual({ ...jobs.find((j) => j.id === a.job.id), queuedAt: null }); // admitted after the write
     expect(await footprint(orgId)).toMatchObject({ jobs: 31, charges: 31 });
-    expect(await domain.queuedRenders()).toBe(queuedBefore + 30);
+    // Queued as fairness allows: the organisation's first RENDER_ORG_SLOTS unfinished jobs go to
+    // the render queue (one is the render above), the others wait their turn in PostgreSQL.
+    const slots = domain.ctx.config.RENDER_ORG_SLOTS;
+    expect(await domain.queuedRenders()).toBe(queuedBefore + Math.min(30, slots - 1));
+    expect(jobs.filter((j) => j.queuedAt === null)).toHaveLength(30 - Math.min(30, slots - 1));
     expect(await expectLedgerBalanced(domain.ctx.prisma, orgId)).toBe(69);
   });
 
