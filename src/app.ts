@@ -39,7 +39,10 @@ export interface App {
   stop(): Promise<void>;
 }
 
-export async function createContext(config: Config, opts: { migrate: boolean; logger?: Logger | undefined }): Promise<AppContext> {
+export async function createContext(
+  config: Config,
+  opts: { migrate: boolean; logger?: Logger | undefined },
+): Promise<AppContext> {
   const logger = opts.logger ?? createLogger(config.LOG_LEVEL);
   await checkRedis(config.REDIS_URL);
   const db = await openDatabase({
@@ -112,7 +115,13 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<App> {
         worker = createRenderWorker(ctx);
         // The worker side owns repair: pending jobs no queue holds are enqueued again.
         reconciler = startReconciler(
-          { prisma: ctx.prisma, renderQueue: ctx.renderQueue, deliverQueue: ctx.deliverQueue, logger: ctx.logger, failJob: (id, error) => markFailed(ctx, id, error) },
+          {
+            prisma: ctx.prisma,
+            renderQueue: ctx.renderQueue,
+            deliverQueue: ctx.deliverQueue,
+            logger: ctx.logger,
+            failJob: (id, error) => markFailed(ctx, id, error),
+          },
           config.RECONCILE_INTERVAL_MS,
         );
       }

@@ -18,8 +18,14 @@ const ConfigSchema = z
       .regex(/^postgres(ql)?:\/\//, "must be a postgresql:// URL")
       .optional(),
     PGLITE_DIR: z.string().min(1).default("./data/pglite"),
-    REDIS_URL: z.string().regex(/^rediss?:\/\//, "must be a redis:// or rediss:// URL").default("redis://127.0.0.1:6379"),
-    QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_.:-]+$/, "letters, digits and _ . : - only").default("templified"),
+    REDIS_URL: z
+      .string()
+      .regex(/^rediss?:\/\//, "must be a redis:// or rediss:// URL")
+      .default("redis://127.0.0.1:6379"),
+    QUEUE_PREFIX: z
+      .string()
+      .regex(/^[A-Za-z0-9_.:-]+$/, "letters, digits and _ . : - only")
+      .default("templified"),
     STORAGE_DIR: z.string().min(1).default("./data/renders"),
     ALLOW_PRIVATE_NETWORKS: bool.default(false),
     /** Render jobs in flight per worker process: downloading their images, waiting for a CPU slot or rendering. */
@@ -36,10 +42,22 @@ const ConfigSchema = z
     /** Wall-clock budget of one render: past it the job fails (refunded, not retried). */
     RENDER_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(15_000),
     IMAGE_FETCH_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
-    IMAGE_MAX_BYTES: z.coerce.number().int().min(1024).default(20 * 1024 * 1024),
+    IMAGE_MAX_BYTES: z.coerce
+      .number()
+      .int()
+      .min(1024)
+      .default(20 * 1024 * 1024),
     IMAGE_CACHE_TTL_MS: z.coerce.number().int().min(0).default(60_000),
-    FONT_MAX_BYTES: z.coerce.number().int().min(1024).default(5 * 1024 * 1024),
-    BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
+    FONT_MAX_BYTES: z.coerce
+      .number()
+      .int()
+      .min(1024)
+      .default(5 * 1024 * 1024),
+    BODY_LIMIT_BYTES: z.coerce
+      .number()
+      .int()
+      .min(1024)
+      .default(1024 * 1024),
     PRICE_CENTS_PER_RENDER: z.coerce.number().int().min(0).default(1),
     PRICE_CENTS_LARGE_RENDER: z.coerce.number().int().min(0).default(2),
     /** 32 bytes, base64 or hex: encrypts Send-To credentials and webhook secrets at rest. Unset: a key file in ./data. */
@@ -72,7 +90,11 @@ const ConfigSchema = z
     /** GraphiQL (assets served from this process, no CDN) at GET /graphql in a browser; false: none. */
     GRAPHIQL: bool.default(true),
     /** When set, GET /metrics needs `Authorization: Bearer <token>`; unset: /metrics is open. */
-    METRICS_TOKEN: z.string().min(16, "at least 16 characters").regex(/^[\x21-\x7e]+$/, "printable ASCII without spaces").optional(),
+    METRICS_TOKEN: z
+      .string()
+      .min(16, "at least 16 characters")
+      .regex(/^[\x21-\x7e]+$/, "printable ASCII without spaces")
+      .optional(),
     /** Password (user "admin") for the queue dashboard at /admin/queues; unset: no dashboard. */
     ADMIN_PASSWORD: z.string().min(8, "at least 8 characters").optional(),
     LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),

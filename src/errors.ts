@@ -7,7 +7,10 @@ export class NotFoundError extends Error {}
 
 /** `["modifications", 0, "text"]` -> `modifications[0].text` */
 export const formatPath = (path: readonly PropertyKey[]) =>
-  path.reduce<string>((acc, p) => (typeof p === "number" ? `${acc}[${p}]` : acc ? `${acc}.${String(p)}` : String(p)), "");
+  path.reduce<string>(
+    (acc, p) => (typeof p === "number" ? `${acc}[${p}]` : acc ? `${acc}.${String(p)}` : String(p)),
+    "",
+  );
 
 export interface FieldProblem {
   path: string;
@@ -28,7 +31,10 @@ export class ValidationError extends Error {
 
   /** One error listing every zod issue, paths prefixed with `where` (e.g. "input"). */
   static fromZod(issues: readonly Pick<z.core.$ZodIssue, "path" | "message">[], where?: string): ValidationError {
-    const fields = issues.map((i) => ({ path: formatPath([...(where ? [where] : []), ...i.path]) || (where ?? ""), message: i.message }));
+    const fields = issues.map((i) => ({
+      path: formatPath([...(where ? [where] : []), ...i.path]) || (where ?? ""),
+      message: i.message,
+    }));
     return new ValidationError(fields.map((f) => `${f.path}: ${f.message}`).join("; "), [], fields);
   }
 }

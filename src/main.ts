@@ -4,5 +4,6 @@
 import { exitWith, runProcess } from "./process.js";
 
 const role = process.argv[2];
-if (role !== "all" && role !== "api" && role !== "worker") exitWith("usage: node --import tsx src/main.ts all|api|worker");
+if (role !== "all" && role !== "api" && role !== "worker")
+  exitWith("usage: node --import tsx src/main.ts all|api|worker");
 await runProcess(role);

@@ -36,20 +36,35 @@ export async function runProcess(role: Role): Promise<void> {
   } catch (e) {
     if (e instanceof ServiceUnavailableError) exitWith(e.message);
     const code = (e as { code?: string }).code;
-    if (config.DATABASE_URL && (code === "ECONNREFUSED" || code === "ENOTFOUND" || code === "28P01" || code === "28000")) {
-      exitWith(`PostgreSQL is not reachable at ${redactUrl(config.DATABASE_URL)} (${code}). Start it, or unset DATABASE_URL to use the embedded database.`);
+    if (
+      config.DATABASE_URL &&
+      (code === "ECONNREFUSED" || code === "ENOTFOUND" || code === "28P01" || code === "28000")
+    ) {
+      exitWith(
+        `PostgreSQL is not reachable at ${redactUrl(config.DATABASE_URL)} (${code}). Start it, or unset DATABASE_URL to use the embedded database.`,
+      );
     }
     throw e;
   }
 
   let adminSocket: Server | null = null;
   if (app.ctx.db.kind === "pglite") {
-    adminSocket = await listenAdminSocket(adminSocketPath(config.PGLITE_DIR), (argv) => runAdminCommand({ prisma: app.ctx.prisma, secretsKey: async () => app.ctx.secretsKey }, argv), (e) => e instanceof UsageError);
+    adminSocket = await listenAdminSocket(
+      adminSocketPath(config.PGLITE_DIR),
+      (argv) => runAdminCommand({ prisma: app.ctx.prisma, secretsKey: async () => app.ctx.secretsKey }, argv),
+      (e) => e instanceof UsageError,
+    );
   }
 
   const address = await app.start();
   app.ctx.logger.info(
-    { role, address, publicBaseUrl: config.PUBLIC_BASE_URL, database: app.ctx.db.kind, queuePrefix: config.QUEUE_PREFIX },
+    {
+      role,
+      address,
+      publicBaseUrl: config.PUBLIC_BASE_URL,
+      database: app.ctx.db.kind,
+      queuePrefix: config.QUEUE_PREFIX,
+    },
     address ? `Templified listening on ${address}` : "Templified worker started",
   );
 

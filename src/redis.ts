@@ -7,7 +7,12 @@ export class ServiceUnavailableError extends Error {}
 
 /** Connects once, fails with one line saying what is missing and how to start it. */
 export async function checkRedis(url: string): Promise<void> {
-  const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 3_000 });
+  const probe = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    connectTimeout: 3_000,
+  });
   probe.on("error", () => {});
   try {
     await probe.connect();

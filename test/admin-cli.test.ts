@@ -9,7 +9,11 @@ import { run } from "./helpers/run.js";
 
 // The server's key, as an operator exports it for the command.
 const SECRETS_KEY = randomBytes(32);
-const admin = (...args: string[]) => run("tsx", ["src/cli/admin.ts", ...args], { DATABASE_URL: inject("databaseUrl"), SECRETS_KEY: SECRETS_KEY.toString("base64") });
+const admin = (...args: string[]) =>
+  run("tsx", ["src/cli/admin.ts", ...args], {
+    DATABASE_URL: inject("databaseUrl"),
+    SECRETS_KEY: SECRETS_KEY.toString("base64"),
+  });
 
 describe("npm run admin -- org ...", () => {
   it("creates, funds, suspends, reactivates and shows an organisation, one JSON line each", async () => {
@@ -50,7 +54,10 @@ describe("npm run admin -- org ...", () => {
     const pg = (await import("pg")).default;
     const client = new pg.Client({ connectionString: inject("databaseUrl") });
     await client.connect();
-    const { rows } = await client.query<{ webhook_secret: string }>("SELECT webhook_secret FROM organizations WHERE id = $1", [org_id]);
+    const { rows } = await client.query<{ webhook_secret: string }>(
+      "SELECT webhook_secret FROM organizations WHERE id = $1",
+      [org_id],
+    );
     await client.end();
     expect(rows[0]!.webhook_secret).toMatch(/^v1:/);
     expect(rows[0]!.webhook_secret).not.toContain(webhook_secret.slice("whsec_".length));
@@ -58,7 +65,11 @@ describe("npm run admin -- org ...", () => {
   });
 
   it("with DATABASE_URL, never invents a secrets key of its own: org create needs the server's", async () => {
-    const env = { DATABASE_URL: inject("databaseUrl"), SECRETS_KEY: "", SECRETS_KEY_FILE: path.join(tmpdir(), `templified-no-key-${randomBytes(4).toString("hex")}`, "secrets.key") };
+    const env = {
+      DATABASE_URL: inject("databaseUrl"),
+      SECRETS_KEY: "",
+      SECRETS_KEY_FILE: path.join(tmpdir(), `templified-no-key-${randomBytes(4).toString("hex")}`, "secrets.key"),
+    };
     const refused = await run("tsx", ["src/cli/admin.ts", "org", "create", "--name", "Keyless"], env);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/no secrets key: SECRETS_KEY is unset/);
@@ -83,7 +94,10 @@ describe("npm run admin -- org ...", () => {
 
 describe("npm run admin -- key ...", () => {
   it("creates, lists, rotates and revokes an organisation's keys; never prints a stored key again", async () => {
-    const created = JSON.parse((await admin("org", "create", "--name", "Keys")).stdout) as { org_id: string; api_key: string };
+    const created = JSON.parse((await admin("org", "create", "--name", "Keys")).stdout) as {
+      org_id: string;
+      api_key: string;
+    };
     const second = await admin("key", "create", created.org_id, "--name", "ci");
     expect(second.code, second.stderr).toBe(0);
     const ci = JSON.parse(second.stdout) as { key_id: string; api_key: string; name: string; active: boolean };
@@ -110,7 +124,10 @@ describe("npm run admin -- key ...", () => {
     expect(hours).toBeGreaterThan(1.9);
     expect(hours).toBeLessThanOrEqual(2);
 
-    const revoked = JSON.parse((await admin("key", "revoke", ci.key_id)).stdout) as { active: boolean; revoked_at: string | null };
+    const revoked = JSON.parse((await admin("key", "revoke", ci.key_id)).stdout) as {
+      active: boolean;
+      revoked_at: string | null;
+    };
     expect(revoked.active).toBe(false);
     expect(revoked.revoked_at).not.toBeNull();
     const again = await admin("key", "rotate", ci.key_id);

@@ -54,12 +54,21 @@ interface Res {
 function send(port: number, method: string, path: string, authorization?: string): Promise<Res> {
   return new Promise((resolve, reject) => {
     const withBody = method !== "GET" && method !== "HEAD" && method !== "OPTIONS";
-    const headers: Record<string, string> = { accept: "text/html,application/json", ...(authorization ? { authorization } : {}) };
+    const headers: Record<string, string> = {
+      accept: "text/html,application/json",
+      ...(authorization ? { authorization } : {}),
+    };
     if (withBody) Object.assign(headers, { "content-type": "application/json", "content-length": "2" });
     const req = http.request({ host: "127.0.0.1", port, method, path, headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, type: String(res.headers["content-type"] ?? ""), body: Buffer.concat(chunks).toString("utf8") }));
+      res.on("end", () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          type: String(res.headers["content-type"] ?? ""),
+          body: Buffer.concat(chunks).toString("utf8"),
+        }),
+      );
       res.on("error", reject);
     });
     req.on("error", reject);
@@ -77,7 +86,9 @@ type Op =
   | { op: "param"; at: number; text: string };
 
 const pctOf = (ch: string, upper: boolean) =>
-  [...Buffer.from(ch, "utf8")].map((b) => `%${upper ? b.toString(16).toUpperCase().padStart(2, "0") : b.toString(16).padStart(2, "0")}`).join("");
+  [...Buffer.from(ch, "utf8")]
+    .map((b) => `%${upper ? b.toString(16).toUpperCase().padStart(2, "0") : b.toString(16).padStart(2, "0")}`)
+    .join("");
 
 /** Applies the edits in order; positions are taken modulo what there is. The leading "/" stays. */
 function respell(path: string, ops: Op[], trailing: string, query: string): string {
@@ -89,7 +100,9 @@ function respell(path: string, ops: Op[], trailing: string, query: string): stri
       // well-formed URL.
       // plainOnly: only characters the router decodes back (not "/", not an escape), so the
       // spelling still names the same route.
-      const units = [...p.matchAll(/%[0-9A-Fa-f]{2}|[^]/g)].filter((m) => m.index > 0 && !(o.plainOnly && (m[0].length > 1 || m[0] === "/"))).map((m) => m.index);
+      const units = [...p.matchAll(/%[0-9A-Fa-f]{2}|[^]/g)]
+        .filter((m) => m.index > 0 && !(o.plainOnly && (m[0].length > 1 || m[0] === "/")))
+        .map((m) => m.index);
       if (units.length === 0) continue;
       const i = units[o.at % units.length]!;
       p = p.slice(0, i) + pctOf(p[i]!, o.upper) + p.slice(i + 1);
@@ -97,7 +110,12 @@ function respell(path: string, ops: Op[], trailing: string, query: string): stri
       const segments = p.split("/");
       const i = 1 + (o.at % Math.max(1, segments.length - 1));
       const s = segments[i] ?? "";
-      segments[i] = o.mode === "upper" ? s.toUpperCase() : o.mode === "lower" ? s.toLowerCase() : [...s].map((c, k) => (k % 2 ? c.toUpperCase() : c.toLowerCase())).join("");
+      segments[i] =
+        o.mode === "upper"
+          ? s.toUpperCase()
+          : o.mode === "lower"
+            ? s.toLowerCase()
+            : [...s].map((c, k) => (k % 2 ? c.toUpperCase() : c.toLowerCase())).join("");
       p = segments.join("/");
     } else {
       const slashes = [...p].flatMap((c, i) => (c === "/" ? [i] : []));
@@ -118,24 +136,63 @@ function respell(path: string, ops: Op[], trailing: string, query: string): stri
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 8, arbitrary: fc.record({ op: fc.constant("encode" as const), at: fc.nat(), upper: fc.boolean() }) },
-  { weight: 2, arbitrary: fc.record({ op: fc.constant("case" as const), at: fc.nat(), mode: fc.constantFrom("upper" as const, "lower" as const, "flip" as const) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      op: fc.constant("case" as const),
+      at: fc.nat(),
+      mode: fc.constantFrom("upper" as const, "lower" as const, "flip" as const),
+    }),
+  },
   {
     weight: 3,
     arbitrary: fc.record({
       op: fc.constant("insert" as const),
       at: fc.nat(),
-      text: fc.constantFrom("/", "//", "./", "../", "x/../", "admin/../", "queues/../", "%2e/", "%2E%2E/", "x/%2e%2e/", ".%2e/", "%2F", "\\", "x/..%2F", "~/../"),
+      text: fc.constantFrom(
+        "/",
+        "//",
+        "./",
+        "../",
+        "x/../",
+        "admin/../",
+        "queues/../",
+        "%2e/",
+        "%2E%2E/",
+        "x/%2e%2e/",
+        ".%2e/",
+        "%2F",
+        "\\",
+        "x/..%2F",
+        "~/../",
+      ),
     }),
   },
-  { weight: 2, arbitrary: fc.record({ op: fc.constant("param" as const), at: fc.nat(), text: fc.constantFrom(";", ";x", ";jsessionid=1", ";a=b;c", "%3B", ";/") }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      op: fc.constant("param" as const),
+      at: fc.nat(),
+      text: fc.constantFrom(";", ";x", ";jsessionid=1", ";a=b;c", "%3B", ";/"),
+    }),
+  },
 );
 /** Spellings the router maps to the same route (escapes of plain characters, a query string). */
 const sameRouteArb = fc.tuple(
-  fc.array(fc.record({ op: fc.constant("encode" as const), at: fc.nat(), upper: fc.boolean(), plainOnly: fc.constant(true) }), { minLength: 1, maxLength: 6 }),
+  fc.array(
+    fc.record({ op: fc.constant("encode" as const), at: fc.nat(), upper: fc.boolean(), plainOnly: fc.constant(true) }),
+    { minLength: 1, maxLength: 6 },
+  ),
   fc.constantFrom("", "?x=1", "?a=%2F&b", "?/admin/queues", "?%zz", "#frag"),
 );
-const trailingArb = fc.oneof({ weight: 3, arbitrary: fc.constant("") }, { weight: 2, arbitrary: fc.constantFrom("/", "//", "/.", "/./", "/;", ";", ";x=1", "%2F", "%20", ".", "/..") });
-const queryArb = fc.oneof({ weight: 1, arbitrary: fc.constant("") }, { weight: 1, arbitrary: fc.constantFrom("?", "?x=1", "?a=%2F&b", "?/admin/queues", "#frag", "?;", "?%", "?%zz") });
+const trailingArb = fc.oneof(
+  { weight: 3, arbitrary: fc.constant("") },
+  { weight: 2, arbitrary: fc.constantFrom("/", "//", "/.", "/./", "/;", ";", ";x=1", "%2F", "%20", ".", "/..") },
+);
+const queryArb = fc.oneof(
+  { weight: 1, arbitrary: fc.constant("") },
+  { weight: 1, arbitrary: fc.constantFrom("?", "?x=1", "?a=%2F&b", "?/admin/queues", "#frag", "?;", "?%", "?%zz") },
+);
 
 interface Target {
   /** Concrete path, params filled in. */
@@ -216,7 +273,10 @@ async function checkServer(port: number, targets: Target[], numRuns: number): Pr
       targetArb.chain((t) =>
         fc.tuple(
           fc.constant(t),
-          fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...t.methods) }, { weight: 2, arbitrary: fc.constantFrom(...METHODS) }),
+          fc.oneof(
+            { weight: 3, arbitrary: fc.constantFrom(...t.methods) },
+            { weight: 2, arbitrary: fc.constantFrom(...METHODS) },
+          ),
           spelling,
           fc.constantFrom(...BAD_AUTH),
         ),
@@ -251,7 +311,8 @@ let port: number;
 beforeAll(async () => {
   stack = await startStack({ ADMIN_PASSWORD: PASSWORD, RATE_LIMIT_MAX: "0" }, { api: true, worker: false });
   port = Number(new URL(stack.baseUrl).port);
-  const table = (stack.app.server as unknown as { routeTable: { method: string | string[]; url: string }[] }).routeTable;
+  const table = (stack.app.server as unknown as { routeTable: { method: string | string[]; url: string }[] })
+    .routeTable;
   targets = dashboardTargets(table, stack.app.ctx.renderQueue.queue.name);
 });
 afterAll(() => stack?.stop());
@@ -273,7 +334,9 @@ describe("queue dashboard guard", () => {
     const api = await send(port, "GET", `${ADMIN_BASE}/api/queues`, GOOD);
     expect(api.status).toBe(200);
     expect(api.type).toMatch(/^application\/json/);
-    expect(JSON.parse(api.body).queues.map((q: { name: string }) => q.name)).toContain(stack.app.ctx.renderQueue.queue.name);
+    expect(JSON.parse(api.body).queues.map((q: { name: string }) => q.name)).toContain(
+      stack.app.ctx.renderQueue.queue.name,
+    );
   });
 
   it("spellings the router decodes to the dashboard: 200 with the credential, 401 without (the bypass this guards against)", async () => {
@@ -292,7 +355,11 @@ describe("queue dashboard guard", () => {
     }
     // A state-changing route under an encoded spelling: refused, and the queue is not paused.
     for (const method of ["PUT", "POST"]) {
-      expectRefused(method, `/admin/%71ueues/api/queues/${q}/pause`, await send(port, method, `/admin/%71ueues/api/queues/${q}/pause`));
+      expectRefused(
+        method,
+        `/admin/%71ueues/api/queues/${q}/pause`,
+        await send(port, method, `/admin/%71ueues/api/queues/${q}/pause`),
+      );
     }
     expect(await stack.app.ctx.renderQueue.queue.isPaused()).toBe(false);
   });
@@ -309,53 +376,87 @@ describe("queue dashboard guard", () => {
   }, 120_000);
 
   it("the real server's router options are the ones the matrix below starts from", () => {
-    const config = (stack.app.server as unknown as FastifyInstance).initialConfig as Record<string, unknown> & { routerOptions?: Record<string, unknown> };
+    const config = (stack.app.server as unknown as FastifyInstance).initialConfig as Record<string, unknown> & {
+      routerOptions?: Record<string, unknown>;
+    };
     const opt = (name: string) => config.routerOptions?.[name] ?? config[name];
     expect({
       ignoreTrailingSlash: opt("ignoreTrailingSlash") ?? false,
       ignoreDuplicateSlashes: opt("ignoreDuplicateSlashes") ?? false,
       caseSensitive: opt("caseSensitive") ?? true,
       useSemicolonDelimiter: opt("useSemicolonDelimiter") ?? false,
-    }).toEqual({ ignoreTrailingSlash: false, ignoreDuplicateSlashes: false, caseSensitive: true, useSemicolonDelimiter: false });
+    }).toEqual({
+      ignoreTrailingSlash: false,
+      ignoreDuplicateSlashes: false,
+      caseSensitive: true,
+      useSemicolonDelimiter: false,
+    });
   });
 
   describe("under every combination of router options", () => {
     const combos = [false, true].flatMap((ignoreTrailingSlash) =>
       [false, true].flatMap((ignoreDuplicateSlashes) =>
-        [true, false].flatMap((caseSensitive) => [false, true].map((useSemicolonDelimiter) => ({ ignoreTrailingSlash, ignoreDuplicateSlashes, caseSensitive, useSemicolonDelimiter }))),
+        [true, false].flatMap((caseSensitive) =>
+          [false, true].map((useSemicolonDelimiter) => ({
+            ignoreTrailingSlash,
+            ignoreDuplicateSlashes,
+            caseSensitive,
+            useSemicolonDelimiter,
+          })),
+        ),
       ),
     );
-    it.each(combos)("%o", async (routerOptions) => {
-      const app = Fastify({ routerOptions });
-      app.setNotFoundHandler((request, reply) => reply.status(404).send({ error: `No route for ${request.method} ${request.url.split("?")[0]}` }));
-      await app.register(adminPlugin(stack.app.ctx));
-      await app.listen({ port: 0, host: "127.0.0.1" });
-      try {
-        const p = (app.server.address() as AddressInfo).port;
-        expect((await send(p, "GET", `${ADMIN_BASE}/api/queues`, GOOD)).status).toBe(200);
-        // The spellings each option makes match: with it, the dashboard with the credential and 401
-        // without; without it, the server's 404 either way.
-        for (const [path, matches] of [
-          [`${ADMIN_BASE}/api/queues/`, routerOptions.ignoreTrailingSlash],
-          [`/admin//queues/api/queues`, routerOptions.ignoreDuplicateSlashes],
-          [`/ADMIN/Queues/API/queues`, !routerOptions.caseSensitive],
-          [`${ADMIN_BASE}/api/queues;jsessionid=1`, routerOptions.useSemicolonDelimiter],
-          [`/%41DMIN//queues/api/Queues/;x=1`, routerOptions.ignoreDuplicateSlashes && !routerOptions.caseSensitive && routerOptions.ignoreTrailingSlash && routerOptions.useSemicolonDelimiter],
-        ] as const) {
-          const withKey = await send(p, "GET", path, GOOD);
-          expect(withKey.status, `${path} with the credential`).toBe(matches ? 200 : 404);
-          const without = await send(p, "GET", path);
-          expectRefused("GET", path, without);
-          expect(without.status, `${path} without`).toBe(matches ? 401 : 404);
-          expectRefused("PUT", path, await send(p, "PUT", `${path.replace(/\/api\/queues.*$/i, "")}/api/queues/${stack.app.ctx.renderQueue.queue.name}/pause`));
+    it.each(combos)(
+      "%o",
+      async (routerOptions) => {
+        const app = Fastify({ routerOptions });
+        app.setNotFoundHandler((request, reply) =>
+          reply.status(404).send({ error: `No route for ${request.method} ${request.url.split("?")[0]}` }),
+        );
+        await app.register(adminPlugin(stack.app.ctx));
+        await app.listen({ port: 0, host: "127.0.0.1" });
+        try {
+          const p = (app.server.address() as AddressInfo).port;
+          expect((await send(p, "GET", `${ADMIN_BASE}/api/queues`, GOOD)).status).toBe(200);
+          // The spellings each option makes match: with it, the dashboard with the credential and 401
+          // without; without it, the server's 404 either way.
+          for (const [path, matches] of [
+            [`${ADMIN_BASE}/api/queues/`, routerOptions.ignoreTrailingSlash],
+            [`/admin//queues/api/queues`, routerOptions.ignoreDuplicateSlashes],
+            [`/ADMIN/Queues/API/queues`, !routerOptions.caseSensitive],
+            [`${ADMIN_BASE}/api/queues;jsessionid=1`, routerOptions.useSemicolonDelimiter],
+            [
+              `/%41DMIN//queues/api/Queues/;x=1`,
+              routerOptions.ignoreDuplicateSlashes &&
+                !routerOptions.caseSensitive &&
+                routerOptions.ignoreTrailingSlash &&
+                routerOptions.useSemicolonDelimiter,
+            ],
+          ] as const) {
+            const withKey = await send(p, "GET", path, GOOD);
+            expect(withKey.status, `${path} with the credential`).toBe(matches ? 200 : 404);
+            const without = await send(p, "GET", path);
+            expectRefused("GET", path, without);
+            expect(without.status, `${path} without`).toBe(matches ? 401 : 404);
+            expectRefused(
+              "PUT",
+              path,
+              await send(
+                p,
+                "PUT",
+                `${path.replace(/\/api\/queues.*$/i, "")}/api/queues/${stack.app.ctx.renderQueue.queue.name}/pause`,
+              ),
+            );
+          }
+          const stats = await checkServer(p, targets, 60);
+          expect(stats.sameRouteReached, JSON.stringify(stats)).toBe(stats.sameRouteProbed);
+          expect(stats.reached, JSON.stringify(stats)).toBeGreaterThan(0);
+        } finally {
+          await app.close();
         }
-        const stats = await checkServer(p, targets, 60);
-        expect(stats.sameRouteReached, JSON.stringify(stats)).toBe(stats.sameRouteProbed);
-        expect(stats.reached, JSON.stringify(stats)).toBeGreaterThan(0);
-      } finally {
-        await app.close();
-      }
-      expect(await stack.app.ctx.renderQueue.queue.isPaused()).toBe(false);
-    }, 60_000);
+        expect(await stack.app.ctx.renderQueue.queue.isPaused()).toBe(false);
+      },
+      60_000,
+    );
   });
 });

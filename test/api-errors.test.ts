@@ -27,7 +27,9 @@ describe("authentication", () => {
 
   it("401 for an unknown key, and for a malformed header", async () => {
     expect((await stack.api("tk_live_nope", "GET", "/api/v1/create/clx_x")).status).toBe(401);
-    const res = await stack.api(null, "GET", `/api/v1/templates/${templateId}`, undefined, { authorization: "Basic abc" });
+    const res = await stack.api(null, "GET", `/api/v1/templates/${templateId}`, undefined, {
+      authorization: "Basic abc",
+    });
     expect(res.status).toBe(401);
     expect(res.body).toEqual({ error: expect.any(String) });
   });
@@ -58,7 +60,10 @@ describe("bad input", () => {
   });
 
   it("400 for an unknown layer, listing the template's layers", async () => {
-    const res = await stack.api(org.apiKey, "POST", "/api/v1/create", { template_id: templateId, modifications: [{ name: "headline", text: "x" }] });
+    const res = await stack.api(org.apiKey, "POST", "/api/v1/create", {
+      template_id: templateId,
+      modifications: [{ name: "headline", text: "x" }],
+    });
     expect(res.status).toBe(400);
     expect(res.body.error).toContain('unknown layer "headline"');
     expect(res.body.error).toContain('"title"');
@@ -66,22 +71,32 @@ describe("bad input", () => {
   });
 
   it("400 for a modification that does not fit the layer type", async () => {
-    const res = await stack.api(org.apiKey, "POST", "/api/v1/create", { template_id: templateId, modifications: [{ name: "photo", text: "x" }] });
+    const res = await stack.api(org.apiKey, "POST", "/api/v1/create", {
+      template_id: templateId,
+      modifications: [{ name: "photo", text: "x" }],
+    });
     expect(res.status).toBe(400);
     expect(res.body.error).toContain("modifications[0].text");
   });
 
   it("413 for a body over the limit", async () => {
-    const res = await stack.api(org.apiKey, "POST", "/api/v1/create", { template_id: templateId, pad: "x".repeat(70_000) });
+    const res = await stack.api(org.apiKey, "POST", "/api/v1/create", {
+      template_id: templateId,
+      pad: "x".repeat(70_000),
+    });
     expect(res.status).toBe(413);
     expect(res.body.error).toMatch(/larger than/);
   });
 
   it("415 for a content type other than JSON", async () => {
-    const res = await stack.api(org.apiKey, "POST", "/api/v1/create", "template_id=x", { "content-type": "application/x-www-form-urlencoded" });
+    const res = await stack.api(org.apiKey, "POST", "/api/v1/create", "template_id=x", {
+      "content-type": "application/x-www-form-urlencoded",
+    });
     expect(res.status).toBe(415);
     expect(res.body.error).toMatch(/application\/json/);
-    const text = await stack.api(org.apiKey, "POST", "/api/v1/create", JSON.stringify({ template_id: templateId }), { "content-type": "text/plain" });
+    const text = await stack.api(org.apiKey, "POST", "/api/v1/create", JSON.stringify({ template_id: templateId }), {
+      "content-type": "text/plain",
+    });
     expect(text.status).toBe(415);
   });
 

@@ -20,7 +20,11 @@ afterAll(() => stack?.stop());
 
 async function orgWithTemplate(balanceCents: number) {
   const org = await stack.createOrg(balanceCents);
-  const tpl = await stack.api(org.apiKey, "POST", "/api/v1/templates", { width: 20, height: 20, background: "#123456" });
+  const tpl = await stack.api(org.apiKey, "POST", "/api/v1/templates", {
+    width: 20,
+    height: 20,
+    background: "#123456",
+  });
   return { ...org, templateId: tpl.body.template_id as string };
 }
 
@@ -30,7 +34,9 @@ describe("the 402 race", () => {
   it("200 concurrent creates against a balance for exactly 100: 100 accepted, 100 refused, balance 0", async () => {
     const org = await orgWithTemplate(100); // 1 cent a render
     const results = await Promise.all(
-      Array.from({ length: 200 }, () => stack.api(org.apiKey, "POST", "/api/v1/create", { template_id: org.templateId })),
+      Array.from({ length: 200 }, () =>
+        stack.api(org.apiKey, "POST", "/api/v1/create", { template_id: org.templateId }),
+      ),
     );
     const statuses = results.map((r) => r.status);
     expect(statuses.filter((s) => s === 202)).toHaveLength(100);
@@ -95,7 +101,11 @@ describe("refunds", () => {
       requests++;
       release();
       if (requests === 1) return; // the first worker hangs here until it is killed
-      res.writeHead(200, { "content-type": "image/svg+xml" }).end('<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"><rect width="8" height="8" fill="red"/></svg>');
+      res
+        .writeHead(200, { "content-type": "image/svg+xml" })
+        .end(
+          '<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"><rect width="8" height="8" fill="red"/></svg>',
+        );
     });
     await new Promise<void>((r) => slow.listen(0, "127.0.0.1", r));
     const env = {
@@ -144,7 +154,13 @@ describe("Idempotency-Key", () => {
     const org = await orgWithTemplate(10);
     const body = { template_id: org.templateId, format: "png" };
     const first = await stack.api(org.apiKey, "POST", "/api/v1/create", body, { "idempotency-key": "order-42" });
-    const again = await stack.api(org.apiKey, "POST", "/api/v1/create", { format: "png", template_id: org.templateId }, { "idempotency-key": "order-42" });
+    const again = await stack.api(
+      org.apiKey,
+      "POST",
+      "/api/v1/create",
+      { format: "png", template_id: org.templateId },
+      { "idempotency-key": "order-42" },
+    );
     expect(first.status).toBe(202);
     expect(again.status).toBe(202);
     expect(again.body).toEqual(first.body);
@@ -154,17 +170,31 @@ describe("Idempotency-Key", () => {
     expect(await expectLedgerBalanced(stack.app.ctx.prisma, org.orgId)).toBe(9);
     // Still replayed after the template is gone.
     await stack.api(org.apiKey, "DELETE", `/api/v1/templates/${org.templateId}`);
-    expect((await stack.api(org.apiKey, "POST", "/api/v1/create", body, { "idempotency-key": "order-42" })).body).toEqual(first.body);
+    expect(
+      (await stack.api(org.apiKey, "POST", "/api/v1/create", body, { "idempotency-key": "order-42" })).body,
+    ).toEqual(first.body);
   });
 
   it("refuses the same key with a different body (422), and keys are per organisation", async () => {
     const org = await orgWithTemplate(10);
     await stack.api(org.apiKey, "POST", "/api/v1/create", { template_id: org.templateId }, { "idempotency-key": "k1" });
-    const conflict = await stack.api(org.apiKey, "POST", "/api/v1/create", { template_id: org.templateId, format: "jpeg" }, { "idempotency-key": "k1" });
+    const conflict = await stack.api(
+      org.apiKey,
+      "POST",
+      "/api/v1/create",
+      { template_id: org.templateId, format: "jpeg" },
+      { "idempotency-key": "k1" },
+    );
     expect(conflict.status).toBe(422);
     expect(conflict.body.error).toMatch(/k1.*different request/);
     const other = await orgWithTemplate(10);
-    const theirs = await stack.api(other.apiKey, "POST", "/api/v1/create", { template_id: other.templateId }, { "idempotency-key": "k1" });
+    const theirs = await stack.api(
+      other.apiKey,
+      "POST",
+      "/api/v1/create",
+      { template_id: other.templateId },
+      { "idempotency-key": "k1" },
+    );
     expect(theirs.status).toBe(202);
     expect(await expectLedgerBalanced(stack.app.ctx.prisma, org.orgId)).toBe(9);
   });
@@ -172,7 +202,15 @@ describe("Idempotency-Key", () => {
   it("concurrent requests with one key create one job", async () => {
     const org = await orgWithTemplate(100);
     const results = await Promise.all(
-      Array.from({ length: 20 }, () => stack.api(org.apiKey, "POST", "/api/v1/create", { template_id: org.templateId }, { "idempotency-key": "burst" })),
+      Array.from({ length: 20 }, () =>
+        stack.api(
+          org.apiKey,
+          "POST",
+          "/api/v1/create",
+          { template_id: org.templateId },
+          { "idempotency-key": "burst" },
+        ),
+      ),
     );
     expect(results.map((r) => r.status)).toEqual(Array(20).fill(202));
     expect(new Set(results.map((r) => r.body.job_id)).size).toBe(1);
@@ -183,17 +221,29 @@ describe("Idempotency-Key", () => {
   it("a request refused with 402 leaves the key free for a retry after a top-up", async () => {
     const org = await orgWithTemplate(0);
     const body = { template_id: org.templateId };
-    expect((await stack.api(org.apiKey, "POST", "/api/v1/create", body, { "idempotency-key": "retry-me" })).status).toBe(402);
+    expect(
+      (await stack.api(org.apiKey, "POST", "/api/v1/create", body, { "idempotency-key": "retry-me" })).status,
+    ).toBe(402);
     await stack.app.ctx.prisma.$transaction([
       stack.app.ctx.prisma.organization.update({ where: { id: org.orgId }, data: { balanceCents: 5 } }),
-      stack.app.ctx.prisma.ledgerEntry.create({ data: { id: `led_test${Date.now()}`, orgId: org.orgId, kind: "TOPUP", amountCents: 5 } }),
+      stack.app.ctx.prisma.ledgerEntry.create({
+        data: { id: `led_test${Date.now()}`, orgId: org.orgId, kind: "TOPUP", amountCents: 5 },
+      }),
     ]);
-    expect((await stack.api(org.apiKey, "POST", "/api/v1/create", body, { "idempotency-key": "retry-me" })).status).toBe(202);
+    expect(
+      (await stack.api(org.apiKey, "POST", "/api/v1/create", body, { "idempotency-key": "retry-me" })).status,
+    ).toBe(202);
   });
 
   it("refuses a malformed key with 400", async () => {
     const org = await orgWithTemplate(10);
-    const res = await stack.api(org.apiKey, "POST", "/api/v1/create", { template_id: org.templateId }, { "idempotency-key": "x".repeat(300) });
+    const res = await stack.api(
+      org.apiKey,
+      "POST",
+      "/api/v1/create",
+      { template_id: org.templateId },
+      { "idempotency-key": "x".repeat(300) },
+    );
     expect(res.status).toBe(400);
     expect(res.body.error).toMatch(/Idempotency-Key/);
   });
@@ -204,7 +254,12 @@ describe("billing API", () => {
     const org = await orgWithTemplate(20);
     for (let i = 0; i < 3; i++) await stack.api(org.apiKey, "POST", "/api/v1/create", { template_id: org.templateId });
     const account = await stack.api(org.apiKey, "GET", "/api/v1/billing");
-    expect(account.body).toMatchObject({ org_id: org.orgId, balance_cents: 17, status: "ACTIVE", prices: { standard_cents: 1, large_cents: 2, large_above_megapixels: 4 } });
+    expect(account.body).toMatchObject({
+      org_id: org.orgId,
+      balance_cents: 17,
+      status: "ACTIVE",
+      prices: { standard_cents: 1, large_cents: 2, large_above_megapixels: 4 },
+    });
     const page1 = await stack.api(org.apiKey, "GET", "/api/v1/billing/ledger?limit=2");
     expect(page1.body.data.map((e: { kind: string }) => e.kind)).toEqual(["CHARGE", "CHARGE"]);
     const page2 = await stack.api(org.apiKey, "GET", `/api/v1/billing/ledger?limit=2&cursor=${page1.body.next_cursor}`);
@@ -217,15 +272,26 @@ describe("billing API", () => {
 
   it("prices a render above 4 megapixels (after scale) at the large price", async () => {
     const org = await stack.createOrg(10);
-    const tpl = await stack.api(org.apiKey, "POST", "/api/v1/templates", { width: 1200, height: 630, background: "#000000" });
-    await stack.api(org.apiKey, "POST", "/api/v1/create", { template_id: tpl.body.template_id, scale: 3, format: "jpeg" }); // 3600x1890 = 6.8 MP
+    const tpl = await stack.api(org.apiKey, "POST", "/api/v1/templates", {
+      width: 1200,
+      height: 630,
+      background: "#000000",
+    });
+    await stack.api(org.apiKey, "POST", "/api/v1/create", {
+      template_id: tpl.body.template_id,
+      scale: 3,
+      format: "jpeg",
+    }); // 3600x1890 = 6.8 MP
     expect(await expectLedgerBalanced(stack.app.ctx.prisma, org.orgId)).toBe(8);
   });
 });
 
 describe("rate limit", () => {
   it("answers 429 with Retry-After and RateLimit-* headers past the limit, per key", async () => {
-    const limited = await startStack({ RATE_LIMIT_MAX: "5", RATE_LIMIT_WINDOW_MS: "10000" }, { api: true, worker: false });
+    const limited = await startStack(
+      { RATE_LIMIT_MAX: "5", RATE_LIMIT_WINDOW_MS: "10000" },
+      { api: true, worker: false },
+    );
     try {
       const a = await limited.createOrg(0);
       const b = await limited.createOrg(0);

@@ -26,7 +26,19 @@ const CARD = {
   width: 60,
   height: 40,
   background: "#1e293b",
-  layers: [{ type: "text" as const, name: "title", x: 2, y: 2, width: 56, height: 20, text: "Hi", font_size: 12, color: "#ffffff" }],
+  layers: [
+    {
+      type: "text" as const,
+      name: "title",
+      x: 2,
+      y: 2,
+      width: 56,
+      height: 20,
+      text: "Hi",
+      font_size: 12,
+      color: "#ffffff",
+    },
+  ],
 };
 
 /** API and render worker in one process. */
@@ -58,8 +70,16 @@ describe("waitForJob", () => {
   it("follows pending, processing, complete over the WebSocket and returns the complete job", async () => {
     const { client } = await newClient(apiOnly);
     const template = await client.templates.create(CARD);
-    const accepted = await client.createRender({ template_id: template.template_id, modifications: [{ name: "title", text: "Live" }], format: "png" });
-    expect(accepted).toEqual({ job_id: expect.any(String), status: "pending", poll_url: `/api/v1/create/${accepted.job_id}` });
+    const accepted = await client.createRender({
+      template_id: template.template_id,
+      modifications: [{ name: "title", text: "Live" }],
+      format: "png",
+    });
+    expect(accepted).toEqual({
+      job_id: expect.any(String),
+      status: "pending",
+      poll_url: `/api/v1/create/${accepted.job_id}`,
+    });
 
     const updates: Job[] = [];
     const fallbacks: unknown[] = [];
@@ -72,7 +92,11 @@ describe("waitForJob", () => {
           // The first state came over the socket: now let a worker render it.
           // (Same public URL and storage as the API, as a real deployment would have.)
           const { PUBLIC_BASE_URL, STORAGE_DIR } = apiOnly.app.ctx.config;
-          if (j.status === "pending") worker ??= startStack({ QUEUE_PREFIX: apiOnly.queuePrefix, PUBLIC_BASE_URL, STORAGE_DIR }, { api: false, worker: true });
+          if (j.status === "pending")
+            worker ??= startStack(
+              { QUEUE_PREFIX: apiOnly.queuePrefix, PUBLIC_BASE_URL, STORAGE_DIR },
+              { api: false, worker: true },
+            );
         },
         onFallback: (reason) => fallbacks.push(reason),
       });
@@ -113,7 +137,11 @@ describe("waitForJob", () => {
     const { job_id } = await client.createRender({ template_id: template.template_id, format: "jpeg" });
     const updates: Job[] = [];
     const fallbacks: unknown[] = [];
-    const job = await client.waitForJob(job_id, { timeoutMs: 20_000, onUpdate: (j) => updates.push(j), onFallback: (r) => fallbacks.push(r) });
+    const job = await client.waitForJob(job_id, {
+      timeoutMs: 20_000,
+      onUpdate: (j) => updates.push(j),
+      onFallback: (r) => fallbacks.push(r),
+    });
     expect(fallbacks).toHaveLength(1);
     expect(fallbacks[0]).toBeInstanceOf(Error);
     expect(job.status).toBe("complete");
@@ -136,7 +164,10 @@ describe("waitForJob", () => {
 
     // Aborted while waiting: once the first state has arrived.
     const controller = new AbortController();
-    const waiting = client.waitForJob(job_id, { signal: controller.signal, onUpdate: () => controller.abort(new Error("user left")) });
+    const waiting = client.waitForJob(job_id, {
+      signal: controller.signal,
+      onUpdate: () => controller.abort(new Error("user left")),
+    });
     await expect(waiting).rejects.toThrow("user left");
     // Polling obeys the timeout too.
     const polling = clientFor(apiOnly, org.apiKey, { webSocketImpl: null });
@@ -148,7 +179,9 @@ describe("waitForJob", () => {
     await expect(client.waitForJob("clx_does_not_exist", { timeoutMs: 10_000 })).rejects.toBeInstanceOf(NotFoundError);
     const bad = clientFor(stack, "tk_live_not_a_real_key");
     clients.push(bad);
-    await expect(bad.waitForJob("clx_does_not_exist", { timeoutMs: 10_000 })).rejects.toBeInstanceOf(AuthenticationError);
+    await expect(bad.waitForJob("clx_does_not_exist", { timeoutMs: 10_000 })).rejects.toBeInstanceOf(
+      AuthenticationError,
+    );
   });
 });
 
@@ -156,7 +189,10 @@ describe("renders", () => {
   it("sync createRender answers with the finished job", async () => {
     const { client } = await newClient();
     const template = await client.templates.create(CARD);
-    const result = await client.createRender({ template_id: template.template_id, format: "webp", quality: 70 }, { sync: true });
+    const result = await client.createRender(
+      { template_id: template.template_id, format: "webp", quality: 70 },
+      { sync: true },
+    );
     expect("poll_url" in result).toBe(false);
     if (isAccepted(result)) throw new Error("expected the finished job");
     expect(result.status).toBe("complete");
@@ -183,20 +219,34 @@ describe("renders", () => {
     const square = await client.templates.create({ ...CARD, name: "square", width: 40, height: 40 });
     const banner = await client.templates.create({ ...CARD, name: "banner", width: 80, height: 20 });
     const group = await client.designGroups.create({ name: "Campaign", template_ids: [square.template_id] });
-    expect(group).toMatchObject({ design_group_id: expect.stringMatching(/^dgr_/), name: "Campaign", template_ids: [square.template_id] });
-    const updated = await client.designGroups.update(group.design_group_id, { name: "Summer", template_ids: [square.template_id, banner.template_id] });
+    expect(group).toMatchObject({
+      design_group_id: expect.stringMatching(/^dgr_/),
+      name: "Campaign",
+      template_ids: [square.template_id],
+    });
+    const updated = await client.designGroups.update(group.design_group_id, {
+      name: "Summer",
+      template_ids: [square.template_id, banner.template_id],
+    });
     expect(updated.template_ids).toEqual([square.template_id, banner.template_id]);
     expect(await client.designGroups.get(group.design_group_id)).toEqual(updated);
     expect((await client.designGroups.list()).data.map((g) => g.design_group_id)).toEqual([group.design_group_id]);
 
-    const accepted = await client.createDesignGroupRender({ design_group_id: group.design_group_id, modifications: [{ name: "title", text: "Summer sale" }] });
+    const accepted = await client.createDesignGroupRender({
+      design_group_id: group.design_group_id,
+      modifications: [{ name: "title", text: "Summer sale" }],
+    });
     expect(accepted.status).toBe("pending");
     const job = await client.waitForJob(accepted.job_id, { timeoutMs: 20_000 });
     expect(job.status).toBe("complete");
     expect(job.design_group_id).toBe(group.design_group_id);
     expect(job.items).toHaveLength(2);
     for (const item of job.items!) {
-      expect(item).toMatchObject({ status: "complete", output_url: expect.stringMatching(/\/renders\/.+\.png$/), error: null });
+      expect(item).toMatchObject({
+        status: "complete",
+        output_url: expect.stringMatching(/\/renders\/.+\.png$/),
+        error: null,
+      });
     }
     expect(job.items!.map((i) => i.template_id).sort()).toEqual([square.template_id, banner.template_id].sort());
     expect(job).toEqual(await client.getJob(accepted.job_id));
@@ -213,7 +263,13 @@ describe("templates", () => {
   it("create, get, list, update (new version), versions, delete", async () => {
     const { client } = await newClient();
     const created = await client.templates.create(CARD);
-    expect(created).toMatchObject({ template_id: expect.stringMatching(/^tpl_/), name: "Client card", version: 1, width: 60, height: 40 });
+    expect(created).toMatchObject({
+      template_id: expect.stringMatching(/^tpl_/),
+      name: "Client card",
+      version: 1,
+      width: 60,
+      height: 40,
+    });
     expect(created.layers[0]).toMatchObject({ type: "text", name: "title", font_family: "Inter" }); // defaults filled in
     expect(await client.templates.get(created.template_id)).toEqual(created);
 
@@ -243,7 +299,12 @@ describe("billing", () => {
     const template = await client.templates.create(CARD);
     const job = await client.createRender({ template_id: template.template_id }, { sync: true });
     const account = await client.billing.get();
-    expect(account).toMatchObject({ org_id: org.orgId, balance_cents: 499, status: "ACTIVE", prices: { standard_cents: 1, large_cents: 2, large_above_megapixels: 4 } });
+    expect(account).toMatchObject({
+      org_id: org.orgId,
+      balance_cents: 499,
+      status: "ACTIVE",
+      prices: { standard_cents: 1, large_cents: 2, large_above_megapixels: 4 },
+    });
 
     const page1 = await client.billing.ledger({ limit: 1 });
     expect(page1.data).toEqual([expect.objectContaining({ kind: "CHARGE", amount_cents: -1, job_id: job.job_id })]);
@@ -260,7 +321,11 @@ describe("typed errors", () => {
     const template = await client.templates.create(CARD);
     const err = await client.createRender({ template_id: template.template_id }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(InsufficientBalanceError);
-    expect(err).toMatchObject({ status: 402, message: "Insufficient balance", body: { error: "Insufficient balance" } });
+    expect(err).toMatchObject({
+      status: 402,
+      message: "Insufficient balance",
+      body: { error: "Insufficient balance" },
+    });
   });
 
   it("402 for a suspended organisation -> AccountSuspendedError", async () => {
@@ -286,7 +351,9 @@ describe("typed errors", () => {
     expect(v.message).toContain("layers[0].font_size");
 
     const template = await client.templates.create(CARD);
-    const unknownLayer = await client.createRender({ template_id: template.template_id, modifications: [{ name: "nope", text: "x" }] }).catch((e: unknown) => e);
+    const unknownLayer = await client
+      .createRender({ template_id: template.template_id, modifications: [{ name: "nope", text: "x" }] })
+      .catch((e: unknown) => e);
     expect(unknownLayer).toBeInstanceOf(ValidationError);
     expect((unknownLayer as ValidationError).details.length).toBeGreaterThan(0);
   });
@@ -306,7 +373,9 @@ describe("typed errors", () => {
     const first = await client.createRender({ template_id: template.template_id }, { idempotencyKey: key });
     const again = await client.createRender({ template_id: template.template_id }, { idempotencyKey: key });
     expect(again.job_id).toBe(first.job_id);
-    const err = await client.createRender({ template_id: template.template_id, format: "jpeg" }, { idempotencyKey: key }).catch((e: unknown) => e);
+    const err = await client
+      .createRender({ template_id: template.template_id, format: "jpeg" }, { idempotencyKey: key })
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(IdempotencyConflictError);
     expect(err).toMatchObject({ status: 422 });
   });
@@ -319,7 +388,10 @@ describe("typed errors", () => {
   });
 
   it("429 -> RateLimitError with retryAfterSeconds", async () => {
-    const limited = await startStack({ RATE_LIMIT_MAX: "2", RATE_LIMIT_WINDOW_MS: "10000" }, { api: true, worker: false });
+    const limited = await startStack(
+      { RATE_LIMIT_MAX: "2", RATE_LIMIT_WINDOW_MS: "10000" },
+      { api: true, worker: false },
+    );
     try {
       const client = clientFor(limited, (await limited.createOrg(0)).apiKey);
       await client.billing.get();
@@ -366,7 +438,11 @@ describe("exportDesign", () => {
   it("async: true -> { ok: true, async: true, job_id } and nothing else", async () => {
     const { client } = await newClient();
     const template = await client.templates.create(CARD);
-    const result = await client.exportDesign("webhook", { template_id: template.template_id, url: receiverUrl, async: true });
+    const result = await client.exportDesign("webhook", {
+      template_id: template.template_id,
+      url: receiverUrl,
+      async: true,
+    });
     expect(result).toEqual({ ok: true, async: true, job_id: expect.any(String) });
     const job = await client.waitForJob(result.job_id, { timeoutMs: 20_000 });
     expect(job).toMatchObject({ status: "complete", send_to_status: "delivered" });
@@ -375,7 +451,11 @@ describe("exportDesign", () => {
   it("sync -> { ok, async: false, job_id, outputUrl } after the destination took the image", async () => {
     const { client } = await newClient();
     const template = await client.templates.create(CARD);
-    const result = await client.exportDesign("webhook", { template_id: template.template_id, url: receiverUrl, format: "png" });
+    const result = await client.exportDesign("webhook", {
+      template_id: template.template_id,
+      url: receiverUrl,
+      format: "png",
+    });
     if (result.async) throw new Error("expected the done answer");
     expect(result.async === false && result.ok).toBe(true);
     expect(result.outputUrl).toMatch(new RegExp(`/renders/${result.job_id}\\.png$`));
@@ -390,8 +470,15 @@ describe("exportDesign", () => {
 describe("extras", () => {
   it("send-to presets, webhook secret, deliveries and health", async () => {
     const { client } = await newClient();
-    const preset = await client.sendToPresets.create({ name: "Box", destination: { type: "dropbox", access_token: "sl.token-123456789", path: "/renders" } });
-    expect(preset).toMatchObject({ preset_id: expect.stringMatching(/^stp_/), type: "dropbox", destination: { path: "/renders" } });
+    const preset = await client.sendToPresets.create({
+      name: "Box",
+      destination: { type: "dropbox", access_token: "sl.token-123456789", path: "/renders" },
+    });
+    expect(preset).toMatchObject({
+      preset_id: expect.stringMatching(/^stp_/),
+      type: "dropbox",
+      destination: { path: "/renders" },
+    });
     expect(preset.destination.access_token).not.toBe("sl.token-123456789");
     expect((await client.sendToPresets.list()).map((p) => p.preset_id)).toEqual([preset.preset_id]);
     await client.sendToPresets.delete(preset.preset_id);

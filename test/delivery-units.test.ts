@@ -5,12 +5,24 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decryptSecret, encryptSecret, maskSecret, parseEncryptionKey } from "../src/delivery/crypto.js";
-import { DestinationError, SendTo, sendFile, type DeliveryFile, type DirectSendTo } from "../src/delivery/destinations/index.js";
+import {
+  DestinationError,
+  SendTo,
+  sendFile,
+  type DeliveryFile,
+  type DirectSendTo,
+} from "../src/delivery/destinations/index.js";
 import { dropboxTargetPath } from "../src/delivery/destinations/dropbox.js";
 import { parseRetryAfter } from "../src/delivery/outbound.js";
 import { DEFAULT_RETRY_SCHEDULE, parseRetrySchedule } from "../src/delivery/retry-schedule.js";
 import { postWebhookEvent } from "../src/delivery/webhook-events.js";
-import { generateWebhookSecret, signPayload, verifyWebhook, webhookHeaders, WebhookVerificationError } from "../src/delivery/signing.js";
+import {
+  generateWebhookSecret,
+  signPayload,
+  verifyWebhook,
+  webhookHeaders,
+  WebhookVerificationError,
+} from "../src/delivery/signing.js";
 import { guardedRequest, GuardedRequestError } from "../src/net/guarded-http.js";
 import {
   dropboxContentHash,
@@ -23,7 +35,10 @@ import {
 } from "./helpers/fake-destinations.js";
 
 // A 1x1 PNG is enough: destinations never look inside the bytes.
-const PNG = Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==", "base64");
+const PNG = Buffer.from(
+  "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==",
+  "base64",
+);
 const file = (over: Partial<DeliveryFile> = {}): DeliveryFile => ({
   bytes: PNG,
   contentType: "image/png",
@@ -57,10 +72,23 @@ describe("Standard Webhooks signing", () => {
     expect(signPayload([SPEC.secret], SPEC.id, SPEC.ts, SPEC.body)).toBe(SPEC.signature);
     expect(signPayload([SPEC.secret], SPEC.id, SPEC.ts, Buffer.from(SPEC.body))).toBe(SPEC.signature);
     const headers = webhookHeaders([SPEC.secret], SPEC.id, SPEC.ts, SPEC.body);
-    expect(headers).toEqual({ "webhook-id": SPEC.id, "webhook-timestamp": "1614265330", "webhook-signature": SPEC.signature });
+    expect(headers).toEqual({
+      "webhook-id": SPEC.id,
+      "webhook-timestamp": "1614265330",
+      "webhook-signature": SPEC.signature,
+    });
     verifyWebhook(SPEC.secret, headers, SPEC.body, { nowSeconds: SPEC.ts });
     // A Fetch Headers object, mixed-case names, the prefix-less secret, several signatures.
-    verifyWebhook(SPEC.secret.slice(6), new Headers({ "Webhook-Id": SPEC.id, "Webhook-Timestamp": "1614265330", "Webhook-Signature": `v1,bm9wZQ== v2,abc ${SPEC.signature}` }), SPEC.body, { nowSeconds: SPEC.ts + 299 });
+    verifyWebhook(
+      SPEC.secret.slice(6),
+      new Headers({
+        "Webhook-Id": SPEC.id,
+        "Webhook-Timestamp": "1614265330",
+        "Webhook-Signature": `v1,bm9wZQ== v2,abc ${SPEC.signature}`,
+      }),
+      SPEC.body,
+      { nowSeconds: SPEC.ts + 299 },
+    );
   });
 
   it("generates whsec_ secrets of 24 random bytes", () => {
@@ -87,13 +115,31 @@ describe("Standard Webhooks signing", () => {
       }
       throw new Error("expected verification to fail");
     };
-    expect(fails(() => verifyWebhook(secret, webhookHeaders([secret], "msg_1", ts - 301, body), body))).toMatch(/^timestamp too old/);
-    expect(fails(() => verifyWebhook(secret, webhookHeaders([secret], "msg_1", ts + 301, body), body))).toMatch(/^timestamp too new/);
-    expect(fails(() => verifyWebhook(secret, headers, Buffer.concat([body, Buffer.from(" ")])))).toBe("no matching signature");
-    expect(fails(() => verifyWebhook(secret, { ...headers, "webhook-id": "msg_2" }, body))).toBe("no matching signature");
+    expect(fails(() => verifyWebhook(secret, webhookHeaders([secret], "msg_1", ts - 301, body), body))).toMatch(
+      /^timestamp too old/,
+    );
+    expect(fails(() => verifyWebhook(secret, webhookHeaders([secret], "msg_1", ts + 301, body), body))).toMatch(
+      /^timestamp too new/,
+    );
+    expect(fails(() => verifyWebhook(secret, headers, Buffer.concat([body, Buffer.from(" ")])))).toBe(
+      "no matching signature",
+    );
+    expect(fails(() => verifyWebhook(secret, { ...headers, "webhook-id": "msg_2" }, body))).toBe(
+      "no matching signature",
+    );
     expect(fails(() => verifyWebhook(generateWebhookSecret(), headers, body))).toBe("no matching signature");
-    expect(fails(() => verifyWebhook(secret, { "webhook-id": "msg_1" }, body))).toBe("missing headers webhook-timestamp, webhook-signature");
-    expect(fails(() => verifyWebhook(secret, { ...headers, "webhook-signature": headers["webhook-signature"].replace("v1,", "v2,") }, body))).toBe("no matching signature");
+    expect(fails(() => verifyWebhook(secret, { "webhook-id": "msg_1" }, body))).toBe(
+      "missing headers webhook-timestamp, webhook-signature",
+    );
+    expect(
+      fails(() =>
+        verifyWebhook(
+          secret,
+          { ...headers, "webhook-signature": headers["webhook-signature"].replace("v1,", "v2,") },
+          body,
+        ),
+      ),
+    ).toBe("no matching signature");
     // A custom tolerance.
     verifyWebhook(secret, webhookHeaders([secret], "msg_1", ts - 500, body), body, { toleranceSeconds: 600 });
   });
@@ -103,7 +149,11 @@ describe("Standard Webhooks signing", () => {
     const body = '{"a":1}';
     const signature = signPayload([oldSecret, newSecret], "msg_r", nowSeconds(), body);
     expect(signature.split(" ")).toHaveLength(2);
-    const headers = { "webhook-id": "msg_r", "webhook-timestamp": String(nowSeconds()), "webhook-signature": signature };
+    const headers = {
+      "webhook-id": "msg_r",
+      "webhook-timestamp": String(nowSeconds()),
+      "webhook-signature": signature,
+    };
     verifyWebhook(oldSecret, headers, body);
     verifyWebhook(newSecret, headers, body);
     expect(() => verifyWebhook(generateWebhookSecret(), headers, body)).toThrow("no matching signature");
@@ -156,14 +206,22 @@ describe("secret encryption", () => {
 
 describe("send_to schema", () => {
   it("parses each destination type, with defaults", () => {
-    expect(SendTo.parse({ type: "dropbox", access_token: "t", path: "/renders" })).toEqual({ type: "dropbox", access_token: "t", path: "/renders", mode: "add" });
+    expect(SendTo.parse({ type: "dropbox", access_token: "t", path: "/renders" })).toEqual({
+      type: "dropbox",
+      access_token: "t",
+      path: "/renders",
+      mode: "add",
+    });
     expect(SendTo.parse({ type: "webhook", url: "https://example.com/hook" }).type).toBe("webhook");
-    expect(SendTo.parse({ type: "gfcrew", endpoint: "https://gfcrew.example/api/assets", api_key: "k", tags: ["a"] }).type).toBe("gfcrew");
+    expect(
+      SendTo.parse({ type: "gfcrew", endpoint: "https://gfcrew.example/api/assets", api_key: "k", tags: ["a"] }).type,
+    ).toBe("gfcrew");
     expect(SendTo.parse({ type: "preset", preset_id: "pre_1" }).type).toBe("preset");
   });
 
   it("refuses bad input with field paths", () => {
-    const issues = (v: unknown) => SendTo.safeParse(v).error?.issues.map((i) => `${i.path.join(".")}: ${i.message}`) ?? [];
+    const issues = (v: unknown) =>
+      SendTo.safeParse(v).error?.issues.map((i) => `${i.path.join(".")}: ${i.message}`) ?? [];
     expect(issues({ type: "dropbox", access_token: "t", path: "renders" })).toEqual(['path: must start with "/"']);
     expect(issues({ type: "dropbox", access_token: "t", path: "/r", mode: "replace" })[0]).toMatch(/^mode: /);
     expect(issues({ type: "webhook", url: "ftp://example.com/x" })).toEqual(["url: must be an http(s) URL"]);
@@ -189,7 +247,13 @@ describe("dropbox destination", () => {
     dropbox = await startFakeDropbox({ token });
   });
   afterAll(() => dropbox.close());
-  const dest = (over: Partial<Extract<DirectSendTo, { type: "dropbox" }>> = {}): DirectSendTo => ({ type: "dropbox", access_token: token, path: "/Templified/renders", mode: "add", ...over });
+  const dest = (over: Partial<Extract<DirectSendTo, { type: "dropbox" }>> = {}): DirectSendTo => ({
+    type: "dropbox",
+    access_token: token,
+    path: "/Templified/renders",
+    mode: "add",
+    ...over,
+  });
   const opts = () => ({ ...LOCAL, dropboxContentUrl: dropbox.url });
 
   it("uploads the file and returns Dropbox's id and path", async () => {
@@ -220,10 +284,16 @@ describe("dropbox destination", () => {
     expect((err as DestinationError).statusCode).toBe(401);
 
     await sendFile(dest({ path: "/conflict" }), file(), opts());
-    const conflict = (await rejection(sendFile(dest({ path: "/conflict" }), file({ bytes: Buffer.from("other bytes") }), opts()))) as DestinationError;
+    const conflict = (await rejection(
+      sendFile(dest({ path: "/conflict" }), file({ bytes: Buffer.from("other bytes") }), opts()),
+    )) as DestinationError;
     expect(conflict.message).toBe("dropbox: 409 path/conflict/file");
     expect(conflict.retryable).toBe(false);
-    const renamed = await sendFile(dest({ path: "/conflict", autorename: true }), file({ bytes: Buffer.from("other bytes") }), opts());
+    const renamed = await sendFile(
+      dest({ path: "/conflict", autorename: true }),
+      file({ bytes: Buffer.from("other bytes") }),
+      opts(),
+    );
     expect(renamed.identifiers.dropbox_path).toBe("/conflict/banner (1).png");
   });
 
@@ -239,12 +309,30 @@ describe("dropbox destination", () => {
 
   it("has a fake that refuses malformed requests the way Dropbox does", async () => {
     const send = (headers: Record<string, string>) =>
-      guardedRequest(`${dropbox.url}/2/files/upload`, { method: "POST", headers, body: PNG, timeoutMs: 2000, maxResponseBytes: 1 << 20, allowPrivateNetworks: true });
+      guardedRequest(`${dropbox.url}/2/files/upload`, {
+        method: "POST",
+        headers,
+        body: PNG,
+        timeoutMs: 2000,
+        maxResponseBytes: 1 << 20,
+        allowPrivateNetworks: true,
+      });
     const auth = { authorization: `Bearer ${token}` };
     const octet = { "content-type": "application/octet-stream" };
-    const relative = await send({ ...auth, ...octet, "dropbox-api-arg": JSON.stringify({ path: "renders/a.png", mode: "add" }) });
-    expect([relative.status, relative.body.toString()]).toEqual([400, expect.stringContaining("path: 'renders/a.png' did not match pattern")]);
-    const badMode = await send({ ...auth, ...octet, "dropbox-api-arg": JSON.stringify({ path: "/a.png", mode: "replace" }) });
+    const relative = await send({
+      ...auth,
+      ...octet,
+      "dropbox-api-arg": JSON.stringify({ path: "renders/a.png", mode: "add" }),
+    });
+    expect([relative.status, relative.body.toString()]).toEqual([
+      400,
+      expect.stringContaining("path: 'renders/a.png' did not match pattern"),
+    ]);
+    const badMode = await send({
+      ...auth,
+      ...octet,
+      "dropbox-api-arg": JSON.stringify({ path: "/a.png", mode: "replace" }),
+    });
     expect(badMode.status).toBe(400);
     const noType = await send({ ...auth, "dropbox-api-arg": JSON.stringify({ path: "/a.png" }) });
     expect(noType.body.toString()).toMatch(/Bad HTTP "Content-Type" header/);
@@ -252,7 +340,9 @@ describe("dropbox destination", () => {
 
   it("refuses a private address unless allowed, without retrying", async () => {
     const before = dropbox.requests.length;
-    const err = (await rejection(sendFile(dest(), file(), { ...opts(), allowPrivateNetworks: false }))) as DestinationError;
+    const err = (await rejection(
+      sendFile(dest(), file(), { ...opts(), allowPrivateNetworks: false }),
+    )) as DestinationError;
     expect(err.message).toBe("dropbox: address 127.0.0.1 is not public");
     expect(err.retryable).toBe(false);
     expect(dropbox.requests.length).toBe(before);
@@ -269,7 +359,10 @@ describe("webhook destination (the image, signed)", () => {
 
   it("posts the image with Standard Webhooks headers the receiver verifies", async () => {
     const url = `${receiver.url}/hooks/renders?x=1`;
-    const result = await sendFile({ type: "webhook", url }, file({ filename: "Übersicht.png" }), { ...LOCAL, signingSecrets: [secret] });
+    const result = await sendFile({ type: "webhook", url }, file({ filename: "Übersicht.png" }), {
+      ...LOCAL,
+      signingSecrets: [secret],
+    });
     expect(result.identifiers).toEqual({ delivery_status: "200" });
     const attempt = receiver.attempts.at(-1)!;
     expect(attempt.verified).toBe(true);
@@ -284,21 +377,29 @@ describe("webhook destination (the image, signed)", () => {
 
   it("keeps the webhook-id across retries and reports failures", async () => {
     receiver.respond(503);
-    const err = (await rejection(sendFile({ type: "webhook", url: `${receiver.url}/h` }, file(), { ...LOCAL, signingSecrets: [secret] }))) as DestinationError;
+    const err = (await rejection(
+      sendFile({ type: "webhook", url: `${receiver.url}/h` }, file(), { ...LOCAL, signingSecrets: [secret] }),
+    )) as DestinationError;
     expect(err.message).toBe(`webhook ${receiver.url}/h: HTTP 503`);
     expect(err).toMatchObject({ retryable: true, statusCode: 503 });
     receiver.respond(400);
-    const bad = (await rejection(sendFile({ type: "webhook", url: `${receiver.url}/h` }, file(), { ...LOCAL, signingSecrets: [secret] }))) as DestinationError;
+    const bad = (await rejection(
+      sendFile({ type: "webhook", url: `${receiver.url}/h` }, file(), { ...LOCAL, signingSecrets: [secret] }),
+    )) as DestinationError;
     expect(bad).toMatchObject({ message: `webhook ${receiver.url}/h: HTTP 400`, retryable: false });
     receiver.respond({ status: 302, headers: { location: "http://example.com/" } });
-    const moved = (await rejection(sendFile({ type: "webhook", url: `${receiver.url}/h` }, file(), { ...LOCAL, signingSecrets: [secret] }))) as DestinationError;
+    const moved = (await rejection(
+      sendFile({ type: "webhook", url: `${receiver.url}/h` }, file(), { ...LOCAL, signingSecrets: [secret] }),
+    )) as DestinationError;
     expect(moved.message).toBe(`webhook ${receiver.url}/h: HTTP 302 (redirects are not followed)`);
     expect(new Set(receiver.attempts.slice(-3).map((a) => a.headers["webhook-id"]))).toEqual(new Set(["msg_job_123"]));
   });
 
   it("does not send unsigned", async () => {
     const before = receiver.attempts.length;
-    const err = (await rejection(sendFile({ type: "webhook", url: `${receiver.url}/h` }, file(), LOCAL))) as DestinationError;
+    const err = (await rejection(
+      sendFile({ type: "webhook", url: `${receiver.url}/h` }, file(), LOCAL),
+    )) as DestinationError;
     expect(err.message).toBe(`webhook ${receiver.url}/h: no webhook signing secret configured`);
     expect(err.retryable).toBe(false);
     expect(receiver.attempts.length).toBe(before);
@@ -313,8 +414,21 @@ describe("gfcrew destination", () => {
   afterAll(() => gfcrew.close());
 
   it("sends a multipart body the server parses: the file and JSON metadata", async () => {
-    const dest: DirectSendTo = { type: "gfcrew", endpoint: `${gfcrew.url}/api/v1/assets`, api_key: "gf_key_123", project: "Spring launch", tags: ["social", "og"] };
-    const result = await sendFile(dest, file({ filename: 'cover "final".png', metadata: { templateId: "tpl_42", width: 1200, height: 630, created_at: "2025-03-01T10:00:00.000Z" } }), LOCAL);
+    const dest: DirectSendTo = {
+      type: "gfcrew",
+      endpoint: `${gfcrew.url}/api/v1/assets`,
+      api_key: "gf_key_123",
+      project: "Spring launch",
+      tags: ["social", "og"],
+    };
+    const result = await sendFile(
+      dest,
+      file({
+        filename: 'cover "final".png',
+        metadata: { templateId: "tpl_42", width: 1200, height: 630, created_at: "2025-03-01T10:00:00.000Z" },
+      }),
+      LOCAL,
+    );
     expect(result.identifiers).toEqual({ gfcrew_id: "gf_1" });
     const upload = gfcrew.uploads.at(-1)!;
     expect(upload.filename).toBe('cover "final".png');
@@ -335,7 +449,11 @@ describe("gfcrew destination", () => {
   it("reports a refused API key and retryable server errors", async () => {
     const dest: DirectSendTo = { type: "gfcrew", endpoint: `${gfcrew.url}/api/v1/assets`, api_key: "wrong" };
     const err = (await rejection(sendFile(dest, file(), LOCAL))) as DestinationError;
-    expect(err).toMatchObject({ message: `gfcrew ${gfcrew.url}/api/v1/assets: HTTP 401 invalid api key`, retryable: false, statusCode: 401 });
+    expect(err).toMatchObject({
+      message: `gfcrew ${gfcrew.url}/api/v1/assets: HTTP 401 invalid api key`,
+      retryable: false,
+      statusCode: 401,
+    });
     gfcrew.failNext(1, 502);
     const down = (await rejection(sendFile({ ...dest, api_key: "gf_key_123" }, file(), LOCAL))) as DestinationError;
     expect(down).toMatchObject({ retryable: true, statusCode: 502 });
@@ -349,12 +467,29 @@ describe("postWebhookEvent", () => {
     receiver = await startWebhookReceiver({ secret });
   });
   afterAll(() => receiver.close());
-  const opts = (over: Partial<Parameters<typeof postWebhookEvent>[2]> = {}) => ({ msgId: "msg_evt_1", signingSecrets: [secret], allowPrivateNetworks: true, timeoutMs: 5000, ...over });
-  const event = { type: "job.completed", timestamp: "2025-03-01T10:00:00Z", data: { id: "job_1", status: "completed" } };
+  const opts = (over: Partial<Parameters<typeof postWebhookEvent>[2]> = {}) => ({
+    msgId: "msg_evt_1",
+    signingSecrets: [secret],
+    allowPrivateNetworks: true,
+    timeoutMs: 5000,
+    ...over,
+  });
+  const event = {
+    type: "job.completed",
+    timestamp: "2025-03-01T10:00:00Z",
+    data: { id: "job_1", status: "completed" },
+  };
 
   it("delivers signed JSON: 200 is ok", async () => {
     const out = await postWebhookEvent(`${receiver.url}/events`, event, opts());
-    expect(out).toMatchObject({ ok: true, statusCode: 200, error: null, retryable: false, retryAfterMs: null, gone: false });
+    expect(out).toMatchObject({
+      ok: true,
+      statusCode: 200,
+      error: null,
+      retryable: false,
+      retryAfterMs: null,
+      gone: false,
+    });
     expect(out.durationMs).toBeGreaterThanOrEqual(0);
     const attempt = receiver.attempts.at(-1)!;
     expect(attempt.verified).toBe(true);
@@ -365,7 +500,8 @@ describe("postWebhookEvent", () => {
   it("retries the same message id through 500, 500, 200", async () => {
     receiver.respond(500, 500, 200);
     const outcomes = [];
-    for (let i = 0; i < 3; i++) outcomes.push(await postWebhookEvent(`${receiver.url}/events`, event, opts({ msgId: "msg_evt_retry" })));
+    for (let i = 0; i < 3; i++)
+      outcomes.push(await postWebhookEvent(`${receiver.url}/events`, event, opts({ msgId: "msg_evt_retry" })));
     expect(outcomes.map((o) => [o.ok, o.statusCode, o.retryable, o.error])).toEqual([
       [false, 500, true, "HTTP 500"],
       [false, 500, true, "HTTP 500"],
@@ -377,7 +513,12 @@ describe("postWebhookEvent", () => {
 
   it("reads Retry-After on 429, in seconds or as a date", async () => {
     receiver.respond({ status: 429, headers: { "retry-after": "7" } });
-    expect(await postWebhookEvent(receiver.url, event, opts())).toMatchObject({ ok: false, statusCode: 429, retryable: true, retryAfterMs: 7000 });
+    expect(await postWebhookEvent(receiver.url, event, opts())).toMatchObject({
+      ok: false,
+      statusCode: 429,
+      retryable: true,
+      retryAfterMs: 7000,
+    });
     receiver.respond({ status: 429, headers: { "retry-after": new Date(Date.now() + 60_000).toUTCString() } });
     const dated = await postWebhookEvent(receiver.url, event, opts());
     expect(dated.retryAfterMs).toBeGreaterThan(55_000);
@@ -388,15 +529,36 @@ describe("postWebhookEvent", () => {
 
   it("reports 410 as gone and 4xx as final", async () => {
     receiver.respond(410, 404);
-    expect(await postWebhookEvent(receiver.url, event, opts())).toMatchObject({ ok: false, statusCode: 410, gone: true, retryable: false, error: "HTTP 410" });
-    expect(await postWebhookEvent(receiver.url, event, opts())).toMatchObject({ ok: false, statusCode: 404, gone: false, retryable: false });
+    expect(await postWebhookEvent(receiver.url, event, opts())).toMatchObject({
+      ok: false,
+      statusCode: 410,
+      gone: true,
+      retryable: false,
+      error: "HTTP 410",
+    });
+    expect(await postWebhookEvent(receiver.url, event, opts())).toMatchObject({
+      ok: false,
+      statusCode: 404,
+      gone: false,
+      retryable: false,
+    });
   });
 
   it("refuses a private address when private networks are not allowed, without connecting", async () => {
     const before = receiver.attempts.length;
     const out = await postWebhookEvent(`${receiver.url}/events`, event, opts({ allowPrivateNetworks: false }));
-    expect(out).toMatchObject({ ok: false, statusCode: null, retryable: false, error: "address 127.0.0.1 is not public", gone: false });
-    const byName = await postWebhookEvent(`http://localhost:${new URL(receiver.url).port}/events`, event, opts({ allowPrivateNetworks: false }));
+    expect(out).toMatchObject({
+      ok: false,
+      statusCode: null,
+      retryable: false,
+      error: "address 127.0.0.1 is not public",
+      gone: false,
+    });
+    const byName = await postWebhookEvent(
+      `http://localhost:${new URL(receiver.url).port}/events`,
+      event,
+      opts({ allowPrivateNetworks: false }),
+    );
     expect(byName.error).toMatch(/^address (127\.0\.0\.1|::1) is not public \(resolved from localhost\)$/);
     expect(receiver.attempts.length).toBe(before);
   });
@@ -412,9 +574,22 @@ describe("postWebhookEvent", () => {
     const closed = await startWebhookReceiver({ secret });
     const url = closed.url;
     await closed.close();
-    expect(await postWebhookEvent(url, event, opts())).toMatchObject({ ok: false, statusCode: null, retryable: true, error: "connection refused" });
-    expect(await postWebhookEvent("not a url", event, opts())).toMatchObject({ ok: false, retryable: false, error: "not a valid URL" });
-    expect(await postWebhookEvent(receiver.url, event, opts({ signingSecrets: [] }))).toMatchObject({ ok: false, retryable: false, error: "no webhook signing secret configured" });
+    expect(await postWebhookEvent(url, event, opts())).toMatchObject({
+      ok: false,
+      statusCode: null,
+      retryable: true,
+      error: "connection refused",
+    });
+    expect(await postWebhookEvent("not a url", event, opts())).toMatchObject({
+      ok: false,
+      retryable: false,
+      error: "not a valid URL",
+    });
+    expect(await postWebhookEvent(receiver.url, event, opts({ signingSecrets: [] }))).toMatchObject({
+      ok: false,
+      retryable: false,
+      error: "no webhook signing secret configured",
+    });
   });
 });
 
@@ -435,7 +610,14 @@ describe("guarded client", () => {
       req.on("data", (c: Buffer) => chunks.push(c));
       req.on("end", () => {
         res.writeHead(200, { "content-type": "application/json" });
-        res.end(JSON.stringify({ method: req.method, url: req.url, body: Buffer.concat(chunks).toString(), auth: req.headers.authorization ?? null }));
+        res.end(
+          JSON.stringify({
+            method: req.method,
+            url: req.url,
+            body: Buffer.concat(chunks).toString(),
+            auth: req.headers.authorization ?? null,
+          }),
+        );
       });
     });
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
@@ -448,21 +630,46 @@ describe("guarded client", () => {
     const noFollow = await guardedRequest(`${base}/redirect`, { ...common, method: "POST", body: "x" });
     expect(noFollow.status).toBe(302);
     expect(noFollow.headers.location).toBe("/echo");
-    const followed = await guardedRequest(`${base}/redirect`, { ...common, method: "POST", body: "x", maxRedirects: 1, headers: { Authorization: "Bearer t" } });
+    const followed = await guardedRequest(`${base}/redirect`, {
+      ...common,
+      method: "POST",
+      body: "x",
+      maxRedirects: 1,
+      headers: { Authorization: "Bearer t" },
+    });
     expect(followed.status).toBe(200);
     expect(followed.redirects).toBe(1);
     expect(JSON.parse(followed.body.toString())).toEqual({ method: "GET", url: "/echo", body: "", auth: "Bearer t" });
     // Credentials are not carried to another origin.
     const elsewhere = `${base}/redirect-to?u=${encodeURIComponent(base.replace("127.0.0.1", "localhost") + "/echo")}`;
-    const crossed = await guardedRequest(elsewhere, { ...common, maxRedirects: 1, headers: { Authorization: "Bearer t" } });
+    const crossed = await guardedRequest(elsewhere, {
+      ...common,
+      maxRedirects: 1,
+      headers: { Authorization: "Bearer t" },
+    });
     expect(JSON.parse(crossed.body.toString())).toMatchObject({ url: "/echo", auth: null });
   });
 
   it("throws typed errors naming the URL and the reason", async () => {
     const cases: [string, Partial<typeof common>, string, string][] = [
-      [`${base}/echo`, { allowPrivateNetworks: false }, "blocked_address", `GET ${base}/echo: address 127.0.0.1 is not public`],
-      ["ftp://example.com/x", {}, "invalid_url", "GET ftp://example.com/x: unsupported protocol ftp: (only http and https)"],
-      [`${base}/echo`, { maxResponseBytes: 10 }, "too_large", `GET ${base}/echo: response is more than the 10-byte limit`],
+      [
+        `${base}/echo`,
+        { allowPrivateNetworks: false },
+        "blocked_address",
+        `GET ${base}/echo: address 127.0.0.1 is not public`,
+      ],
+      [
+        "ftp://example.com/x",
+        {},
+        "invalid_url",
+        "GET ftp://example.com/x: unsupported protocol ftp: (only http and https)",
+      ],
+      [
+        `${base}/echo`,
+        { maxResponseBytes: 10 },
+        "too_large",
+        `GET ${base}/echo: response is more than the 10-byte limit`,
+      ],
     ];
     for (const [url, over, kind, message] of cases) {
       const err = (await rejection(guardedRequest(url, { ...common, ...over }))) as GuardedRequestError;
@@ -475,13 +682,17 @@ describe("guarded client", () => {
 
 describe("parseRetrySchedule", () => {
   it("defaults to immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h", () => {
-    expect(parseRetrySchedule(undefined)).toEqual([0, 5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000]);
+    expect(parseRetrySchedule(undefined)).toEqual([
+      0, 5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000,
+    ]);
     expect(parseRetrySchedule("  ")).toEqual([...DEFAULT_RETRY_SCHEDULE]);
   });
 
   it("accepts a comma-separated list of milliseconds and refuses anything else", () => {
     expect(parseRetrySchedule("0, 100,2000")).toEqual([0, 100, 2000]);
-    expect(() => parseRetrySchedule("0,5s")).toThrow('invalid retry schedule "0,5s": "5s" is not a whole number of milliseconds');
+    expect(() => parseRetrySchedule("0,5s")).toThrow(
+      'invalid retry schedule "0,5s": "5s" is not a whole number of milliseconds',
+    );
     expect(() => parseRetrySchedule("0,,5")).toThrow(/empty entry/);
     expect(() => parseRetrySchedule("-1")).toThrow(/not a whole number/);
   });

@@ -4,7 +4,13 @@
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { verifyWebhook } from "../src/delivery/signing.js";
-import { startFakeDropbox, startFakeGfcrew, startWebhookReceiver, type FakeDropbox, type FakeGfcrew } from "./helpers/fake-destinations.js";
+import {
+  startFakeDropbox,
+  startFakeGfcrew,
+  startWebhookReceiver,
+  type FakeDropbox,
+  type FakeGfcrew,
+} from "./helpers/fake-destinations.js";
 import { startStack, type Stack } from "./helpers/stack.js";
 import { until, waitForQueuesIdle } from "./helpers/wait.js";
 
@@ -18,11 +24,17 @@ const TOKEN = "sl.test-dropbox-token-0123456789";
 beforeAll(async () => {
   dropbox = await startFakeDropbox({ token: TOKEN });
   gfcrew = await startFakeGfcrew({ apiKey: "gf-key-123456" });
-  stack = await startStack({ RATE_LIMIT_MAX: "0", DROPBOX_CONTENT_URL: dropbox.url, WEBHOOK_RETRY_SCHEDULE: "0,100,200,300,400" });
+  stack = await startStack({
+    RATE_LIMIT_MAX: "0",
+    DROPBOX_CONTENT_URL: dropbox.url,
+    WEBHOOK_RETRY_SCHEDULE: "0,100,200,300,400",
+  });
   const created = await stack.createOrg(10_000);
   const secret = (await stack.api(created.apiKey, "GET", "/api/v1/webhooks/secret")).body.webhook_secret as string;
   org = { ...created, secret };
-  templateId = (await stack.api(org.apiKey, "POST", "/api/v1/templates", { width: 40, height: 20, background: "#3366cc" })).body.template_id;
+  templateId = (
+    await stack.api(org.apiKey, "POST", "/api/v1/templates", { width: 40, height: 20, background: "#3366cc" })
+  ).body.template_id;
 });
 afterAll(async () => {
   await stack?.stop();
@@ -36,8 +48,14 @@ describe("webhooks", () => {
   it("a receiver that fails twice then accepts gets one event: same webhook-id on all three attempts, each verified", async () => {
     const receiver = await startWebhookReceiver({ secret: org.secret, script: [500, 503] });
     try {
-      const res = await stack.api(org.apiKey, "POST", "/api/v1/create", { template_id: templateId, webhook_url: `${receiver.url}/hook` });
-      await until(async () => receiver.attempts.length, (n) => n >= 3);
+      const res = await stack.api(org.apiKey, "POST", "/api/v1/create", {
+        template_id: templateId,
+        webhook_url: `${receiver.url}/hook`,
+      });
+      await until(
+        async () => receiver.attempts.length,
+        (n) => n >= 3,
+      );
       await waitForQueuesIdle(stack); // no attempt still to come: none after the 200
       expect(receiver.attempts.map((a) => a.status)).toEqual([500, 503, 200]);
       expect(receiver.attempts.every((a) => a.verified)).toBe(true);
@@ -51,7 +69,11 @@ describe("webhooks", () => {
         [2, 503],
         [3, 200],
       ]);
-      expect(log.body.data[0]).toMatchObject({ type: "render.completed", url: `${receiver.url}/hook`, error: "HTTP 500" });
+      expect(log.body.data[0]).toMatchObject({
+        type: "render.completed",
+        url: `${receiver.url}/hook`,
+        error: "HTTP 500",
+      });
       expect(log.body.data[0].duration_ms).toBeGreaterThanOrEqual(0);
     } finally {
       await receiver.close();
@@ -62,20 +84,46 @@ describe("webhooks", () => {
     const gone = await startWebhookReceiver({ secret: org.secret, script: [410] });
     const receiver = await startWebhookReceiver({ secret: org.secret });
     try {
-      const a = await stack.api(org.apiKey, "POST", "/api/v1/create", { template_id: templateId, webhook_url: gone.url });
-      await until(async () => gone.attempts.length, (n) => n >= 1);
+      const a = await stack.api(org.apiKey, "POST", "/api/v1/create", {
+        template_id: templateId,
+        webhook_url: gone.url,
+      });
+      await until(
+        async () => gone.attempts.length,
+        (n) => n >= 1,
+      );
       await waitForQueuesIdle(stack); // no retry scheduled after the 410
       expect(gone.attempts).toHaveLength(1);
-      expect(await until(() => stack.app.ctx.prisma.job.findUniqueOrThrow({ where: { id: a.body.job_id } }), (j) => j.webhookStatus === "failed")).toBeTruthy();
+      expect(
+        await until(
+          () => stack.app.ctx.prisma.job.findUniqueOrThrow({ where: { id: a.body.job_id } }),
+          (j) => j.webhookStatus === "failed",
+        ),
+      ).toBeTruthy();
 
-      const tpl = (await stack.api(org.apiKey, "POST", "/api/v1/templates", { width: 10, height: 10, layers: [{ type: "image", name: "p", width: 5, height: 5, image_url: `${receiver.url}/not-an-image` }] })).body.template_id;
-      const b = await stack.api(org.apiKey, "POST", "/api/v1/create", { template_id: tpl, webhook_url: `${receiver.url}/events` });
-      const first = await until(async () => receiver.attempts.filter((x) => x.path === "/events"), (l) => l.length >= 1);
+      const tpl = (
+        await stack.api(org.apiKey, "POST", "/api/v1/templates", {
+          width: 10,
+          height: 10,
+          layers: [{ type: "image", name: "p", width: 5, height: 5, image_url: `${receiver.url}/not-an-image` }],
+        })
+      ).body.template_id;
+      const b = await stack.api(org.apiKey, "POST", "/api/v1/create", {
+        template_id: tpl,
+        webhook_url: `${receiver.url}/events`,
+      });
+      const first = await until(
+        async () => receiver.attempts.filter((x) => x.path === "/events"),
+        (l) => l.length >= 1,
+      );
       const event = JSON.parse(first[0]!.body.toString());
       expect(event).toMatchObject({ type: "render.failed", job_id: b.body.job_id, status: "failed" });
 
       expect((await stack.api(org.apiKey, "POST", `/api/v1/create/${b.body.job_id}/redeliver`)).status).toBe(202);
-      const both = await until(async () => receiver.attempts.filter((x) => x.path === "/events"), (l) => l.length >= 2);
+      const both = await until(
+        async () => receiver.attempts.filter((x) => x.path === "/events"),
+        (l) => l.length >= 2,
+      );
       expect(both[1]!.headers["webhook-id"]).toBe(both[0]!.headers["webhook-id"]);
       const noHook = await stack.api(org.apiKey, "POST", "/api/v1/create", { template_id: templateId });
       expect((await stack.api(org.apiKey, "POST", `/api/v1/create/${noHook.body.job_id}/redeliver`)).status).toBe(400);
@@ -96,7 +144,10 @@ describe("webhooks", () => {
     try {
       const tpl = (await stack.api(o.apiKey, "POST", "/api/v1/templates", { width: 10, height: 10 })).body.template_id;
       await stack.api(o.apiKey, "POST", "/api/v1/create", { template_id: tpl, webhook_url: receiver.url });
-      const [attempt] = await until(async () => receiver.attempts, (l) => l.length >= 1);
+      const [attempt] = await until(
+        async () => receiver.attempts,
+        (l) => l.length >= 1,
+      );
       expect(attempt!.verified).toBe(true); // the old secret still verifies
       const body = attempt!.body.toString();
       expect(() => verifyWebhook(rotated.body.webhook_secret, attempt!.headers, body)).not.toThrow(); // and the new one
@@ -112,10 +163,15 @@ describe("webhooks", () => {
       const o = await strict.createOrg(10);
       const tpl = (await strict.api(o.apiKey, "POST", "/api/v1/templates", { width: 10, height: 10 })).body.template_id;
       const res = await strict.api(o.apiKey, "POST", "/api/v1/create", { template_id: tpl, webhook_url: receiver.url });
-      const log = await until(() => strict.api(o.apiKey, "GET", `/api/v1/create/${res.body.job_id}/deliveries`), (r) => r.body.data.length >= 1);
+      const log = await until(
+        () => strict.api(o.apiKey, "GET", `/api/v1/create/${res.body.job_id}/deliveries`),
+        (r) => r.body.data.length >= 1,
+      );
       expect(log.body.data[0].error).toMatch(/not public/);
       await waitForQueuesIdle(strict); // no retry scheduled
-      expect((await strict.api(o.apiKey, "GET", `/api/v1/create/${res.body.job_id}/deliveries`)).body.data).toHaveLength(1);
+      expect(
+        (await strict.api(o.apiKey, "GET", `/api/v1/create/${res.body.job_id}/deliveries`)).body.data,
+      ).toHaveLength(1);
       expect(receiver.attempts).toHaveLength(0);
     } finally {
       await receiver.close();
@@ -134,15 +190,24 @@ describe("send_to", () => {
         webhook_url: receiver.url,
         send_to: { type: "dropbox", access_token: TOKEN, path: "/renders", mode: "add" },
       });
-      const done = await until(() => poll(res.body.job_id), (j) => j.send_to_status === "delivered");
+      const done = await until(
+        () => poll(res.body.job_id),
+        (j) => j.send_to_status === "delivered",
+      );
       expect(done.status).toBe("complete");
       expect(done.send_to_result.dropbox_path).toBe(`/renders/${res.body.job_id}.png`);
       expect(done.send_to_result.dropbox_file_id).toMatch(/^id:/);
       const upload = dropbox.uploads.find((u) => u.arg.path.includes(res.body.job_id))!;
       expect(upload.arg).toMatchObject({ mode: "add" });
       expect((await sharp(upload.bytes).metadata()).width).toBe(40);
-      const [event] = await until(async () => receiver.attempts, (l) => l.length >= 1);
-      expect(JSON.parse(event!.body.toString())).toMatchObject({ type: "render.completed", send_to_status: "delivered" });
+      const [event] = await until(
+        async () => receiver.attempts,
+        (l) => l.length >= 1,
+      );
+      expect(JSON.parse(event!.body.toString())).toMatchObject({
+        type: "render.completed",
+        send_to_status: "delivered",
+      });
     } finally {
       await receiver.close();
     }
@@ -153,7 +218,10 @@ describe("send_to", () => {
       template_id: templateId,
       send_to: { type: "dropbox", access_token: "sl.wrong-token", path: "/x" },
     });
-    const done = await until(() => poll(res.body.job_id), (j) => j.send_to_status === "failed");
+    const done = await until(
+      () => poll(res.body.job_id),
+      (j) => j.send_to_status === "failed",
+    );
     expect(done.status).toBe("complete");
     expect(done.output_url).toBeDefined();
     expect(done.send_to_error).toMatch(/dropbox: 401/);
@@ -164,14 +232,29 @@ describe("send_to", () => {
     try {
       const g = await stack.api(org.apiKey, "POST", "/api/v1/create", {
         template_id: templateId,
-        send_to: { type: "gfcrew", endpoint: `${gfcrew.url}/upload`, api_key: "gf-key-123456", project: "launch", tags: ["a"] },
+        send_to: {
+          type: "gfcrew",
+          endpoint: `${gfcrew.url}/upload`,
+          api_key: "gf-key-123456",
+          project: "launch",
+          tags: ["a"],
+        },
       });
-      const gd = await until(() => poll(g.body.job_id), (j) => j.send_to_status === "delivered");
+      const gd = await until(
+        () => poll(g.body.job_id),
+        (j) => j.send_to_status === "delivered",
+      );
       const up = gfcrew.uploads.find((u) => u.metadata.job_id === g.body.job_id)!;
       expect(up.metadata).toMatchObject({ project: "launch", tags: ["a"] });
       expect(gd.send_to_result.gfcrew_id).toBe(up.id);
-      const w = await stack.api(org.apiKey, "POST", "/api/v1/create", { template_id: templateId, send_to: { type: "webhook", url: `${receiver.url}/files` } });
-      await until(() => poll(w.body.job_id), (j) => j.send_to_status === "delivered");
+      const w = await stack.api(org.apiKey, "POST", "/api/v1/create", {
+        template_id: templateId,
+        send_to: { type: "webhook", url: `${receiver.url}/files` },
+      });
+      await until(
+        () => poll(w.body.job_id),
+        (j) => j.send_to_status === "delivered",
+      );
       const file = receiver.attempts.find((a) => a.path === "/files")!;
       expect(file.verified).toBe(true);
       expect(file.headers["content-type"]).toBe("image/png");
@@ -189,20 +272,33 @@ describe("Send-To presets", () => {
     });
     expect(created.status).toBe(201);
     const id = created.body.preset_id;
-    const responses = [created, await stack.api(org.apiKey, "GET", `/api/v1/send-to-presets/${id}`), await stack.api(org.apiKey, "GET", "/api/v1/send-to-presets")];
+    const responses = [
+      created,
+      await stack.api(org.apiKey, "GET", `/api/v1/send-to-presets/${id}`),
+      await stack.api(org.apiKey, "GET", "/api/v1/send-to-presets"),
+    ];
     for (const r of responses) expect(JSON.stringify(r.body)).not.toContain(TOKEN);
     expect(created.body.destination.path).toBe("/team");
     const row = await stack.app.ctx.prisma.sendToPreset.findUniqueOrThrow({ where: { id } });
     expect(row.config).not.toContain(TOKEN);
 
-    const res = await stack.api(org.apiKey, "POST", "/api/v1/create", { template_id: templateId, send_to: { type: "preset", preset_id: id } });
-    const done = await until(() => poll(res.body.job_id), (j) => j.send_to_status === "delivered");
+    const res = await stack.api(org.apiKey, "POST", "/api/v1/create", {
+      template_id: templateId,
+      send_to: { type: "preset", preset_id: id },
+    });
+    const done = await until(
+      () => poll(res.body.job_id),
+      (j) => j.send_to_status === "delivered",
+    );
     expect(done.send_to_result.dropbox_path).toMatch(/^\/team\//);
     expect(JSON.stringify(done)).not.toContain(TOKEN);
     const job = await stack.app.ctx.prisma.job.findUniqueOrThrow({ where: { id: res.body.job_id } });
     expect(job.sendTo).not.toContain("preset_id"); // encrypted at rest too
 
-    const unknown = await stack.api(org.apiKey, "POST", "/api/v1/create", { template_id: templateId, send_to: { type: "preset", preset_id: "stp_nope" } });
+    const unknown = await stack.api(org.apiKey, "POST", "/api/v1/create", {
+      template_id: templateId,
+      send_to: { type: "preset", preset_id: "stp_nope" },
+    });
     expect(unknown.status).toBe(400);
     expect(unknown.body.error).toContain("send_to.preset_id");
     expect((await stack.api(org.apiKey, "DELETE", `/api/v1/send-to-presets/${id}`)).status).toBe(204);
@@ -211,22 +307,46 @@ describe("Send-To presets", () => {
 
 describe("Studio export routes", () => {
   it("answer 200 {ok, async:false, outputUrl, identifiers} when done in time, 202 {ok, async:true, job_id} when queued", async () => {
-    const sync = await stack.api(org.apiKey, "POST", "/api/v1/studio/export/dropbox", { template_id: templateId, access_token: TOKEN, path: "/exports" });
+    const sync = await stack.api(org.apiKey, "POST", "/api/v1/studio/export/dropbox", {
+      template_id: templateId,
+      access_token: TOKEN,
+      path: "/exports",
+    });
     expect(sync.status).toBe(200);
-    expect(sync.body).toMatchObject({ ok: true, async: false, job_id: expect.stringMatching(/^clx_/), dropbox_path: expect.stringMatching(/^\/exports\//) });
+    expect(sync.body).toMatchObject({
+      ok: true,
+      async: false,
+      job_id: expect.stringMatching(/^clx_/),
+      dropbox_path: expect.stringMatching(/^\/exports\//),
+    });
     expect(sync.body.outputUrl).toMatch(/\/renders\/clx_/);
 
-    const queued = await stack.api(org.apiKey, "POST", "/api/v1/studio/export/dropbox", { design: { width: 12, height: 12 }, access_token: TOKEN, path: "/exports", async: true });
+    const queued = await stack.api(org.apiKey, "POST", "/api/v1/studio/export/dropbox", {
+      design: { width: 12, height: 12 },
+      access_token: TOKEN,
+      path: "/exports",
+      async: true,
+    });
     expect(queued.status).toBe(202);
     expect(queued.body).toEqual({ ok: true, async: true, job_id: expect.stringMatching(/^clx_/) });
     expect(queued.body.outputUrl).toBeUndefined();
-    await until(() => poll(queued.body.job_id), (j) => j.send_to_status === "delivered");
+    await until(
+      () => poll(queued.body.job_id),
+      (j) => j.send_to_status === "delivered",
+    );
 
-    const failed = await stack.api(org.apiKey, "POST", "/api/v1/studio/export/dropbox", { template_id: templateId, access_token: "sl.bad", path: "/x" });
+    const failed = await stack.api(org.apiKey, "POST", "/api/v1/studio/export/dropbox", {
+      template_id: templateId,
+      access_token: "sl.bad",
+      path: "/x",
+    });
     expect(failed.status).toBe(200);
     expect(failed.body).toMatchObject({ ok: false, async: false, error: expect.stringMatching(/401/) });
 
-    const bad = await stack.api(org.apiKey, "POST", "/api/v1/studio/export/dropbox", { template_id: templateId, path: "/x" });
+    const bad = await stack.api(org.apiKey, "POST", "/api/v1/studio/export/dropbox", {
+      template_id: templateId,
+      path: "/x",
+    });
     expect(bad.status).toBe(400);
     expect(bad.body.error).toContain("access_token");
   });
@@ -236,13 +356,29 @@ describe("GraphQL exportDesign", () => {
   it("answers the same two shapes, and refuses an invalid destination with a ValidationError", async () => {
     const q = `mutation($input: ExportDesignInput!) { exportDesign(input: $input) { __typename ... on ExportResult { ok async jobId outputUrl identifiers } ... on ValidationError { fields { path } } } }`;
     const dest = { type: "dropbox", access_token: TOKEN, path: "/gql" };
-    const done = await stack.api(org.apiKey, "POST", "/graphql", { query: q, variables: { input: { templateId, destination: dest } } });
-    expect(done.body.data.exportDesign).toMatchObject({ __typename: "ExportResult", ok: true, async: false, identifiers: { dropbox_path: expect.stringMatching(/^\/gql\//) } });
-    const queued = await stack.api(org.apiKey, "POST", "/graphql", { query: q, variables: { input: { templateId, destination: dest, async: true } } });
+    const done = await stack.api(org.apiKey, "POST", "/graphql", {
+      query: q,
+      variables: { input: { templateId, destination: dest } },
+    });
+    expect(done.body.data.exportDesign).toMatchObject({
+      __typename: "ExportResult",
+      ok: true,
+      async: false,
+      identifiers: { dropbox_path: expect.stringMatching(/^\/gql\//) },
+    });
+    const queued = await stack.api(org.apiKey, "POST", "/graphql", {
+      query: q,
+      variables: { input: { templateId, destination: dest, async: true } },
+    });
     expect(queued.body.data.exportDesign).toMatchObject({ ok: true, async: true, outputUrl: null, identifiers: null });
-    const bad = await stack.api(org.apiKey, "POST", "/graphql", { query: q, variables: { input: { templateId, destination: { type: "dropbox" } } } });
+    const bad = await stack.api(org.apiKey, "POST", "/graphql", {
+      query: q,
+      variables: { input: { templateId, destination: { type: "dropbox" } } },
+    });
     expect(bad.body.data.exportDesign.__typename).toBe("ValidationError");
-    expect(bad.body.data.exportDesign.fields.map((f: { path: string }) => f.path)).toContain("input.destination.access_token");
+    expect(bad.body.data.exportDesign.fields.map((f: { path: string }) => f.path)).toContain(
+      "input.destination.access_token",
+    );
   });
 });
 
@@ -250,9 +386,16 @@ describe("design group events", () => {
   it("a group with a webhook_url sends one design_group.completed when the whole group is final", async () => {
     const receiver = await startWebhookReceiver({ secret: org.secret });
     try {
-      const other = (await stack.api(org.apiKey, "POST", "/api/v1/templates", { width: 20, height: 40 })).body.template_id;
-      const res = await stack.api(org.apiKey, "POST", "/api/v1/design-groups/create", { template_ids: [templateId, other], webhook_url: receiver.url });
-      await until(async () => receiver.attempts.length, (n) => n >= 1);
+      const other = (await stack.api(org.apiKey, "POST", "/api/v1/templates", { width: 20, height: 40 })).body
+        .template_id;
+      const res = await stack.api(org.apiKey, "POST", "/api/v1/design-groups/create", {
+        template_ids: [templateId, other],
+        webhook_url: receiver.url,
+      });
+      await until(
+        async () => receiver.attempts.length,
+        (n) => n >= 1,
+      );
       await waitForQueuesIdle(stack); // every item rendered, nothing left to deliver: no second event
       expect(receiver.attempts).toHaveLength(1);
       const event = JSON.parse(receiver.attempts[0]!.body.toString());

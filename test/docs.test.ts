@@ -49,7 +49,8 @@ function documentedVariables(): Map<string, string> {
 
 /** Optional variables whose default is applied outside the schema: does the documented value match it? */
 const DEFAULTS_APPLIED_ELSEWHERE: Record<string, (documented: string) => boolean> = {
-  WEBHOOK_RETRY_SCHEDULE: (documented) => isDeepStrictEqual(parseRetrySchedule(documented), parseRetrySchedule(undefined)),
+  WEBHOOK_RETRY_SCHEDULE: (documented) =>
+    isDeepStrictEqual(parseRetrySchedule(documented), parseRetrySchedule(undefined)),
 };
 
 describe("docs/configuration.md", () => {
@@ -84,7 +85,8 @@ describe("docs/configuration.md", () => {
         } catch (e) {
           parsed = `invalid: ${(e as Error).message}`;
         }
-        if (!isDeepStrictEqual(parsed, defaults[key])) wrong.push(`${key}: documented ${cell}, default ${JSON.stringify(defaults[key])}`);
+        if (!isDeepStrictEqual(parsed, defaults[key]))
+          wrong.push(`${key}: documented ${cell}, default ${JSON.stringify(defaults[key])}`);
       } else if (DEFAULTS_APPLIED_ELSEWHERE[key]) {
         if (value === undefined || !DEFAULTS_APPLIED_ELSEWHERE[key](value)) wrong.push(`${key}: documented ${cell}`);
       } else if (!cell.startsWith("unset")) {
@@ -135,7 +137,9 @@ function anchorsOf(md: string): Set<string> {
 /** Every relative link and image target of a page, outside code. */
 function relativeLinks(md: string): string[] {
   const text = prose(md).replace(/`[^`\n]*`/g, "``");
-  return [...text.matchAll(/!?\[[^\]]*\]\(([^)\s]+)(?:\s+"[^"]*")?\)/g)].map((m) => m[1]!).filter((target) => !/^[a-z][a-z0-9+.-]*:/i.test(target));
+  return [...text.matchAll(/!?\[[^\]]*\]\(([^)\s]+)(?:\s+"[^"]*")?\)/g)]
+    .map((m) => m[1]!)
+    .filter((target) => !/^[a-z][a-z0-9+.-]*:/i.test(target));
 }
 
 describe("links in README.md and docs/*.md", () => {
@@ -144,13 +148,15 @@ describe("links in README.md and docs/*.md", () => {
     const links = relativeLinks(read(page));
     for (const link of links) {
       const [target = "", anchor] = link.split("#", 2);
-      const file = target === "" ? path.join(ROOT, page) : path.resolve(ROOT, path.dirname(page), decodeURIComponent(target));
+      const file =
+        target === "" ? path.join(ROOT, page) : path.resolve(ROOT, path.dirname(page), decodeURIComponent(target));
       const rel = path.relative(ROOT, file);
       if (rel.startsWith("..") || !existsSync(file)) {
         broken.push(`${link}: no such file`);
         continue;
       }
-      if (anchor !== undefined && file.endsWith(".md") && !anchorsOf(read(rel)).has(anchor)) broken.push(`${link}: no such heading in ${rel}`);
+      if (anchor !== undefined && file.endsWith(".md") && !anchorsOf(read(rel)).has(anchor))
+        broken.push(`${link}: no such heading in ${rel}`);
     }
     expect(broken).toEqual([]);
   });

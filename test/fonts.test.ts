@@ -9,7 +9,9 @@ import { startStack, waitForFinal, type Stack } from "./helpers/stack.js";
 let stack: Stack;
 let org: { orgId: string; apiKey: string };
 const lobsterWoff = readFileSync(path.join(import.meta.dirname, "fixtures/fonts/Lobster-Regular.woff"));
-const monoTtf = readFileSync(path.join(import.meta.dirname, "../node_modules/@expo-google-fonts/jetbrains-mono/700Bold/JetBrainsMono_700Bold.ttf"));
+const monoTtf = readFileSync(
+  path.join(import.meta.dirname, "../node_modules/@expo-google-fonts/jetbrains-mono/700Bold/JetBrainsMono_700Bold.ttf"),
+);
 
 beforeAll(async () => {
   stack = await startStack({ FONT_MAX_BYTES: String(400 * 1024) });
@@ -23,7 +25,7 @@ async function upload(apiKey: string, bytes: Buffer | string, query = "", conten
     headers: { authorization: `Bearer ${apiKey}`, "content-type": contentType },
     body: typeof bytes === "string" ? bytes : new Uint8Array(bytes),
   });
-  return { status: res.status, body: (await res.json()) };
+  return { status: res.status, body: await res.json() };
 }
 
 const textCard = (family: string, text = "Hello") => ({
@@ -31,7 +33,20 @@ const textCard = (family: string, text = "Hello") => ({
   width: 300,
   height: 80,
   background: "#ffffff",
-  layers: [{ type: "text", name: "t", x: 10, y: 10, width: 280, height: 60, text, font_family: family, font_size: 40, color: "#000000" }],
+  layers: [
+    {
+      type: "text",
+      name: "t",
+      x: 10,
+      y: 10,
+      width: 280,
+      height: 60,
+      text,
+      font_family: family,
+      font_size: 40,
+      color: "#000000",
+    },
+  ],
 });
 
 async function renderInk(apiKey: string, family: string): Promise<Buffer> {
@@ -67,7 +82,11 @@ describe("font upload", () => {
 
     const list = await stack.api(org.apiKey, "GET", "/api/v1/fonts");
     expect(list.body.data.map((f: { family: string }) => f.family)).toEqual(["Brand Mono", "Lobster"]);
-    expect(list.body.built_in.map((f: { family: string }) => f.family)).toEqual(["Inter", "Noto Serif", "JetBrains Mono"]);
+    expect(list.body.built_in.map((f: { family: string }) => f.family)).toEqual([
+      "Inter",
+      "Noto Serif",
+      "JetBrains Mono",
+    ]);
   });
 
   it("keeps fonts to their organisation", async () => {

@@ -15,7 +15,9 @@ beforeAll(async () => {
   // 1,000 operations below: the rate limits have tests of their own.
   api = await startStack({ RATE_LIMIT_MAX: "0" }, { api: true, worker: false });
   org = await api.createOrg(10_000);
-  templateId = (await api.api(org.apiKey, "POST", "/api/v1/templates", { width: 30, height: 20, background: "#336699" })).body.template_id;
+  templateId = (
+    await api.api(org.apiKey, "POST", "/api/v1/templates", { width: 30, height: 20, background: "#336699" })
+  ).body.template_id;
 });
 afterAll(() => api?.stop());
 
@@ -68,7 +70,9 @@ describe("jobStatus over graphql-ws", () => {
     for (const key of [null, "tk_live_not_a_real_key"]) {
       let code = 0;
       const client = wsClient(api, key, { onClose: (c) => (code = c) });
-      await expect(collect((sink) => client.subscribe({ query: "subscription { jobUpdates { id } }" }, sink)).done).rejects.toBeDefined();
+      await expect(
+        collect((sink) => client.subscribe({ query: "subscription { jobUpdates { id } }" }, sink)).done,
+      ).rejects.toBeDefined();
       expect(code).toBe(4403);
       await client.dispose();
     }
@@ -77,7 +81,10 @@ describe("jobStatus over graphql-ws", () => {
 
 describe("jobUpdates", () => {
   /** Subscribes to jobUpdates on `on`, runs `act` (which returns the job to follow), then waits for its completion. */
-  async function followUpdates(on: Stack, act: () => Promise<string>): Promise<{ jobId: string; seen: { id: string; status: string }[] }> {
+  async function followUpdates(
+    on: Stack,
+    act: () => Promise<string>,
+  ): Promise<{ jobId: string; seen: { id: string; status: string }[] }> {
     const listeners = () => on.app.ctx.events.listenerCount();
     // Earlier tests' subscriptions are gone first, so the count below is this one's.
     await until(listeners, (n) => n === 0, { what: "no event listener left from earlier tests" });
@@ -110,7 +117,8 @@ describe("jobUpdates", () => {
 
   it("streams every change of the organisation's jobs, and only theirs", async () => {
     const other = await api.createOrg(100);
-    const otherTpl = (await api.api(other.apiKey, "POST", "/api/v1/templates", { width: 10, height: 10 })).body.template_id;
+    const otherTpl = (await api.api(other.apiKey, "POST", "/api/v1/templates", { width: 10, height: 10 })).body
+      .template_id;
     const otherJob = (await api.api(other.apiKey, "POST", "/api/v1/create", { template_id: otherTpl })).body.job_id;
     const { jobId, seen } = await followUpdates(api, () => createJob());
     expect(seen.filter((e) => e.id === jobId).map((e) => e.status)).toEqual(["pending", "processing", "complete"]);
@@ -162,7 +170,11 @@ describe("no leaks", () => {
           let first!: () => void;
           const gotFirst = new Promise<void>((resolve) => (first = resolve));
           const sub = collect(
-            (sink) => client.subscribe({ query: i % 2 ? STATUS : "subscription { jobUpdates { id } }", variables: { id: jobId } }, sink),
+            (sink) =>
+              client.subscribe(
+                { query: i % 2 ? STATUS : "subscription { jobUpdates { id } }", variables: { id: jobId } },
+                sink,
+              ),
             () => {
               // jobStatus sends the current state once the server holds the subscription.
               peak = Math.max(peak, api.app.ctx.events.listenerCount());
@@ -179,11 +191,19 @@ describe("no leaks", () => {
         await Promise.all(pending);
         // Every other round, drop the whole connection with subscriptions still open; on the
         // others, once the server has let every subscription go.
-        if (round % 2 === 0) await until(() => api.app.ctx.events.listenerCount(), (n) => n === 0, { what: "the stopped subscriptions to be released" });
+        if (round % 2 === 0)
+          await until(
+            () => api.app.ctx.events.listenerCount(),
+            (n) => n === 0,
+            { what: "the stopped subscriptions to be released" },
+          );
         await client.dispose();
       }
       const left = await until(
-        async () => ({ listeners: api.app.ctx.events.listenerCount(), channels: (await redis.pubsub("CHANNELS", pattern)) as string[] }),
+        async () => ({
+          listeners: api.app.ctx.events.listenerCount(),
+          channels: (await redis.pubsub("CHANNELS", pattern)) as string[],
+        }),
         ({ listeners, channels }) => listeners === 0 && channels.length === 0,
         { what: "no listeners and no Redis subscriptions left" },
       );

@@ -31,9 +31,13 @@ describe("queries", () => {
     const tpl = (await stack.api(org.apiKey, "POST", "/api/v1/templates", socialCard)).body.template_id;
     const accepted = await stack.api(org.apiKey, "POST", "/api/v1/create", { template_id: tpl, format: "jpeg" });
     const rest = await waitForFinal(stack, org.apiKey, accepted.body.job_id);
-    const res = await gql(org.apiKey, "query($id: ID!) { job(id: $id) { id status templateId outputUrl renderMs error createdAt completedAt } }", {
-      id: rest.job_id,
-    });
+    const res = await gql(
+      org.apiKey,
+      "query($id: ID!) { job(id: $id) { id status templateId outputUrl renderMs error createdAt completedAt } }",
+      {
+        id: rest.job_id,
+      },
+    );
     expect(res.status).toBe(200);
     expect(res.body.data.job).toEqual({
       id: rest.job_id,
@@ -53,7 +57,8 @@ describe("queries", () => {
 
   it("viewer shows the organisation's balance and status", async () => {
     const res = await gql(org.apiKey, "{ viewer { organization { id balanceCents status } } }");
-    const balance = (await stack.app.ctx.prisma.organization.findUniqueOrThrow({ where: { id: org.orgId } })).balanceCents;
+    const balance = (await stack.app.ctx.prisma.organization.findUniqueOrThrow({ where: { id: org.orgId } }))
+      .balanceCents;
     expect(res.body.data.viewer.organization).toEqual({ id: org.orgId, balanceCents: balance, status: "ACTIVE" });
   });
 
@@ -82,19 +87,32 @@ describe("mutations and their typed errors", () => {
 
   it("createRender: the job, or each error union member", async () => {
     const tpl = (await stack.api(org.apiKey, "POST", "/api/v1/templates", socialCard)).body.template_id;
-    const ok = await gql(org.apiKey, CREATE, { input: { templateId: tpl, modifications: [{ name: "title", text: "Hi" }] }, key: "gql-1" });
+    const ok = await gql(org.apiKey, CREATE, {
+      input: { templateId: tpl, modifications: [{ name: "title", text: "Hi" }] },
+      key: "gql-1",
+    });
     expect(ok.body.data.createRender).toMatchObject({ __typename: "Job", status: "pending", templateId: tpl });
-    const replay = await gql(org.apiKey, CREATE, { input: { templateId: tpl, modifications: [{ name: "title", text: "Hi" }] }, key: "gql-1" });
+    const replay = await gql(org.apiKey, CREATE, {
+      input: { templateId: tpl, modifications: [{ name: "title", text: "Hi" }] },
+      key: "gql-1",
+    });
     expect(replay.body.data.createRender.id).toBe(ok.body.data.createRender.id);
 
     const conflict = await gql(org.apiKey, CREATE, { input: { templateId: tpl }, key: "gql-1" });
     expect(conflict.body.data.createRender.__typename).toBe("IdempotencyConflictError");
 
-    const invalid = await gql(org.apiKey, CREATE, { input: { templateId: tpl, scale: 9, modifications: [{ name: "nope", text: "x" }] } });
+    const invalid = await gql(org.apiKey, CREATE, {
+      input: { templateId: tpl, scale: 9, modifications: [{ name: "nope", text: "x" }] },
+    });
     expect(invalid.body.data.createRender.__typename).toBe("ValidationError");
     expect(invalid.body.data.createRender.fields.map((f: { path: string }) => f.path)).toEqual(["input.scale"]);
-    const unknownLayer = await gql(org.apiKey, CREATE, { input: { templateId: tpl, modifications: [{ name: "nope", text: "x" }] } });
-    expect(unknownLayer.body.data.createRender).toMatchObject({ __typename: "ValidationError", fields: [{ path: "modifications[0].name" }] });
+    const unknownLayer = await gql(org.apiKey, CREATE, {
+      input: { templateId: tpl, modifications: [{ name: "nope", text: "x" }] },
+    });
+    expect(unknownLayer.body.data.createRender).toMatchObject({
+      __typename: "ValidationError",
+      fields: [{ path: "modifications[0].name" }],
+    });
 
     const missing = await gql(org.apiKey, CREATE, { input: { templateId: "tpl_missing" } });
     expect(missing.body.data.createRender.__typename).toBe("NotFoundError");
@@ -102,7 +120,10 @@ describe("mutations and their typed errors", () => {
     const poor = await stack.createOrg(0);
     const poorTpl = (await stack.api(poor.apiKey, "POST", "/api/v1/templates", socialCard)).body.template_id;
     const broke = await gql(poor.apiKey, CREATE, { input: { templateId: poorTpl } });
-    expect(broke.body.data.createRender).toEqual({ __typename: "InsufficientBalanceError", message: "Insufficient balance" });
+    expect(broke.body.data.createRender).toEqual({
+      __typename: "InsufficientBalanceError",
+      message: "Insufficient balance",
+    });
 
     await stack.app.ctx.prisma.organization.update({ where: { id: poor.orgId }, data: { status: "SUSPENDED" } });
     const suspended = await gql(poor.apiKey, CREATE, { input: { templateId: poorTpl } });
@@ -111,18 +132,35 @@ describe("mutations and their typed errors", () => {
   });
 
   it("createStudioRender and createDesignGroup call the same domain as their REST routes", async () => {
-    const studio = await gql(org.apiKey, `mutation { createStudioRender(input: { name: "S", design: { width: 12, height: 12 }, format: png }) { __typename ... on Job { id templateId status } } }`);
+    const studio = await gql(
+      org.apiKey,
+      `mutation { createStudioRender(input: { name: "S", design: { width: 12, height: 12 }, format: png }) { __typename ... on Job { id templateId status } } }`,
+    );
     expect(studio.body.data.createStudioRender).toMatchObject({ __typename: "Job", status: "pending" });
     const tpl = studio.body.data.createStudioRender.templateId;
     expect((await stack.api(org.apiKey, "GET", `/api/v1/templates/${tpl}`)).body.name).toBe("S");
-    const group = await gql(org.apiKey, `mutation($ids: [String!]) { createDesignGroup(input: { templateIds: $ids }) { __typename ... on Job { id } ... on ValidationError { fields { path } } } }`, { ids: [tpl, tpl] });
+    const group = await gql(
+      org.apiKey,
+      `mutation($ids: [String!]) { createDesignGroup(input: { templateIds: $ids }) { __typename ... on Job { id } ... on ValidationError { fields { path } } } }`,
+      { ids: [tpl, tpl] },
+    );
     expect(group.body.data.createDesignGroup.__typename).toBe("Job");
     const done = await waitForFinal(stack, org.apiKey, group.body.data.createDesignGroup.id);
-    const read = await gql(org.apiKey, `query($id: ID!) { job(id: $id) { status items { templateId status outputUrl } } }`, { id: done.job_id });
+    const read = await gql(
+      org.apiKey,
+      `query($id: ID!) { job(id: $id) { status items { templateId status outputUrl } } }`,
+      { id: done.job_id },
+    );
     expect(read.body.data.job.status).toBe("complete");
     expect(read.body.data.job.items).toHaveLength(2);
-    const invalid = await gql(org.apiKey, `mutation { createDesignGroup(input: {}) { __typename ... on ValidationError { fields { path } } } }`);
-    expect(invalid.body.data.createDesignGroup).toEqual({ __typename: "ValidationError", fields: [{ path: "input.design_group_id" }] });
+    const invalid = await gql(
+      org.apiKey,
+      `mutation { createDesignGroup(input: {}) { __typename ... on ValidationError { fields { path } } } }`,
+    );
+    expect(invalid.body.data.createDesignGroup).toEqual({
+      __typename: "ValidationError",
+      fields: [{ path: "input.design_group_id" }],
+    });
   });
 
   it("templates: create, update (a new version), read, list, delete, with typed errors", async () => {
@@ -131,25 +169,43 @@ describe("mutations and their typed errors", () => {
     expect(created.body.data.createTemplate.__typename).toBe("Template");
     const id = created.body.data.createTemplate.id;
     const invalid = await gql(org.apiKey, CREATE_T, { doc: { width: 0, height: 10 } });
-    expect(invalid.body.data.createTemplate).toEqual({ __typename: "ValidationError", fields: [{ path: "document.width" }] });
+    expect(invalid.body.data.createTemplate).toEqual({
+      __typename: "ValidationError",
+      fields: [{ path: "document.width" }],
+    });
 
     const UPDATE = `mutation($id: ID!, $doc: JSON!) { updateTemplate(id: $id, document: $doc) { __typename ... on Template { version width } } }`;
-    expect((await gql(org.apiKey, UPDATE, { id, doc: { width: 20, height: 10 } })).body.data.updateTemplate).toEqual({ __typename: "Template", version: 2, width: 20 });
-    expect((await gql(org.apiKey, UPDATE, { id: "tpl_missing", doc: { width: 20, height: 10 } })).body.data.updateTemplate.__typename).toBe("NotFoundError");
+    expect((await gql(org.apiKey, UPDATE, { id, doc: { width: 20, height: 10 } })).body.data.updateTemplate).toEqual({
+      __typename: "Template",
+      version: 2,
+      width: 20,
+    });
+    expect(
+      (await gql(org.apiKey, UPDATE, { id: "tpl_missing", doc: { width: 20, height: 10 } })).body.data.updateTemplate
+        .__typename,
+    ).toBe("NotFoundError");
 
-    const read = await gql(org.apiKey, `query($id: ID!) { template(id: $id) { id version document } templates(first: 1) { edges { node { id } } pageInfo { hasNextPage } } }`, { id });
+    const read = await gql(
+      org.apiKey,
+      `query($id: ID!) { template(id: $id) { id version document } templates(first: 1) { edges { node { id } } pageInfo { hasNextPage } } }`,
+      { id },
+    );
     expect(read.body.data.template).toMatchObject({ id, version: 2, document: { width: 20, height: 10 } });
     expect(read.body.data.templates.edges[0].node.id).toBe(id);
 
     const DELETE = `mutation($id: ID!) { deleteTemplate(id: $id) { __typename ... on DeletedTemplate { id } } }`;
-    expect((await gql(org.apiKey, DELETE, { id })).body.data.deleteTemplate).toEqual({ __typename: "DeletedTemplate", id });
+    expect((await gql(org.apiKey, DELETE, { id })).body.data.deleteTemplate).toEqual({
+      __typename: "DeletedTemplate",
+      id,
+    });
     expect((await gql(org.apiKey, DELETE, { id })).body.data.deleteTemplate.__typename).toBe("NotFoundError");
   });
 
   it("jobs: a connection, newest first, filtered by status and template", async () => {
     const tpl = (await stack.api(org.apiKey, "POST", "/api/v1/templates", { width: 10, height: 10 })).body.template_id;
     const ids: string[] = [];
-    for (let i = 0; i < 3; i++) ids.push((await stack.api(org.apiKey, "POST", "/api/v1/create", { template_id: tpl })).body.job_id);
+    for (let i = 0; i < 3; i++)
+      ids.push((await stack.api(org.apiKey, "POST", "/api/v1/create", { template_id: tpl })).body.job_id);
     for (const id of ids) await waitForFinal(stack, org.apiKey, id);
     const Q = `query($t: String, $after: String) { jobs(first: 2, templateId: $t, status: complete, after: $after) { edges { node { id status } } pageInfo { hasNextPage endCursor } } }`;
     const p1 = await gql(org.apiKey, Q, { t: tpl });
@@ -168,15 +224,20 @@ describe("authentication and protection", () => {
     expect(bad.body.errors[0].extensions.code).toBe("UNAUTHENTICATED");
     const intro = await gql(null, "{ __schema { queryType { name } } }");
     expect(intro.body.data.__schema.queryType.name).toBe("Query");
-    const anon = await gql(null, "mutation { deleteTemplate(id: \"tpl_x\") { __typename } }");
+    const anon = await gql(null, 'mutation { deleteTemplate(id: "tpl_x") { __typename } }');
     expect(anon.body.errors[0].extensions.code).toBe("UNAUTHENTICATED");
   });
 
   it("limits query depth, and can switch introspection off", async () => {
-    const strict = await startStack({ GRAPHQL_MAX_DEPTH: "3", GRAPHQL_INTROSPECTION: "false" }, { api: true, worker: false });
+    const strict = await startStack(
+      { GRAPHQL_MAX_DEPTH: "3", GRAPHQL_INTROSPECTION: "false" },
+      { api: true, worker: false },
+    );
     try {
       const o = await strict.createOrg(0);
-      const deep = await strict.api(o.apiKey, "POST", "/graphql", { query: "{ viewer { organization { ledger { edges { node { id } } } } } }" });
+      const deep = await strict.api(o.apiKey, "POST", "/graphql", {
+        query: "{ viewer { organization { ledger { edges { node { id } } } } } }",
+      });
       expect(deep.body.errors[0].message).toMatch(/depth/i);
       const intro = await strict.api(o.apiKey, "POST", "/graphql", { query: "{ __schema { types { name } } }" });
       expect(intro.body.errors[0].message).toMatch(/introspection/i);

@@ -61,13 +61,21 @@ function pngWithHeader(width: number, height: number, bitDepth: number, colourTy
   ihdr.writeUInt32BE(height, 4);
   ihdr[8] = bitDepth;
   ihdr[9] = colourType;
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), pngChunk("IHDR", ihdr), pngChunk("IDAT", idat), pngChunk("IEND", Buffer.alloc(0))]);
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    pngChunk("IHDR", ihdr),
+    pngChunk("IDAT", idat),
+    pngChunk("IEND", Buffer.alloc(0)),
+  ]);
 }
 
 async function makeSources(): Promise<void> {
   const rgb = () =>
-    sharp({ create: { width: 64, height: 48, channels: 3, background: "#3366cc" } }).composite([{ input: { create: { width: 20, height: 48, channels: 3, background: "#ff8800" } }, left: 0, top: 0 }]);
-  const rgba = () => sharp({ create: { width: 40, height: 30, channels: 4, background: { r: 200, g: 50, b: 20, alpha: 0.6 } } });
+    sharp({ create: { width: 64, height: 48, channels: 3, background: "#3366cc" } }).composite([
+      { input: { create: { width: 20, height: 48, channels: 3, background: "#ff8800" } }, left: 0, top: 0 },
+    ]);
+  const rgba = () =>
+    sharp({ create: { width: 40, height: 30, channels: 4, background: { r: 200, g: 50, b: 20, alpha: 0.6 } } });
   // composite() must run before the format: materialise first.
   const base = await rgb().png().toBuffer();
   const from = () => sharp(base);
@@ -76,8 +84,12 @@ async function makeSources(): Promise<void> {
   SOURCES.png16 = await from().toColourspace("rgb16").png().toBuffer();
   SOURCES.pngGrey = await from().greyscale().png().toBuffer();
   SOURCES.pngPalette = await from().png({ palette: true, colours: 4 }).toBuffer();
-  SOURCES.pngOnePixel = await sharp({ create: { width: 1, height: 1, channels: 4, background: "#00ff0080" } }).png().toBuffer();
-  SOURCES.pngTall = await sharp({ create: { width: 1, height: 3000, channels: 3, background: "#00ffff" } }).png().toBuffer();
+  SOURCES.pngOnePixel = await sharp({ create: { width: 1, height: 1, channels: 4, background: "#00ff0080" } })
+    .png()
+    .toBuffer();
+  SOURCES.pngTall = await sharp({ create: { width: 1, height: 3000, channels: 3, background: "#00ffff" } })
+    .png()
+    .toBuffer();
   SOURCES.jpeg = await from().jpeg().toBuffer();
   SOURCES.jpegExif = await from().jpeg().withMetadata({ orientation: 6 }).toBuffer();
   SOURCES.jpegCmyk = await from().toColourspace("cmyk").jpeg().toBuffer();
@@ -87,9 +99,15 @@ async function makeSources(): Promise<void> {
   SOURCES.gif = await rgba().gif().toBuffer();
   SOURCES.tiff = await from().tiff().toBuffer();
   SOURCES.avif = await from().avif().toBuffer();
-  SOURCES.svg = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="40" height="30"><rect width="40" height="30" fill="red"/><text x="2" y="20">Hi \u202e&#x5d0;</text></svg>');
-  SOURCES.svgHuge = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="100000" height="100000"><rect width="10" height="10"/></svg>');
-  SOURCES.svgNoSize = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 1e9 1e9"><circle r="1e8"/></svg>');
+  SOURCES.svg = Buffer.from(
+    '<svg xmlns="http://www.w3.org/2000/svg" width="40" height="30"><rect width="40" height="30" fill="red"/><text x="2" y="20">Hi \u202e&#x5d0;</text></svg>',
+  );
+  SOURCES.svgHuge = Buffer.from(
+    '<svg xmlns="http://www.w3.org/2000/svg" width="100000" height="100000"><rect width="10" height="10"/></svg>',
+  );
+  SOURCES.svgNoSize = Buffer.from(
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 1e9 1e9"><circle r="1e8"/></svg>',
+  );
   SOURCES.svgExternal = Buffer.from(
     '<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="40" height="30"><image xlink:href="file:///etc/passwd" width="40" height="30"/><image href="http://127.0.0.1:1/x.png" width="10" height="10"/></svg>',
   );
@@ -115,7 +133,12 @@ async function makeSources(): Promise<void> {
   const vp8x = Buffer.alloc(10);
   vp8x.writeUIntLE(16_383, 4, 3);
   vp8x.writeUIntLE(16_383, 7, 3);
-  const webpBody = Buffer.concat([Buffer.from("WEBPVP8X", "latin1"), Buffer.from([10, 0, 0, 0]), vp8x, Buffer.from("garbage!")]);
+  const webpBody = Buffer.concat([
+    Buffer.from("WEBPVP8X", "latin1"),
+    Buffer.from([10, 0, 0, 0]),
+    vp8x,
+    Buffer.from("garbage!"),
+  ]);
   const riff = Buffer.alloc(8);
   riff.write("RIFF", 0, "latin1");
   riff.writeUInt32LE(webpBody.length, 4);
@@ -128,7 +151,12 @@ async function makeSources(): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 // The image server: every URL serves one generated answer spec
 
-type Edit = { kind: "none" } | { kind: "truncate"; at: number } | { kind: "flip"; flips: [number, number][] } | { kind: "append"; bytes: number[] } | { kind: "random"; bytes: number[] };
+type Edit =
+  | { kind: "none" }
+  | { kind: "truncate"; at: number }
+  | { kind: "flip"; flips: [number, number][] }
+  | { kind: "append"; bytes: number[] }
+  | { kind: "random"; bytes: number[] };
 type Delivery = "normal" | "chunked" | "lying-length" | "trickle" | "slow" | "hang" | "redirect" | "redirect-loop";
 
 interface ImgSpec {
@@ -207,7 +235,10 @@ function serve(req: http.IncomingMessage, res: http.ServerResponse): void {
       return;
     }
     case "slow": {
-      const timer = setTimeout(() => res.writeHead(spec.status, { ...headers, "content-length": String(body.length) }).end(body), spec.delayMs);
+      const timer = setTimeout(
+        () => res.writeHead(spec.status, { ...headers, "content-length": String(body.length) }).end(body),
+        spec.delayMs,
+      );
       res.on("close", () => clearTimeout(timer));
       return;
     }
@@ -224,26 +255,88 @@ const SOURCE_NAMES = () => Object.keys(SOURCES);
 
 const imgSpec: fc.Arbitrary<ImgSpec> = fc.record({
   source: fc.constantFrom(
-    "png", "pngAlpha", "png16", "pngGrey", "pngPalette", "pngOnePixel", "pngTall", "jpeg", "jpegExif", "jpegCmyk", "jpegProgressive", "webp", "webpAlpha",
-    "gif", "tiff", "avif", "svg", "svgHuge", "svgNoSize", "svgExternal", "svgEntities", "pngBomb", "pngHugeHeader", "pngZeroSize", "jpegHugeHeader",
-    "gifHugeScreen", "webpHugeHeader", "text", "html", "empty",
+    "png",
+    "pngAlpha",
+    "png16",
+    "pngGrey",
+    "pngPalette",
+    "pngOnePixel",
+    "pngTall",
+    "jpeg",
+    "jpegExif",
+    "jpegCmyk",
+    "jpegProgressive",
+    "webp",
+    "webpAlpha",
+    "gif",
+    "tiff",
+    "avif",
+    "svg",
+    "svgHuge",
+    "svgNoSize",
+    "svgExternal",
+    "svgEntities",
+    "pngBomb",
+    "pngHugeHeader",
+    "pngZeroSize",
+    "jpegHugeHeader",
+    "gifHugeScreen",
+    "webpHugeHeader",
+    "text",
+    "html",
+    "empty",
   ),
   edit: fc.oneof(
     { weight: 5, arbitrary: fc.constant({ kind: "none" as const }) },
     { weight: 3, arbitrary: fc.nat().map((at) => ({ kind: "truncate" as const, at })) },
-    { weight: 3, arbitrary: fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 12 }).map((flips) => ({ kind: "flip" as const, flips })) },
-    { weight: 1, arbitrary: fc.array(fc.integer({ min: 0, max: 255 }), { maxLength: 64 }).map((bytes) => ({ kind: "append" as const, bytes })) },
-    { weight: 1, arbitrary: fc.array(fc.integer({ min: 0, max: 255 }), { maxLength: 512 }).map((bytes) => ({ kind: "random" as const, bytes })) },
+    {
+      weight: 3,
+      arbitrary: fc
+        .array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 12 })
+        .map((flips) => ({ kind: "flip" as const, flips })),
+    },
+    {
+      weight: 1,
+      arbitrary: fc
+        .array(fc.integer({ min: 0, max: 255 }), { maxLength: 64 })
+        .map((bytes) => ({ kind: "append" as const, bytes })),
+    },
+    {
+      weight: 1,
+      arbitrary: fc
+        .array(fc.integer({ min: 0, max: 255 }), { maxLength: 512 })
+        .map((bytes) => ({ kind: "random" as const, bytes })),
+    },
   ),
-  status: fc.oneof({ weight: 12, arbitrary: fc.constant(200) }, { weight: 1, arbitrary: fc.constantFrom(201, 203, 204, 206, 304, 400, 403, 404, 410, 429, 500, 502, 503) }),
+  status: fc.oneof(
+    { weight: 12, arbitrary: fc.constant(200) },
+    { weight: 1, arbitrary: fc.constantFrom(201, 203, 204, 206, 304, 400, 403, 404, 410, 429, 500, 502, 503) },
+  ),
   type: fc.oneof(
     { weight: 3, arbitrary: fc.constant("image/png") },
-    { weight: 2, arbitrary: fc.constantFrom("image/jpeg", "image/webp", "image/gif", "image/svg+xml", "application/octet-stream", "text/html", "application/json", "image/png; charset=\u00ff", "", "x") },
+    {
+      weight: 2,
+      arbitrary: fc.constantFrom(
+        "image/jpeg",
+        "image/webp",
+        "image/gif",
+        "image/svg+xml",
+        "application/octet-stream",
+        "text/html",
+        "application/json",
+        "image/png; charset=\u00ff",
+        "",
+        "x",
+      ),
+    },
     { weight: 1, arbitrary: fc.constant(null) },
   ),
   delivery: fc.oneof(
     { weight: 60, arbitrary: fc.constant("normal" as const) },
-    { weight: 6, arbitrary: fc.constantFrom("chunked" as const, "lying-length" as const, "trickle" as const, "redirect" as const) },
+    {
+      weight: 6,
+      arbitrary: fc.constantFrom("chunked" as const, "lying-length" as const, "trickle" as const, "redirect" as const),
+    },
     { weight: 3, arbitrary: fc.constantFrom("slow" as const, "redirect-loop" as const) },
     { weight: 1, arbitrary: fc.constant("hang" as const) },
   ),
@@ -309,7 +402,7 @@ function arbitraries(bad: boolean) {
     "\u200b\u200c\u200d\u2060\ufeff",
     "\r\n\t\v\f\b\u2028\u2029\u0085",
     "\x01\x1f\x7f\ufffe\uffff",
-    "<span foreground=\"red\">markup</span> &amp; &lt;",
+    '<span foreground="red">markup</span> &amp; &lt;',
     "日本語のテキストと中文",
     "กิ่่่่่่่่่่่่",
     "𝕿𝖊𝖒𝖕𝖑𝖎𝖋𝖎𝖊𝖉 \u{10ffff}",
@@ -329,37 +422,79 @@ function arbitraries(bad: boolean) {
     ["e\u0301", 5_000],
   ];
   // Text PostgreSQL cannot store (NUL, unpaired surrogates) and text over the limit: refused.
-  const storable = (t: string) => t.replaceAll("\u0000", "").replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, "\ufffd");
+  const storable = (t: string) =>
+    t
+      .replaceAll("\u0000", "")
+      .replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, "\ufffd");
   const UNSTORABLE_TEXT = ["a\u0000b", "\ud800 lone \udfff", "x".repeat(10_001)];
-  const text = orInvalid(fc.oneof(
-    { weight: 4, arbitrary: fc.constantFrom(...HOSTILE_TEXT) },
-    { weight: 2, arbitrary: fc.array(fc.constantFrom(...HOSTILE_TEXT), { maxLength: 5 }).map((a) => a.join(" ")) },
-    { weight: 2, arbitrary: fc.string({ unit: "grapheme", maxLength: 80 }).map(storable) },
-    { weight: 1, arbitrary: fc.string({ unit: "binary", maxLength: 80 }).map(storable) },
-    { weight: 2, arbitrary: fc.constantFrom(...LONG_TEXT).map(([s, n]) => s.repeat(n)) },
-  ), UNSTORABLE_TEXT);
+  const text = orInvalid(
+    fc.oneof(
+      { weight: 4, arbitrary: fc.constantFrom(...HOSTILE_TEXT) },
+      { weight: 2, arbitrary: fc.array(fc.constantFrom(...HOSTILE_TEXT), { maxLength: 5 }).map((a) => a.join(" ")) },
+      { weight: 2, arbitrary: fc.string({ unit: "grapheme", maxLength: 80 }).map(storable) },
+      { weight: 1, arbitrary: fc.string({ unit: "binary", maxLength: 80 }).map(storable) },
+      { weight: 2, arbitrary: fc.constantFrom(...LONG_TEXT).map(([s, n]) => s.repeat(n)) },
+    ),
+    UNSTORABLE_TEXT,
+  );
 
-  const color = orInvalid(fc.constantFrom("#000000", "#ffffff", "#f00", "#0f08", "#11223344", "#abcdef", "transparent", "#00000000", "#FFFFFFFF"), ["red", "#12345", "#ggg", "", "rgb(0,0,0)", "#0000000000"]);
+  const color = orInvalid(
+    fc.constantFrom(
+      "#000000",
+      "#ffffff",
+      "#f00",
+      "#0f08",
+      "#11223344",
+      "#abcdef",
+      "transparent",
+      "#00000000",
+      "#FFFFFFFF",
+    ),
+    ["red", "#12345", "#ggg", "", "rgb(0,0,0)", "#0000000000"],
+  );
 
   /** An image reference: a spec served by the image server, or a URL that is no image server. */
   // No refused connections and no lying Content-Length here: those jobs never end (the it.fails at
   // the end of this file); the direct fetcher properties below do cover them.
   const imageRef: fc.Arbitrary<ImageRef> = fc.oneof(
     { weight: 10, arbitrary: pipelineSpec.map((spec) => ({ spec })) },
-    { weight: 1, arbitrary: fc.constantFrom("http://xn--nxasmq6b.invalid/x.png", "http://does-not-exist.invalid/x.png").map((url) => ({ url })) },
-    { weight: 1, arbitrary: orInvalid(fc.constant("IMAGES/missing.png"), ["https://256.256.256.256/x.png", "ftp://127.0.0.1/x.png", "file:///etc/passwd", "not a url", "http://127.0.0.1/" + "a".repeat(4100)]).map((url) => ({ url: url as string })) },
+    {
+      weight: 1,
+      arbitrary: fc
+        .constantFrom("http://xn--nxasmq6b.invalid/x.png", "http://does-not-exist.invalid/x.png")
+        .map((url) => ({ url })),
+    },
+    {
+      weight: 1,
+      arbitrary: orInvalid(fc.constant("IMAGES/missing.png"), [
+        "https://256.256.256.256/x.png",
+        "ftp://127.0.0.1/x.png",
+        "file:///etc/passwd",
+        "not a url",
+        "http://127.0.0.1/" + "a".repeat(4100),
+      ]).map((url) => ({ url: url as string })),
+    },
   );
 
   const base = (i: number) =>
     fc.record({
-      name: orInvalid(fc.oneof({ weight: 8, arbitrary: fc.constant(`layer${i}`) }, { weight: 1, arbitrary: fc.constantFrom(`\u202e${i}`, `👩‍👩‍👧 ${i}`, `n\u0301${i}`, `${"x".repeat(96)}${i}`) }), ["layer0", "x".repeat(101), "", `a\u0000${i}`]),
+      name: orInvalid(
+        fc.oneof(
+          { weight: 8, arbitrary: fc.constant(`layer${i}`) },
+          { weight: 1, arbitrary: fc.constantFrom(`\u202e${i}`, `👩‍👩‍👧 ${i}`, `n\u0301${i}`, `${"x".repeat(96)}${i}`) },
+        ),
+        ["layer0", "x".repeat(101), "", `a\u0000${i}`],
+      ),
       x: within([-5000, 0, 10_000, -0.5, 0.49, 1e-9, 4999.5], -5000, 10_000, [-5001, 10_001, null, "1"]),
       y: within([-5000, 0, 10_000, -0.5, 0.49, 1e-9], -5000, 10_000, [-5001, 10_001]),
       width: within([1e-6, 0.4, 0.5, 1, 10_000, 9_999.9], 1e-6, 10_000, [0, -1, 10_001]),
       height: within([1e-6, 0.4, 0.5, 1, 10_000, 9_999.9], 1e-6, 10_000, [0, -1, 10_001]),
       opacity: within([0, 1, 0.5, 1e-9, 0.999], 0, 1, [1.01, -0.01]),
       rotation: within([-360, 360, 0, 90, 45, 1e-9, 179.99, -90], -360, 360, [361, -361]),
-      hidden: orInvalid(fc.oneof({ weight: 9, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }), ["true", 1]),
+      hidden: orInvalid(
+        fc.oneof({ weight: 9, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
+        ["true", 1],
+      ),
     });
 
   const textLayer = (i: number) =>
@@ -367,7 +502,11 @@ function arbitraries(bad: boolean) {
       .record({
         base: base(i),
         text,
-        font_family: orInvalid(fc.constantFrom("Inter", "Noto Serif", "JetBrains Mono"), ["Comic Sans MS", "inter", ""]),
+        font_family: orInvalid(fc.constantFrom("Inter", "Noto Serif", "JetBrains Mono"), [
+          "Comic Sans MS",
+          "inter",
+          "",
+        ]),
         font_weight: orInvalid(fc.constantFrom(...FONT_WEIGHTS), [450, 0, 1000]),
         font_style: fc.constantFrom("normal", "italic"),
         font_size: within([1, 1000, 12, 1.5, 999.9], 1, 1000, [0.5, 1001]),
@@ -377,7 +516,10 @@ function arbitraries(bad: boolean) {
         vertical_align: fc.constantFrom("top", "middle", "bottom"),
         line_height: within([0.5, 5, 1, 0.51], 0.5, 5, [0.49, 5.1]),
         letter_spacing: within([-50, 200, 0, -0.5], -50, 200, [-51, 201]),
-        max_lines: fc.option(orInvalid(fc.oneof(fc.constantFrom(1, 2, 1000), fc.integer({ min: 1, max: 1000 })), [0, 1.5, 1001]), { nil: undefined }),
+        max_lines: fc.option(
+          orInvalid(fc.oneof(fc.constantFrom(1, 2, 1000), fc.integer({ min: 1, max: 1000 })), [0, 1.5, 1001]),
+          { nil: undefined },
+        ),
         auto_fit: fc.boolean(),
         min_font_size: within([1, 1000, 12], 1, 1000),
         keepMinBelow: orInvalid(fc.constant(true), [false]),
@@ -386,63 +528,112 @@ function arbitraries(bad: boolean) {
       .map(({ base, keepMinBelow, ...t }) => {
         const layer: Record<string, unknown> = { type: "text", ...base, ...t };
         // Mostly min_font_size <= font_size (otherwise auto_fit documents are refused, which is tested too).
-        if (keepMinBelow && typeof t.font_size === "number" && typeof t.min_font_size === "number") layer.min_font_size = Math.min(t.min_font_size, t.font_size);
+        if (keepMinBelow && typeof t.font_size === "number" && typeof t.min_font_size === "number")
+          layer.min_font_size = Math.min(t.min_font_size, t.font_size);
         return layer;
       });
 
   const imageLayer = (i: number) =>
-    fc.record({
-      base: base(i),
-      image: fc.option(imageRef, { nil: undefined, freq: 4 }),
-      fit: fc.constantFrom("cover", "contain", "fill"),
-      focal_x: within([0, 1, 0.5], 0, 1, [1.5]),
-      focal_y: within([0, 1, 0.5], 0, 1, [-0.5]),
-      radius: within([0, 5000, 0.5, 0.49], 0, 5000, [5001]),
-      placeholder_color: color,
-    }).map(({ base, image, ...rest }) => ({ type: "image", ...base, ...rest, ...(image ? { image } : {}) }));
+    fc
+      .record({
+        base: base(i),
+        image: fc.option(imageRef, { nil: undefined, freq: 4 }),
+        fit: fc.constantFrom("cover", "contain", "fill"),
+        focal_x: within([0, 1, 0.5], 0, 1, [1.5]),
+        focal_y: within([0, 1, 0.5], 0, 1, [-0.5]),
+        radius: within([0, 5000, 0.5, 0.49], 0, 5000, [5001]),
+        placeholder_color: color,
+      })
+      .map(({ base, image, ...rest }) => ({ type: "image", ...base, ...rest, ...(image ? { image } : {}) }));
 
   const shapeLayer = (i: number) =>
-    fc.record({
-      base: base(i),
-      type: fc.constantFrom("rect", "ellipse"),
-      fill: color,
-      radius: within([0, 5000, 0.5], 0, 5000),
-      stroke_color: fc.option(color, { nil: undefined }),
-      stroke_width: within([0, 500, 0.5, 1], 0, 500, [501]),
-    }).map(({ base, type, radius, ...rest }) => ({ ...base, type, ...rest, ...(type === "rect" ? { radius } : {}) }));
+    fc
+      .record({
+        base: base(i),
+        type: fc.constantFrom("rect", "ellipse"),
+        fill: color,
+        radius: within([0, 5000, 0.5], 0, 5000),
+        stroke_color: fc.option(color, { nil: undefined }),
+        stroke_width: within([0, 500, 0.5, 1], 0, 500, [501]),
+      })
+      .map(({ base, type, radius, ...rest }) => ({ ...base, type, ...rest, ...(type === "rect" ? { radius } : {}) }));
 
-  const layerAt = (i: number) => fc.oneof({ weight: 4, arbitrary: textLayer(i) }, { weight: 3, arbitrary: imageLayer(i) }, { weight: 2, arbitrary: shapeLayer(i) });
+  const layerAt = (i: number) =>
+    fc.oneof(
+      { weight: 4, arbitrary: textLayer(i) },
+      { weight: 3, arbitrary: imageLayer(i) },
+      { weight: 2, arbitrary: shapeLayer(i) },
+    );
 
   const gradient = fc.record({
     type: fc.constant("linear_gradient"),
     angle: within([0, 90, 180, 360, -45, 1e300, -1e300, 0.0001, 720.5], -1e6, 1e6),
-    stops: fc.oneof(
-      { weight: 12, arbitrary: fc.array(fc.record({ color, offset: within([0, 1, 0.5], 0, 1) }), { minLength: 2, maxLength: 16 }) },
-      { weight: 1, arbitrary: fc.array(fc.record({ color, offset: within([0, 1], 0, 1) }), { minLength: 17, maxLength: 17 }) },
-      { weight: 1, arbitrary: fc.array(fc.record({ color, offset: within([0, 1], 0, 1) }), { maxLength: 1 }) },
-    ).filter((stops) => bad || (stops.length >= 2 && stops.length <= 16)), // (a filter: bad is a parameter here)
+    stops: fc
+      .oneof(
+        {
+          weight: 12,
+          arbitrary: fc.array(fc.record({ color, offset: within([0, 1, 0.5], 0, 1) }), { minLength: 2, maxLength: 16 }),
+        },
+        {
+          weight: 1,
+          arbitrary: fc.array(fc.record({ color, offset: within([0, 1], 0, 1) }), { minLength: 17, maxLength: 17 }),
+        },
+        { weight: 1, arbitrary: fc.array(fc.record({ color, offset: within([0, 1], 0, 1) }), { maxLength: 1 }) },
+      )
+      .filter((stops) => bad || (stops.length >= 2 && stops.length <= 16)), // (a filter: bad is a parameter here)
   });
 
   const background = fc.oneof(
     { weight: 3, arbitrary: color },
     { weight: 3, arbitrary: gradient },
-    { weight: 2, arbitrary: fc.record({ type: fc.constant("image"), image: imageRef, fit: fc.constantFrom("cover", "contain", "fill") }) },
+    {
+      weight: 2,
+      arbitrary: fc.record({
+        type: fc.constant("image"),
+        image: imageRef,
+        fit: fc.constantFrom("cover", "contain", "fill"),
+      }),
+    },
   );
 
   const canvas = fc.oneof(
     { weight: 20, arbitrary: fc.tuple(fc.integer({ min: 1, max: 320 }), fc.integer({ min: 1, max: 320 })) },
-    { weight: 3, arbitrary: fc.constantFrom<[unknown, unknown]>([1, 1], [5000, 1], [1, 5000], [5000, 40], [40, 5000], [1200, 630]) },
+    {
+      weight: 3,
+      arbitrary: fc.constantFrom<[unknown, unknown]>([1, 1], [5000, 1], [1, 5000], [5000, 40], [40, 5000], [1200, 630]),
+    },
     { weight: 1, arbitrary: fc.constantFrom<[unknown, unknown]>([2000, 2000], [5000, 5000]) },
-    ...(bad ? [{ weight: 1, arbitrary: fc.constantFrom<[unknown, unknown]>([0, 10], [5001, 10], [10.5, 10], [-1, 10], ["10", 10], [null, 10]) }] : []),
+    ...(bad
+      ? [
+          {
+            weight: 1,
+            arbitrary: fc.constantFrom<[unknown, unknown]>(
+              [0, 10],
+              [5001, 10],
+              [10.5, 10],
+              [-1, 10],
+              ["10", 10],
+              [null, 10],
+            ),
+          },
+        ]
+      : []),
   );
 
   const document = fc
-    .tuple(canvas, background, fc.integer({ min: 0, max: 6 }).chain((n) => fc.tuple(...Array.from({ length: n }, (_, i) => layerAt(i)))))
+    .tuple(
+      canvas,
+      background,
+      fc.integer({ min: 0, max: 6 }).chain((n) => fc.tuple(...Array.from({ length: n }, (_, i) => layerAt(i)))),
+    )
     .map(([[width, height], background, layers]) => ({ name: "hostile", width, height, background, layers: layers }));
 
   const output = fc.record({
     format: orInvalid(fc.constantFrom("png", "jpeg", "webp"), ["gif", "PNG"]),
-    quality: fc.option(within([1, 100, 50], 1, 100, [0, 101, 50.5]).map((q) => (typeof q === "number" ? Math.round(q) : q)), { nil: undefined }),
+    quality: fc.option(
+      within([1, 100, 50], 1, 100, [0, 101, 50.5]).map((q) => (typeof q === "number" ? Math.round(q) : q)),
+      { nil: undefined },
+    ),
     scale: fc.option(within([0.1, 4, 1, 0.25, 2], 0.1, 4, [0.09, 4.01]), { nil: undefined }),
   });
 
@@ -460,7 +651,9 @@ function arbitraries(bad: boolean) {
         font_family: orInvalid(fc.constantFrom("Inter", "Noto Serif", "JetBrains Mono"), ["Nope"]),
         opacity: within([0, 1], 0, 1, [2]),
         hide: fc.boolean(),
-        unknownName: bad ? fc.oneof({ weight: 6, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }) : fc.constant(false),
+        unknownName: bad
+          ? fc.oneof({ weight: 6, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) })
+          : fc.constant(false),
       },
       { requiredKeys: ["layer", "unknownName"] },
     ),
@@ -497,25 +690,27 @@ function materialise(doc: GeneratedDocument, mods: GeneratedModifications) {
     bg = { ...rest, image_url: urlOf(image) };
   }
   const document = { ...doc, background: bg, layers };
-  const modifications = mods.filter((m) => m.unknownName || layers.length > 0).map((m) => {
-    const target = layers.length ? layers[m.layer % layers.length]! : undefined;
-    const name = m.unknownName || !target ? "no-such-layer" : String(target.name);
-    const type = target?.type;
-    const out: Record<string, unknown> = { name };
-    if (m.opacity !== undefined) out.opacity = m.opacity;
-    if (m.hide !== undefined) out.hide = m.hide;
-    if (type === "text" || m.unknownName) {
-      if (m.text !== undefined) out.text = m.text;
-      if (m.color !== undefined) out.color = m.color;
-      if (m.background !== undefined) out.background = m.background;
-      if (m.font_size !== undefined) out.font_size = m.font_size;
-      if (m.font_weight !== undefined) out.font_weight = m.font_weight;
-      if (m.font_family !== undefined) out.font_family = m.font_family;
-    } else if (type === "image") {
-      if (m.image !== undefined) out.image_url = urlOf(m.image);
-    } else if (m.color !== undefined) out.color = m.color;
-    return out;
-  });
+  const modifications = mods
+    .filter((m) => m.unknownName || layers.length > 0)
+    .map((m) => {
+      const target = layers.length ? layers[m.layer % layers.length]! : undefined;
+      const name = m.unknownName || !target ? "no-such-layer" : String(target.name);
+      const type = target?.type;
+      const out: Record<string, unknown> = { name };
+      if (m.opacity !== undefined) out.opacity = m.opacity;
+      if (m.hide !== undefined) out.hide = m.hide;
+      if (type === "text" || m.unknownName) {
+        if (m.text !== undefined) out.text = m.text;
+        if (m.color !== undefined) out.color = m.color;
+        if (m.background !== undefined) out.background = m.background;
+        if (m.font_size !== undefined) out.font_size = m.font_size;
+        if (m.font_weight !== undefined) out.font_weight = m.font_weight;
+        if (m.font_family !== undefined) out.font_family = m.font_family;
+      } else if (type === "image") {
+        if (m.image !== undefined) out.image_url = urlOf(m.image);
+      } else if (m.color !== undefined) out.color = m.color;
+      return out;
+    });
   return { document, modifications };
 }
 
@@ -532,7 +727,8 @@ async function renderBody(res: { status: number; body: any }): Promise<any> {
  * A valid document may still ask for more pixel work than a render may do (the output or the
  * layers' pixels, both times scale²: src/templates/document.ts), refused by name.
  */
-const overBudget = (res: { body: any }) => /-megapixel (output limit|limit on layer pixels)/.test(String(res.body?.error));
+const overBudget = (res: { body: any }) =>
+  /-megapixel (output limit|limit on layer pixels)/.test(String(res.body?.error));
 
 /** A refusal names what was wrong: `details` with paths, or (for text PostgreSQL cannot store) the message. */
 function expectNamedRefusal(res: { status: number; body: any }, what: string): void {
@@ -543,10 +739,17 @@ function expectNamedRefusal(res: { status: number; body: any }, what: string): v
   // NUL and unpaired surrogates pass validation and are refused by PostgreSQL (mapped to 400 in
   // src/http/errors.ts), without the field's path: reported as a validation gap.
   const unstorable = /cannot be stored/.test(res.body.error);
-  expect(named || unstorable, `${what}: a 400 should name the path: ${JSON.stringify(res.body).slice(0, 500)}`).toBe(true);
+  expect(named || unstorable, `${what}: a 400 should name the path: ${JSON.stringify(res.body).slice(0, 500)}`).toBe(
+    true,
+  );
 }
 
-async function expectOutput(final: any, scale: unknown, doc: { width: unknown; height: unknown }, format: unknown): Promise<void> {
+async function expectOutput(
+  final: any,
+  scale: unknown,
+  doc: { width: unknown; height: unknown },
+  format: unknown,
+): Promise<void> {
   const res = await fetch(final.output_url);
   expect(res.status).toBe(200);
   const bytes = Buffer.from(await res.arrayBuffer());
@@ -558,63 +761,88 @@ async function expectOutput(final: any, scale: unknown, doc: { width: unknown; h
 }
 
 describe("hostile templates through the real pipeline", () => {
-  it("save (201, or 400 naming a path) and render with ?sync=true (complete, or failed with an error); never a 5xx, never stuck", async () => {
-    await fc.assert(
-      fc.asyncProperty(caseArb, fc.boolean(), async ({ bad, doc, mods, out }, viaStudio) => {
-        const { document, modifications } = materialise(doc, mods);
-        const started = Date.now();
-        let templateId: string | undefined;
-        let res: { status: number; body: any };
-        if (viaStudio) {
-          stats.viaStudio++;
-          res = await stack.api(org.apiKey, "POST", "/api/v1/studio/create-and-render?sync=true", { design: document, modifications, ...out });
-          expect(res.status, JSON.stringify(res.body).slice(0, 500)).toBeLessThan(500);
-          if (res.status === 400) {
-            stats.refusedRender++;
-            expectNamedRefusal(res, "studio");
-            expect(bad || overBudget(res), `a valid design was refused: ${JSON.stringify(res.body).slice(0, 500)}`).toBe(true);
-            return;
+  it(
+    "save (201, or 400 naming a path) and render with ?sync=true (complete, or failed with an error); never a 5xx, never stuck",
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(caseArb, fc.boolean(), async ({ bad, doc, mods, out }, viaStudio) => {
+          const { document, modifications } = materialise(doc, mods);
+          const started = Date.now();
+          let templateId: string | undefined;
+          let res: { status: number; body: any };
+          if (viaStudio) {
+            stats.viaStudio++;
+            res = await stack.api(org.apiKey, "POST", "/api/v1/studio/create-and-render?sync=true", {
+              design: document,
+              modifications,
+              ...out,
+            });
+            expect(res.status, JSON.stringify(res.body).slice(0, 500)).toBeLessThan(500);
+            if (res.status === 400) {
+              stats.refusedRender++;
+              expectNamedRefusal(res, "studio");
+              expect(
+                bad || overBudget(res),
+                `a valid design was refused: ${JSON.stringify(res.body).slice(0, 500)}`,
+              ).toBe(true);
+              return;
+            }
+          } else {
+            const saved = await stack.api(org.apiKey, "POST", "/api/v1/templates", document);
+            expect(saved.status, JSON.stringify(saved.body).slice(0, 500)).toBeLessThan(500);
+            if (saved.status !== 201) {
+              stats.refusedTemplate++;
+              expectNamedRefusal(saved, "template");
+              expect(
+                bad || overBudget(saved),
+                `a valid template was refused: ${JSON.stringify(saved.body).slice(0, 500)}`,
+              ).toBe(true);
+              return;
+            }
+            templateId = saved.body.template_id;
+            res = await stack.api(org.apiKey, "POST", "/api/v1/create?sync=true", {
+              template_id: templateId,
+              modifications,
+              ...out,
+            });
+            expect(res.status, JSON.stringify(res.body).slice(0, 500)).toBeLessThan(500);
+            if (res.status === 400) {
+              stats.refusedRender++;
+              expectNamedRefusal(res, "render");
+              expect(
+                bad || overBudget(res),
+                `a valid render request was refused: ${JSON.stringify(res.body).slice(0, 500)}`,
+              ).toBe(true);
+              return;
+            }
           }
-        } else {
-          const saved = await stack.api(org.apiKey, "POST", "/api/v1/templates", document);
-          expect(saved.status, JSON.stringify(saved.body).slice(0, 500)).toBeLessThan(500);
-          if (saved.status !== 201) {
-            stats.refusedTemplate++;
-            expectNamedRefusal(saved, "template");
-            expect(bad || overBudget(saved), `a valid template was refused: ${JSON.stringify(saved.body).slice(0, 500)}`).toBe(true);
-            return;
+          expect([200, 202], JSON.stringify(res.body).slice(0, 500)).toContain(res.status);
+          if (process.env.FUZZ_DEBUG)
+            console.log(
+              `[${Date.now() - started} ms to answer ${res.status}]`,
+              JSON.stringify({ document, modifications, out }).slice(0, 3000),
+            );
+          const final = await renderBody(res);
+          expect(["complete", "failed"], JSON.stringify(final)).toContain(final.status);
+          stats.slowest = Math.max(stats.slowest, Date.now() - started);
+          if (final.status === "failed") {
+            stats.failed++;
+            expect(typeof final.error).toBe("string");
+            expect(final.error.length).toBeGreaterThan(0);
+            expect(final.error).not.toMatch(/\n\s+at /); // a message, never a stack trace
+            if (process.env.FUZZ_DEBUG) console.log("FAILED:", final.error.slice(0, 300));
+          } else {
+            stats.complete++;
+            await expectOutput(final, out.scale, document, out.format);
           }
-          templateId = saved.body.template_id;
-          res = await stack.api(org.apiKey, "POST", "/api/v1/create?sync=true", { template_id: templateId, modifications, ...out });
-          expect(res.status, JSON.stringify(res.body).slice(0, 500)).toBeLessThan(500);
-          if (res.status === 400) {
-            stats.refusedRender++;
-            expectNamedRefusal(res, "render");
-            expect(bad || overBudget(res), `a valid render request was refused: ${JSON.stringify(res.body).slice(0, 500)}`).toBe(true);
-            return;
-          }
-        }
-        expect([200, 202], JSON.stringify(res.body).slice(0, 500)).toContain(res.status);
-        if (process.env.FUZZ_DEBUG) console.log(`[${Date.now() - started} ms to answer ${res.status}]`, JSON.stringify({ document, modifications, out }).slice(0, 3000));
-        const final = await renderBody(res);
-        expect(["complete", "failed"], JSON.stringify(final)).toContain(final.status);
-        stats.slowest = Math.max(stats.slowest, Date.now() - started);
-        if (final.status === "failed") {
-          stats.failed++;
-          expect(typeof final.error).toBe("string");
-          expect(final.error.length).toBeGreaterThan(0);
-          expect(final.error).not.toMatch(/\n\s+at /); // a message, never a stack trace
-          if (process.env.FUZZ_DEBUG) console.log("FAILED:", final.error.slice(0, 300));
-        } else {
-          stats.complete++;
-          await expectOutput(final, out.scale, document, out.format);
-        }
-        const row = await stack.app.ctx.prisma.job.findUniqueOrThrow({ where: { id: final.job_id } });
-        expect(row.status).toBe(final.status);
-      }),
-      { numRuns: runs(45), ...FC },
-    );
-  }, TIMEOUT);
+          const row = await stack.app.ctx.prisma.job.findUniqueOrThrow({ where: { id: final.job_id } });
+          expect(row.status).toBe(final.status);
+        }),
+        { numRuns: runs(45), ...FC },
+      );
+    },
+    TIMEOUT,
+  );
 
   it("afterwards: no job pending or processing, the ledger balances, and the worker still renders", async () => {
     const prisma = stack.app.ctx.prisma;
@@ -624,7 +852,11 @@ describe("hostile templates through the real pipeline", () => {
     const failed = await prisma.job.count({ where: { orgId: org.orgId, status: "failed", parentId: null } });
     expect(refunds).toBe(failed); // every failed render refunded, exactly once
     const res = await stack.api(org.apiKey, "POST", "/api/v1/studio/create-and-render?sync=true", {
-      design: { width: 64, height: 32, layers: [{ type: "text", name: "t", width: 64, height: 32, text: "still alive" }] },
+      design: {
+        width: 64,
+        height: 32,
+        layers: [{ type: "text", name: "t", width: 64, height: 32, text: "still alive" }],
+      },
     });
     expect(res.status).toBe(200);
     expect(res.body.status).toBe("complete");
@@ -638,93 +870,131 @@ describe("hostile templates through the real pipeline", () => {
 // The fetcher and the renderer, directly
 
 function expectRenderError(err: unknown, what: string): void {
-  if (!(err instanceof RenderError)) throw new Error(`${what}: rejected with ${(err as Error)?.constructor?.name ?? typeof err}, not RenderError: ${String((err as Error)?.stack ?? err)}`);
+  if (!(err instanceof RenderError))
+    throw new Error(
+      `${what}: rejected with ${(err as Error)?.constructor?.name ?? typeof err}, not RenderError: ${String((err as Error)?.stack ?? err)}`,
+    );
   expect(RENDER_ERROR_CODES).toContain(err.code);
   expect(err.message.length).toBeGreaterThan(0);
 }
 
 describe("the image fetcher and the renderer, directly", () => {
-  it("fetchImage on random/truncated/bit-flipped bytes of real PNG/JPEG/WebP/GIF/TIFF/AVIF/SVG, wrong types, lying lengths, slow and hanging servers: a FetchedImage or a RenderError", async () => {
-    await fc.assert(
-      fc.asyncProperty(imgSpec, fc.integer({ min: 0, max: 3 }), async (spec, maxRedirects) => {
-        const url = register({ ...spec, delayMs: Math.min(spec.delayMs, 600) });
-        try {
-          const got = await fetchImage(url, { allowPrivateNetworks: true, timeoutMs: 400, maxBytes: 100_000, maxRedirects, label: "fuzz" });
-          expect(Buffer.isBuffer(got.body)).toBe(true);
-          expect(got.body.length).toBeLessThanOrEqual(100_000);
-        } catch (err) {
-          expectRenderError(err, `fetchImage ${JSON.stringify(spec).slice(0, 300)}`);
-        }
-      }),
-      { numRuns: runs(60), ...FC },
-    );
-  }, TIMEOUT);
-
-  it("renderTemplate with those images as layers and backgrounds (any fit, radius, rotation, focal point, opacity, format): an image of the right size or a RenderError", async () => {
-    await fc.assert(
-      fc.asyncProperty(
-        fc.array(
-          fc.record({
-            spec: imgSpec,
-            fit: fc.constantFrom("cover", "contain", "fill"),
-            x: fc.integer({ min: -80, max: 80 }),
-            y: fc.integer({ min: -60, max: 60 }),
-            width: fc.oneof(fc.constantFrom(0.5, 1, 500), fc.integer({ min: 1, max: 120 })),
-            height: fc.oneof(fc.constantFrom(0.5, 1, 500), fc.integer({ min: 1, max: 120 })),
-            rotation: fc.constantFrom(0, 90, 33.3, -180, 360),
-            radius: fc.constantFrom(0, 3, 5000),
-            focal_x: fc.constantFrom(0, 0.5, 1),
-            focal_y: fc.constantFrom(0, 0.5, 1),
-            opacity: fc.constantFrom(0, 0.5, 1),
-          }),
-          { minLength: 1, maxLength: 3 },
-        ),
-        fc.option(imgSpec, { nil: undefined }),
-        fc.constantFrom("png" as const, "jpeg" as const, "webp" as const),
-        fc.constantFrom(0.1, 0.5, 1, 2),
-        async (layers, bgSpec, format, scale) => {
-          const doc = {
-            width: 96,
-            height: 64,
-            background: bgSpec ? { type: "image", image_url: register({ ...bgSpec, delayMs: Math.min(bgSpec.delayMs, 600) }), fit: "cover" } : "#101010",
-            layers: layers.map(({ spec, ...l }, i) => ({ type: "image", name: `img${i}`, ...l, image_url: register({ ...spec, delayMs: Math.min(spec.delayMs, 600) }) })),
-          } as unknown as TemplateDocument;
+  it(
+    "fetchImage on random/truncated/bit-flipped bytes of real PNG/JPEG/WebP/GIF/TIFF/AVIF/SVG, wrong types, lying lengths, slow and hanging servers: a FetchedImage or a RenderError",
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(imgSpec, fc.integer({ min: 0, max: 3 }), async (spec, maxRedirects) => {
+          const url = register({ ...spec, delayMs: Math.min(spec.delayMs, 600) });
           try {
-            const out = await renderTemplate(doc, { format, scale, allowPrivateNetworks: true, fetchTimeoutMs: 400, maxImageBytes: 256 * 1024 });
-            const meta = await sharp(out.buffer).metadata();
-            expect(meta.width).toBe(Math.max(1, Math.round(96 * scale)));
-            expect(meta.height).toBe(Math.max(1, Math.round(64 * scale)));
-            expect(meta.format).toBe(format);
+            const got = await fetchImage(url, {
+              allowPrivateNetworks: true,
+              timeoutMs: 400,
+              maxBytes: 100_000,
+              maxRedirects,
+              label: "fuzz",
+            });
+            expect(Buffer.isBuffer(got.body)).toBe(true);
+            expect(got.body.length).toBeLessThanOrEqual(100_000);
           } catch (err) {
-            expectRenderError(err, `renderTemplate ${JSON.stringify(doc).slice(0, 400)}`);
+            expectRenderError(err, `fetchImage ${JSON.stringify(spec).slice(0, 300)}`);
           }
-        },
-      ),
-      { numRuns: runs(50), ...FC },
-    );
-  }, TIMEOUT);
+        }),
+        { numRuns: runs(60), ...FC },
+      );
+    },
+    TIMEOUT,
+  );
 
-  it("renderTemplate on the close-to-valid documents (no HTTP): an image or a RenderError, never another exception", async () => {
-    await fc.assert(
-      fc.asyncProperty(caseArb, async ({ doc, out }) => {
-        const { document } = materialise(doc, []);
-        try {
-          const res = await renderTemplate(document as unknown as TemplateDocument, {
-            format: out.format as "png",
-            ...(out.quality !== undefined ? { quality: out.quality as number } : {}),
-            ...(out.scale !== undefined ? { scale: out.scale as number } : {}),
-            allowPrivateNetworks: true,
-            fetchTimeoutMs: 400,
-            maxImageBytes: 256 * 1024,
-          });
-          expect(res.buffer.length).toBeGreaterThan(0);
-        } catch (err) {
-          expectRenderError(err, `renderTemplate ${JSON.stringify(document).slice(0, 400)}`);
-        }
-      }),
-      { numRuns: runs(40), ...FC },
-    );
-  }, TIMEOUT);
+  it(
+    "renderTemplate with those images as layers and backgrounds (any fit, radius, rotation, focal point, opacity, format): an image of the right size or a RenderError",
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(
+            fc.record({
+              spec: imgSpec,
+              fit: fc.constantFrom("cover", "contain", "fill"),
+              x: fc.integer({ min: -80, max: 80 }),
+              y: fc.integer({ min: -60, max: 60 }),
+              width: fc.oneof(fc.constantFrom(0.5, 1, 500), fc.integer({ min: 1, max: 120 })),
+              height: fc.oneof(fc.constantFrom(0.5, 1, 500), fc.integer({ min: 1, max: 120 })),
+              rotation: fc.constantFrom(0, 90, 33.3, -180, 360),
+              radius: fc.constantFrom(0, 3, 5000),
+              focal_x: fc.constantFrom(0, 0.5, 1),
+              focal_y: fc.constantFrom(0, 0.5, 1),
+              opacity: fc.constantFrom(0, 0.5, 1),
+            }),
+            { minLength: 1, maxLength: 3 },
+          ),
+          fc.option(imgSpec, { nil: undefined }),
+          fc.constantFrom("png" as const, "jpeg" as const, "webp" as const),
+          fc.constantFrom(0.1, 0.5, 1, 2),
+          async (layers, bgSpec, format, scale) => {
+            const doc = {
+              width: 96,
+              height: 64,
+              background: bgSpec
+                ? {
+                    type: "image",
+                    image_url: register({ ...bgSpec, delayMs: Math.min(bgSpec.delayMs, 600) }),
+                    fit: "cover",
+                  }
+                : "#101010",
+              layers: layers.map(({ spec, ...l }, i) => ({
+                type: "image",
+                name: `img${i}`,
+                ...l,
+                image_url: register({ ...spec, delayMs: Math.min(spec.delayMs, 600) }),
+              })),
+            } as unknown as TemplateDocument;
+            try {
+              const out = await renderTemplate(doc, {
+                format,
+                scale,
+                allowPrivateNetworks: true,
+                fetchTimeoutMs: 400,
+                maxImageBytes: 256 * 1024,
+              });
+              const meta = await sharp(out.buffer).metadata();
+              expect(meta.width).toBe(Math.max(1, Math.round(96 * scale)));
+              expect(meta.height).toBe(Math.max(1, Math.round(64 * scale)));
+              expect(meta.format).toBe(format);
+            } catch (err) {
+              expectRenderError(err, `renderTemplate ${JSON.stringify(doc).slice(0, 400)}`);
+            }
+          },
+        ),
+        { numRuns: runs(50), ...FC },
+      );
+    },
+    TIMEOUT,
+  );
+
+  it(
+    "renderTemplate on the close-to-valid documents (no HTTP): an image or a RenderError, never another exception",
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(caseArb, async ({ doc, out }) => {
+          const { document } = materialise(doc, []);
+          try {
+            const res = await renderTemplate(document as unknown as TemplateDocument, {
+              format: out.format as "png",
+              ...(out.quality !== undefined ? { quality: out.quality as number } : {}),
+              ...(out.scale !== undefined ? { scale: out.scale as number } : {}),
+              allowPrivateNetworks: true,
+              fetchTimeoutMs: 400,
+              maxImageBytes: 256 * 1024,
+            });
+            expect(res.buffer.length).toBeGreaterThan(0);
+          } catch (err) {
+            expectRenderError(err, `renderTemplate ${JSON.stringify(document).slice(0, 400)}`);
+          }
+        }),
+        { numRuns: runs(40), ...FC },
+      );
+    },
+    TIMEOUT,
+  );
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -737,7 +1007,11 @@ describe("bugs found by this file", () => {
     // database; the worker then moves the job back to delayed every 2 s without spending an attempt.
     const other = await stack.createOrg(100);
     const res = await stack.api(other.apiKey, "POST", "/api/v1/studio/create-and-render", {
-      design: { width: 32, height: 32, layers: [{ type: "image", name: "photo", width: 32, height: 32, image_url: "http://127.0.0.1:1/refused.png" }] },
+      design: {
+        width: 32,
+        height: 32,
+        layers: [{ type: "image", name: "photo", width: 32, height: 32, image_url: "http://127.0.0.1:1/refused.png" }],
+      },
     });
     expect(res.status).toBe(202);
     // RENDER_ATTEMPTS=2 with a 1 s backoff: failed (and refunded) within seconds; the bug postponed

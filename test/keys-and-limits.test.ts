@@ -15,7 +15,10 @@ import { until } from "./helpers/wait.js";
 const VIEWER = "{ viewer { organization { id } } }";
 
 /** A graphql-ws client that stays connected between operations (not lazy), and its close code. */
-function openClient(stack: Stack, apiKey: string): { client: Client; closed: () => number | undefined; connected: Promise<void> } {
+function openClient(
+  stack: Stack,
+  apiKey: string,
+): { client: Client; closed: () => number | undefined; connected: Promise<void> } {
   let code: number | undefined;
   let onConnected = () => {};
   const connected = new Promise<void>((resolve) => (onConnected = resolve));
@@ -34,13 +37,22 @@ function openClient(stack: Stack, apiKey: string): { client: Client; closed: () 
 /** Runs one query or mutation to its end: "ok", or the error as JSON. */
 const run = (client: Client, query: string) =>
   new Promise<string>((resolve) =>
-    client.subscribe({ query }, { next: () => {}, error: (e) => resolve(JSON.stringify(e instanceof Error ? e.message : e)), complete: () => resolve("ok") }),
+    client.subscribe(
+      { query },
+      {
+        next: () => {},
+        error: (e) => resolve(JSON.stringify(e instanceof Error ? e.message : e)),
+        complete: () => resolve("ok"),
+      },
+    ),
   );
 
 /** A job that stays pending (no worker runs in these stacks): its subscription stays open. */
 async function pendingJob(stack: Stack, orgId: string, n: number): Promise<string> {
   const id = `clx_pending_${orgId}_${n}`;
-  await stack.app.ctx.prisma.job.create({ data: { id, orgId, status: "pending", input: {}, format: "png", priceCents: 0 } });
+  await stack.app.ctx.prisma.job.create({
+    data: { id, orgId, status: "pending", input: {}, format: "png", priceCents: 0 },
+  });
   return id;
 }
 
@@ -66,7 +78,15 @@ async function subscribeOutcome(client: Client, jobId: string): Promise<{ outcom
 describe("parseApiKey: one parser for every way a key is sent", () => {
   it("reads the same key from every spelling of the scheme and whitespace", () => {
     const key = "tk_live_AbC";
-    for (const spelling of [`Bearer ${key}`, `bearer ${key}`, `BEARER ${key}`, `BeArEr \t ${key}`, `  Bearer ${key}  `, key, ` ${key}\t`]) {
+    for (const spelling of [
+      `Bearer ${key}`,
+      `bearer ${key}`,
+      `BEARER ${key}`,
+      `BeArEr \t ${key}`,
+      `  Bearer ${key}  `,
+      key,
+      ` ${key}\t`,
+    ]) {
       expect(parseApiKey(spelling), JSON.stringify(spelling)).toBe(key);
     }
   });
@@ -87,9 +107,17 @@ describe("rate limits: one budget per key, REST and GraphQL together", () => {
 
   it("counts every spelling of the Authorization header against the same bucket", async () => {
     const { apiKey } = await stack.createOrg(0);
-    const spellings = [`Bearer ${apiKey}`, `bearer ${apiKey}`, `BEARER  ${apiKey}`, `Bearer\t${apiKey} `, `  Bearer ${apiKey}`, `bEaReR ${apiKey}`];
+    const spellings = [
+      `Bearer ${apiKey}`,
+      `bearer ${apiKey}`,
+      `BEARER  ${apiKey}`,
+      `Bearer\t${apiKey} `,
+      `  Bearer ${apiKey}`,
+      `bEaReR ${apiKey}`,
+    ];
     const statuses = [];
-    for (const authorization of spellings) statuses.push((await stack.api(null, "GET", "/api/v1/billing", undefined, { authorization })).status);
+    for (const authorization of spellings)
+      statuses.push((await stack.api(null, "GET", "/api/v1/billing", undefined, { authorization })).status);
     expect(statuses).toEqual([200, 200, 200, 200, 200, 200]);
     const seventh = await stack.api(null, "GET", "/api/v1/billing", undefined, { authorization: `BeArer   ${apiKey}` });
     expect(seventh.status).toBe(429);
@@ -117,7 +145,12 @@ describe("rate limits: one budget per key, REST and GraphQL together", () => {
       await connected; // opening the connection spends one point
       const outcomes = [];
       for (let i = 0; i < 6; i++) {
-        outcomes.push(await run(client, i % 2 ? VIEWER : `mutation { createRender(input: { templateId: "tpl_none" }) { __typename } }`));
+        outcomes.push(
+          await run(
+            client,
+            i % 2 ? VIEWER : `mutation { createRender(input: { templateId: "tpl_none" }) { __typename } }`,
+          ),
+        );
       }
       expect(outcomes.slice(0, 5)).toEqual(["ok", "ok", "ok", "ok", "ok"]);
       expect(outcomes[5]).toMatch(/RATE_LIMITED/);
@@ -129,10 +162,14 @@ describe("rate limits: one budget per key, REST and GraphQL together", () => {
   });
 
   it("limits requests with a wrong key by address, so guessing keys is limited too", async () => {
-    const other = await startStack({ RATE_LIMIT_MAX: "3", RATE_LIMIT_WINDOW_MS: "30000" }, { api: true, worker: false });
+    const other = await startStack(
+      { RATE_LIMIT_MAX: "3", RATE_LIMIT_WINDOW_MS: "30000" },
+      { api: true, worker: false },
+    );
     try {
       const statuses = [];
-      for (let i = 0; i < 4; i++) statuses.push((await other.api(`tk_live_guess${i}`, "GET", "/api/v1/billing")).status);
+      for (let i = 0; i < 4; i++)
+        statuses.push((await other.api(`tk_live_guess${i}`, "GET", "/api/v1/billing")).status);
       expect(statuses).toEqual([401, 401, 401, 429]);
     } finally {
       await other.stop();
@@ -144,7 +181,12 @@ describe("WebSocket caps", () => {
   let stack: Stack;
   beforeAll(async () => {
     stack = await startStack(
-      { RATE_LIMIT_MAX: "0", WS_MAX_OPERATIONS_PER_CONNECTION: "3", WS_MAX_OPERATIONS_PER_KEY: "5", WS_MAX_CONNECTIONS_PER_KEY: "2" },
+      {
+        RATE_LIMIT_MAX: "0",
+        WS_MAX_OPERATIONS_PER_CONNECTION: "3",
+        WS_MAX_OPERATIONS_PER_KEY: "5",
+        WS_MAX_CONNECTIONS_PER_KEY: "2",
+      },
       { api: true, worker: false },
     );
   });
@@ -159,18 +201,24 @@ describe("WebSocket caps", () => {
       const onA = [];
       for (const job of jobs.slice(0, 3)) onA.push(await subscribeOutcome(a.client, job));
       expect(onA.map((s) => s.outcome)).toEqual(["open", "open", "open"]);
-      expect((await subscribeOutcome(a.client, jobs[3]!)).outcome).toMatch(/Too many operations on this connection \(at most 3\)/);
+      expect((await subscribeOutcome(a.client, jobs[3]!)).outcome).toMatch(
+        /Too many operations on this connection \(at most 3\)/,
+      );
       // Per key: 3 on a, 2 more on b, the next one is refused.
       const onB = [await subscribeOutcome(b.client, jobs[4]!), await subscribeOutcome(b.client, jobs[5]!)];
       expect(onB.map((s) => s.outcome)).toEqual(["open", "open"]);
-      expect((await subscribeOutcome(b.client, jobs[6]!)).outcome).toMatch(/Too many operations for this API key \(at most 5 at once\)/);
+      expect((await subscribeOutcome(b.client, jobs[6]!)).outcome).toMatch(
+        /Too many operations for this API key \(at most 5 at once\)/,
+      );
       // Ending one frees its slot.
       onA[0]!.stop();
-      await expect.poll(async () => {
-        const probe = await subscribeOutcome(b.client, jobs[6]!);
-        probe.stop();
-        return probe.outcome;
-      }).toBe("open");
+      await expect
+        .poll(async () => {
+          const probe = await subscribeOutcome(b.client, jobs[6]!);
+          probe.stop();
+          return probe.outcome;
+        })
+        .toBe("open");
     } finally {
       await Promise.all([a.client.dispose(), b.client.dispose()]);
     }
@@ -226,7 +274,9 @@ describe("API key lifecycle", () => {
       // KEY_RECHECK_MS is 200 here ("a second or two" with the default of 1000). The bound only has
       // to tell "rechecked" from "never": fifty periods, for a loaded machine.
       await expect.poll(closed, { timeout: 10_000, interval: 20 }).toBe(4403);
-      expect(await run(client, `mutation { createRender(input: { templateId: "tpl_none" }) { __typename } }`)).not.toBe("ok");
+      expect(await run(client, `mutation { createRender(input: { templateId: "tpl_none" }) { __typename } }`)).not.toBe(
+        "ok",
+      );
       const org = await stack.app.ctx.prisma.organization.findUniqueOrThrow({ where: { id: orgId } });
       expect(org.balanceCents).toBe(100);
     } finally {
@@ -261,7 +311,12 @@ describe("API key lifecycle", () => {
   it("changed by another process: a revoked key is refused within a second or two, a suspension refuses renders at once", async () => {
     const { orgId, apiKey } = await stack.createOrg(100);
     const second = await createApiKey(stack.app.ctx.prisma, orgId, "ci");
-    const template = await stack.api(apiKey, "POST", "/api/v1/templates", { width: 40, height: 20, background: "#ff0000", layers: [] });
+    const template = await stack.api(apiKey, "POST", "/api/v1/templates", {
+      width: 40,
+      height: 20,
+      background: "#ff0000",
+      layers: [],
+    });
     expect(template.status).toBe(201);
     // Both keys are now in the API's cache.
     for (const key of [apiKey, second.key]) expect((await stack.api(key, "GET", "/api/v1/billing")).status).toBe(200);
@@ -292,7 +347,10 @@ describe("API key lifecycle", () => {
     // The overlap ends: the old key stops (and its sockets close, by the same recheck). Written
     // behind the API's back, as another process would: the API's key cache (KEY_CACHE_TTL_MS,
     // one second) lets it work "within a second or two" at most, never longer.
-    await stack.app.ctx.prisma.apiKey.update({ where: { id: first!.key_id }, data: { expiresAt: new Date(Date.now() - 1) } });
+    await stack.app.ctx.prisma.apiKey.update({
+      where: { id: first!.key_id },
+      data: { expiresAt: new Date(Date.now() - 1) },
+    });
     await until(
       async () => (await stack.api(apiKey, "GET", "/api/v1/billing")).status,
       (status) => status === 401,
@@ -328,7 +386,8 @@ describe("webhook redelivery is limited per organisation", () => {
       const unknown = await stack.api(apiKey, "POST", `/api/v1/create/clx_nope/redeliver`);
       expect(unknown.status).toBe(404); // a 404 spends nothing
       const statuses = [];
-      for (let i = 0; i < 3; i++) statuses.push((await stack.api(apiKey, "POST", `/api/v1/create/${job.id}/redeliver`)).status);
+      for (let i = 0; i < 3; i++)
+        statuses.push((await stack.api(apiKey, "POST", `/api/v1/create/${job.id}/redeliver`)).status);
       expect(statuses).toEqual([202, 202, 429]);
       const refused = await stack.api(apiKey, "POST", `/api/v1/create/${job.id}/redeliver`);
       expect(refused.body.error).toMatch(/webhook redeliveries per hour/);

@@ -50,12 +50,25 @@ describe("/metrics", () => {
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toMatch(/^text\/plain/);
     const text = await res.text();
-    expect(text).toMatch(/templified_http_requests_total\{method="GET",route="\/api\/v1\/billing",status="200"\} [1-9]/);
-    expect(text).toMatch(/templified_http_request_duration_seconds_count\{method="GET",route="\/api\/v1\/billing",status="200"\} [1-9]/);
+    expect(text).toMatch(
+      /templified_http_requests_total\{method="GET",route="\/api\/v1\/billing",status="200"\} [1-9]/,
+    );
+    expect(text).toMatch(
+      /templified_http_request_duration_seconds_count\{method="GET",route="\/api\/v1\/billing",status="200"\} [1-9]/,
+    );
   });
 
   it("with METRICS_TOKEN: 401 JSON without the token or with a wrong one, 200 with it", async () => {
-    for (const authorization of [undefined, "Bearer nope", `Bearer ${TOKEN}x`, `Bearer ${TOKEN.slice(0, -1)}`, `Basic ${TOKEN}`, TOKEN, "Bearer", `Bearer ${TOKEN} extra`]) {
+    for (const authorization of [
+      undefined,
+      "Bearer nope",
+      `Bearer ${TOKEN}x`,
+      `Bearer ${TOKEN.slice(0, -1)}`,
+      `Basic ${TOKEN}`,
+      TOKEN,
+      "Bearer",
+      `Bearer ${TOKEN} extra`,
+    ]) {
       const res = await fetch(`${locked.baseUrl}/metrics`, { headers: authorization ? { authorization } : {} });
       expect(res.status, String(authorization)).toBe(401);
       expect(res.headers.get("content-type")).toMatch(/^application\/json/);
@@ -71,7 +84,10 @@ describe("/metrics", () => {
 
   it("with METRICS_TOKEN: spellings of the path that the router decodes to /metrics are guarded too", async () => {
     for (const path of ["/%6detrics", "/metric%73", "/%6D%65%74%72%69%63%73?x=1"]) {
-      expect((await fetch(`${locked.baseUrl}${path}`, { headers: { authorization: `Bearer ${TOKEN}` } })).status, path).toBe(200);
+      expect(
+        (await fetch(`${locked.baseUrl}${path}`, { headers: { authorization: `Bearer ${TOKEN}` } })).status,
+        path,
+      ).toBe(200);
       expect((await fetch(`${locked.baseUrl}${path}`)).status, path).toBe(401);
     }
     expect((await fetch(`${locked.baseUrl}/metrics`, { method: "HEAD" })).status).toBe(401);
@@ -87,7 +103,9 @@ describe("GraphiQL", () => {
     expect(html).toMatch(/YogaGraphiQL\.renderYogaGraphiQL/);
     expect(html).toContain("<title>Templified GraphQL</title>");
     // Every src/href of a script, link, img or iframe tag is local (inline, data:, blob: or relative).
-    const refs = [...html.matchAll(/<(?:script|link|img|iframe)\b[^>]*?\b(?:src|href)\s*=\s*["']?([^"'\s>]+)/gi)].map((m) => m[1]!);
+    const refs = [...html.matchAll(/<(?:script|link|img|iframe)\b[^>]*?\b(?:src|href)\s*=\s*["']?([^"'\s>]+)/gi)].map(
+      (m) => m[1]!,
+    );
     expect(refs.filter((u) => /^(?:https?:)?\/\//i.test(u))).toEqual([]);
     expect(html).not.toMatch(/@import\s+(?:url\()?["']?(?:https?:)?\/\//i);
     expect(html).not.toMatch(/unpkg\.com|jsdelivr|cdnjs/i);
@@ -107,7 +125,10 @@ describe("GraphiQL", () => {
 describe("HEAD /graphql", () => {
   it("is 405 Method Not Allowed with an Allow header and no body (it was a 500)", async () => {
     for (const stack of [open, locked]) {
-      for (const headers of [{}, { accept: "text/html" }, { authorization: `Bearer ${org.apiKey}` }] as Record<string, string>[]) {
+      for (const headers of [{}, { accept: "text/html" }, { authorization: `Bearer ${org.apiKey}` }] as Record<
+        string,
+        string
+      >[]) {
         const res = await fetch(`${stack.baseUrl}/graphql?query=%7B__typename%7D`, { method: "HEAD", headers });
         expect(res.status).toBe(405);
         expect(res.headers.get("allow")).toBe("GET, POST, OPTIONS");
@@ -125,7 +146,8 @@ const CONNECTIONS = [
   { name: "ledger", query: (args: string) => `viewer { organization { ledger(${args}) { edges { cursor } } } }` },
 ];
 
-const gql = (query: string, variables: Record<string, unknown> = {}) => open.api(org.apiKey, "POST", "/graphql", { query, variables });
+const gql = (query: string, variables: Record<string, unknown> = {}) =>
+  open.api(org.apiKey, "POST", "/graphql", { query, variables });
 
 /** A connection's `first` as a variable named $first: in range -> data; else an error naming it. */
 async function expectFirst(connection: (typeof CONNECTIONS)[number], value: unknown): Promise<void> {
@@ -157,9 +179,10 @@ describe("pagination arguments (GraphQL)", () => {
     }
   });
 
-  it("non-integers and non-Ints (1.5, \"5\", true, 2^31, lists, objects) are refused by GraphQL's Int, naming the variable", async () => {
+  it('non-integers and non-Ints (1.5, "5", true, 2^31, lists, objects) are refused by GraphQL\'s Int, naming the variable', async () => {
     for (const c of CONNECTIONS) {
-      for (const v of [1.5, -0.5, 2 ** 31, -(2 ** 31) - 1, 1e300, "5", "", true, [1], { n: 1 }]) await expectFirst(c, v);
+      for (const v of [1.5, -0.5, 2 ** 31, -(2 ** 31) - 1, 1e300, "5", "", true, [1], { n: 1 }])
+        await expectFirst(c, v);
     }
   });
 
@@ -187,7 +210,10 @@ describe("pagination arguments (GraphQL)", () => {
     for (const c of CONNECTIONS) {
       for (const literal of ["-1", "0", "101"]) {
         const res = await gql(`{ ${c.query(`first: ${literal}`)} }`);
-        expect(res.body.errors[0].extensions, `${c.name} ${literal}`).toEqual({ code: "BAD_USER_INPUT", argumentName: "first" });
+        expect(res.body.errors[0].extensions, `${c.name} ${literal}`).toEqual({
+          code: "BAD_USER_INPUT",
+          argumentName: "first",
+        });
       }
       for (const literal of ["1.5", '"5"', "true"]) {
         const res = await gql(`{ ${c.query(`first: ${literal}`)} }`);
@@ -217,10 +243,13 @@ describe("pagination arguments (GraphQL)", () => {
   });
 
   it("a cursor from this API still pages on", async () => {
-    for (let i = 0; i < 3; i++) await open.api(org.apiKey, "POST", "/api/v1/templates", { name: `t${i}`, width: 10, height: 10 });
+    for (let i = 0; i < 3; i++)
+      await open.api(org.apiKey, "POST", "/api/v1/templates", { name: `t${i}`, width: 10, height: 10 });
     const first = await gql(`{ templates(first: 2) { edges { cursor } pageInfo { hasNextPage endCursor } } }`);
     expect(first.body.data.templates.pageInfo.hasNextPage).toBe(true);
-    const next = await gql(`query($a: String) { templates(first: 2, after: $a) { edges { cursor } } }`, { a: first.body.data.templates.pageInfo.endCursor });
+    const next = await gql(`query($a: String) { templates(first: 2, after: $a) { edges { cursor } } }`, {
+      a: first.body.data.templates.pageInfo.endCursor,
+    });
     expect(next.body.errors).toBeUndefined();
     expect(next.body.data.templates.edges.length).toBeGreaterThan(0);
   });
@@ -235,7 +264,8 @@ describe("pagination arguments (REST `limit`)", () => {
         expect(res.body.error, `${route} limit=${limit}`).toMatch(/limit/);
         expect(res.body.details[0].path).toBe("limit");
       }
-      for (const limit of ["1", "100"]) expect((await open.api(org.apiKey, "GET", `${route}?limit=${limit}`)).status).toBe(200);
+      for (const limit of ["1", "100"])
+        expect((await open.api(org.apiKey, "GET", `${route}?limit=${limit}`)).status).toBe(200);
     }
   });
 });

@@ -52,7 +52,10 @@ describe("reconciler", () => {
     expect(await reconcileOnce(reconcilerDeps(api), 0)).toEqual({ enqueued: 1, failed: 0 });
     expect(await api.app.ctx.renderQueue.queue.getJob(id)).toBeDefined();
 
-    const worker = await startStack({ DATABASE_URL: db.url, QUEUE_PREFIX: api.queuePrefix }, { api: false, worker: true });
+    const worker = await startStack(
+      { DATABASE_URL: db.url, QUEUE_PREFIX: api.queuePrefix },
+      { api: false, worker: true },
+    );
     try {
       const done = await waitForFinal(api, org.apiKey, id);
       expect(done.status).toBe("complete");
@@ -100,9 +103,16 @@ describe("reconciler", () => {
 
   it("admits a job whose admission to the queue never ran (Redis refused it after the commit), and it renders", async () => {
     const refusing = { enqueue: () => Promise.reject(new Error("Redis is away")) } as unknown as RenderQueue;
-    const accepted = await createRender({ ...api.app.ctx, renderQueue: refusing }, org.orgId, CreateRenderInput.parse({ template_id: templateId }));
+    const accepted = await createRender(
+      { ...api.app.ctx, renderQueue: refusing },
+      org.orgId,
+      CreateRenderInput.parse({ template_id: templateId }),
+    );
     const id = accepted.job.id;
-    expect(await api.app.ctx.prisma.job.findUniqueOrThrow({ where: { id } })).toMatchObject({ status: "pending", queuedAt: null });
+    expect(await api.app.ctx.prisma.job.findUniqueOrThrow({ where: { id } })).toMatchObject({
+      status: "pending",
+      queuedAt: null,
+    });
     expect(await api.app.ctx.renderQueue.queue.getJob(id)).toBeUndefined();
 
     // Admission is not a repair of something possibly in flight: no grace window.
@@ -110,7 +120,10 @@ describe("reconciler", () => {
     expect((await api.app.ctx.prisma.job.findUniqueOrThrow({ where: { id } })).queuedAt).not.toBeNull();
     expect(await api.app.ctx.renderQueue.queue.getJob(id)).toBeDefined();
 
-    const worker = await startStack({ DATABASE_URL: db.url, QUEUE_PREFIX: api.queuePrefix }, { api: false, worker: true });
+    const worker = await startStack(
+      { DATABASE_URL: db.url, QUEUE_PREFIX: api.queuePrefix },
+      { api: false, worker: true },
+    );
     try {
       expect((await waitForFinal(api, org.apiKey, id)).status).toBe("complete");
     } finally {

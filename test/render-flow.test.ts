@@ -33,9 +33,17 @@ describe("templates", () => {
     expect(templateId).toMatch(/^tpl_[a-z0-9]{24}$/);
     const res = await stack.api(org.apiKey, "GET", `/api/v1/templates/${templateId}`);
     expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ template_id: templateId, name: "Social card", width: 1200, height: 630, version: 1 });
+    expect(res.body).toMatchObject({
+      template_id: templateId,
+      name: "Social card",
+      width: 1200,
+      height: 630,
+      version: 1,
+    });
     expect(res.body.layers.map((l: { name: string }) => l.name)).toEqual(socialCard.layers.map((l) => l.name));
-    expect(res.body.layers.map((l: { name: string }) => l.name)).toEqual(expect.arrayContaining(["photo", "title", "subtitle"]));
+    expect(res.body.layers.map((l: { name: string }) => l.name)).toEqual(
+      expect.arrayContaining(["photo", "title", "subtitle"]),
+    );
   });
 
   it("rejects an invalid document with 400 naming each JSON path", async () => {
@@ -67,7 +75,15 @@ describe("POST /api/v1/create then poll", () => {
     expect(accepted.body.poll_url).toBe(`/api/v1/create/${accepted.body.job_id}`);
 
     const done = await waitForFinal(stack, org.apiKey, accepted.body.job_id);
-    expect(Object.keys(done)).toEqual(["job_id", "status", "template_id", "output_url", "render_ms", "created_at", "completed_at"]);
+    expect(Object.keys(done)).toEqual([
+      "job_id",
+      "status",
+      "template_id",
+      "output_url",
+      "render_ms",
+      "created_at",
+      "completed_at",
+    ]);
     expect(done).toMatchObject({ job_id: accepted.body.job_id, status: "complete", template_id: templateId });
     expect(done.output_url).toBe(`${stack.app.ctx.config.PUBLIC_BASE_URL}/renders/${done.job_id}.png`);
     expect(done.created_at).toMatch(ISO_MS_UTC);
@@ -103,7 +119,10 @@ describe("POST /api/v1/create then poll", () => {
   it("hides a layer and recolours text through modifications", async () => {
     const accepted = await stack.api(org.apiKey, "POST", "/api/v1/create", {
       template_id: templateId,
-      modifications: [{ name: "photo", hide: true }, { name: "accent", color: "#00ff00" }],
+      modifications: [
+        { name: "photo", hide: true },
+        { name: "accent", color: "#00ff00" },
+      ],
     });
     const done = await waitForFinal(stack, org.apiKey, accepted.body.job_id);
     const { at: px } = await readPixelsAt(done.output_url);

@@ -62,8 +62,17 @@ function decompressionBomb(width: number, height: number): Buffer {
 beforeAll(async () => {
   configureImageCache({ ttlMs: 0 }); // every render fetches: the error tests need real requests
   // A 2000x1500 JPEG: solid blue with a 200 px orange band at the top (to check cover cropping).
-  photo = await sharp({ create: { width: 2000, height: 1500, channels: 3, background: { r: PHOTO_RGB[0], g: PHOTO_RGB[1], b: PHOTO_RGB[2] } } })
-    .composite([{ input: { create: { width: 2000, height: 200, channels: 3, background: "#ff8000" } }, left: 0, top: 0 }])
+  photo = await sharp({
+    create: {
+      width: 2000,
+      height: 1500,
+      channels: 3,
+      background: { r: PHOTO_RGB[0], g: PHOTO_RGB[1], b: PHOTO_RGB[2] },
+    },
+  })
+    .composite([
+      { input: { create: { width: 2000, height: 200, channels: 3, background: "#ff8000" } }, left: 0, top: 0 },
+    ])
     .jpeg({ quality: 90 })
     .toBuffer();
   const big = Buffer.alloc(2 * 1024 * 1024, 7);
@@ -78,7 +87,8 @@ beforeAll(async () => {
     .toBuffer();
   server = createServer((req, res) => {
     const url = req.url ?? "/";
-    if (url === "/photo.jpg") res.writeHead(200, { "content-type": "image/jpeg", "content-length": photo.length }).end(photo);
+    if (url === "/photo.jpg")
+      res.writeHead(200, { "content-type": "image/jpeg", "content-length": photo.length }).end(photo);
     else if (url === "/broken.jpg") res.writeHead(200, { "content-type": "image/jpeg" }).end("this is not a jpeg");
     else if (url === "/huge-declared") res.writeHead(200, { "content-length": big.length }).end(big);
     else if (url === "/huge-chunked") {
@@ -100,11 +110,14 @@ beforeAll(async () => {
       res.writeHead(302, { location: hops > 1 ? `/redirect/${hops - 1}` : "/photo.jpg" }).end();
     } else if (url === "/to-ftp") res.writeHead(302, { location: "ftp://127.0.0.1/photo.jpg" }).end();
     else if (url === "/gigapixel.svg") {
-      res.writeHead(200, { "content-type": "image/svg+xml" }).end('<svg xmlns="http://www.w3.org/2000/svg" width="10000" height="6000"/>');
+      res
+        .writeHead(200, { "content-type": "image/svg+xml" })
+        .end('<svg xmlns="http://www.w3.org/2000/svg" width="10000" height="6000"/>');
     } else if (url.startsWith("/counted.jpg")) {
       counted++;
       res.writeHead(200, { "content-type": "image/jpeg", "content-length": photo.length }).end(photo);
-    } else if (url === "/bomb.png") res.writeHead(200, { "content-type": "image/png", "content-length": bomb.length }).end(bomb);
+    } else if (url === "/bomb.png")
+      res.writeHead(200, { "content-type": "image/png", "content-length": bomb.length }).end(bomb);
     else if (url === "/portrait.png") res.writeHead(200, { "content-type": "image/png" }).end(portrait);
     else if (url.startsWith("/redirect-to?")) {
       res.writeHead(302, { location: new URL(url, "http://x").searchParams.get("u") ?? "/" }).end();
@@ -150,23 +163,56 @@ const card = () =>
     background: "#102030",
     layers: [
       // Partly off-canvas to the left: x -100..300.
-      { type: "image", name: "photo", x: -100, y: 50, width: 400, height: 300, fit: "cover", image_url: `${base}/photo.jpg` },
-      { type: "rect", name: "box", x: 450, y: 40, width: 300, height: 100, fill: "#ff0000", radius: 20, stroke_color: "#00ff00", stroke_width: 6 },
+      {
+        type: "image",
+        name: "photo",
+        x: -100,
+        y: 50,
+        width: 400,
+        height: 300,
+        fit: "cover",
+        image_url: `${base}/photo.jpg`,
+      },
+      {
+        type: "rect",
+        name: "box",
+        x: 450,
+        y: 40,
+        width: 300,
+        height: 100,
+        fill: "#ff0000",
+        radius: 20,
+        stroke_color: "#00ff00",
+        stroke_width: 6,
+      },
       { type: "rect", name: "ghost", x: 0, y: 360, width: 800, height: 40, fill: "#ffff00", hidden: true },
       {
-        type: "text", name: "title", x: 420, y: 180, width: 360, height: 120, text: "Hello", font_size: 48,
-        font_weight: 700, color: "#ffffff", align: "center", vertical_align: "middle",
+        type: "text",
+        name: "title",
+        x: 420,
+        y: 180,
+        width: 360,
+        height: 120,
+        text: "Hello",
+        font_size: 48,
+        font_weight: 700,
+        color: "#ffffff",
+        align: "center",
+        vertical_align: "middle",
       },
     ],
   });
 
 describe("renderTemplate: a card with every layer type", () => {
-  it.each(["png", "jpeg", "webp"] as OutputFormat[])("renders %s with the right size, format and content type", async (format) => {
-    const out = await renderTemplate(card(), { format, ...LOCAL });
-    expect(out).toMatchObject({ width: 800, height: 400, format, contentType: contentTypeFor(format) });
-    const meta = await sharp(out.buffer).metadata();
-    expect([meta.format, meta.width, meta.height]).toEqual([format, 800, 400]);
-  });
+  it.each(["png", "jpeg", "webp"] as OutputFormat[])(
+    "renders %s with the right size, format and content type",
+    async (format) => {
+      const out = await renderTemplate(card(), { format, ...LOCAL });
+      expect(out).toMatchObject({ width: 800, height: 400, format, contentType: contentTypeFor(format) });
+      const meta = await sharp(out.buffer).metadata();
+      expect([meta.format, meta.width, meta.height]).toEqual([format, 800, 400]);
+    },
+  );
 
   it("draws background, rect fill and stroke, the photo, and centred text inside its box", async () => {
     const out = await renderTemplate(card(), { format: "png", ...LOCAL });
@@ -197,7 +243,14 @@ describe("renderTemplate: a card with every layer type", () => {
 
   it("fits images: cover crops, contain letterboxes with transparency, fill stretches", async () => {
     const layout = (fit: string) =>
-      doc({ width: 300, height: 300, background: "#000000", layers: [{ type: "image", name: "photo", x: 0, y: 0, width: 300, height: 300, fit, image_url: `${base}/photo.jpg` }] });
+      doc({
+        width: 300,
+        height: 300,
+        background: "#000000",
+        layers: [
+          { type: "image", name: "photo", x: 0, y: 0, width: 300, height: 300, fit, image_url: `${base}/photo.jpg` },
+        ],
+      });
     const cover = await pixels((await renderTemplate(layout("cover"), { format: "png", ...LOCAL })).buffer);
     // 4:3 cropped to 1:1 keeps the full height, so the band keeps its 200/1500 share (40 px).
     expectColor(cover.at(150, 20), [255, 128, 0], 10);
@@ -244,9 +297,30 @@ describe("renderTemplate: a card with every layer type", () => {
         background: "#000000",
         layers: [
           { type: "rect", name: "off", x: 5000, y: 5000, width: 100, height: 100, fill: "#ffffff" },
-          { type: "rect", name: "huge", x: -5000, y: 50, width: 10000, height: 10000, fill: "#00ff00", radius: 40, stroke_color: "#ff0000", stroke_width: 4 },
+          {
+            type: "rect",
+            name: "huge",
+            x: -5000,
+            y: 50,
+            width: 10000,
+            height: 10000,
+            fill: "#00ff00",
+            radius: 40,
+            stroke_color: "#ff0000",
+            stroke_width: 4,
+          },
           { type: "image", name: "corner", x: 150, y: -80, width: 200, height: 150, image_url: `${base}/photo.jpg` },
-          { type: "text", name: "edge", x: -30, y: 0, width: 300, height: 50, text: "Overflowing text at the edge", font_size: 30, color: "#ffffff" },
+          {
+            type: "text",
+            name: "edge",
+            x: -30,
+            y: 0,
+            width: 300,
+            height: 50,
+            text: "Overflowing text at the edge",
+            font_size: 30,
+            color: "#ffffff",
+          },
         ],
       }),
       { format: "png", ...LOCAL },
@@ -259,7 +333,13 @@ describe("renderTemplate: a card with every layer type", () => {
 
 describe("text layers", () => {
   const textDoc = (layer: Record<string, unknown>, size = { width: 600, height: 300 }) =>
-    doc({ ...size, background: "#000000", layers: [{ type: "text", name: "t", x: 50, y: 50, width: 500, height: 200, color: "#ffffff", font_size: 40, ...layer }] });
+    doc({
+      ...size,
+      background: "#000000",
+      layers: [
+        { type: "text", name: "t", x: 50, y: 50, width: 500, height: 200, color: "#ffffff", font_size: 40, ...layer },
+      ],
+    });
   const inkOf = async (layer: Record<string, unknown>) =>
     (await pixels((await renderTemplate(textDoc(layer), { format: "png" })).buffer)).inkBox([0, 0, 0], 120);
 
@@ -295,7 +375,25 @@ describe("text layers", () => {
     const text = Array.from({ length: 40 }, (_, i) => `word${i}`).join(" ");
     for (const vertical_align of ["top", "middle", "bottom"]) {
       const out = await renderTemplate(
-        doc({ width: 400, height: 300, background: "#000000", layers: [{ type: "text", name: "t", x: 50, y: 50, width: 300, height: 100, text, font_size: 40, color: "#ffffff", vertical_align }] }),
+        doc({
+          width: 400,
+          height: 300,
+          background: "#000000",
+          layers: [
+            {
+              type: "text",
+              name: "t",
+              x: 50,
+              y: 50,
+              width: 300,
+              height: 100,
+              text,
+              font_size: 40,
+              color: "#ffffff",
+              vertical_align,
+            },
+          ],
+        }),
         { format: "png" },
       );
       const ink = (await pixels(out.buffer)).inkBox([0, 0, 0], 30);
@@ -340,7 +438,26 @@ describe("text layers", () => {
 
   it("draws text in its colour with opacity", async () => {
     const out = await renderTemplate(
-      doc({ width: 200, height: 100, background: "#000000", layers: [{ type: "text", name: "t", x: 0, y: 0, width: 200, height: 100, text: "IIII", font_weight: 700, font_size: 80, color: "#ff0000", opacity: 0.5 }] }),
+      doc({
+        width: 200,
+        height: 100,
+        background: "#000000",
+        layers: [
+          {
+            type: "text",
+            name: "t",
+            x: 0,
+            y: 0,
+            width: 200,
+            height: 100,
+            text: "IIII",
+            font_weight: 700,
+            font_size: 80,
+            color: "#ff0000",
+            opacity: 0.5,
+          },
+        ],
+      }),
       { format: "png" },
     );
     const px = await pixels(out.buffer);
@@ -352,7 +469,11 @@ describe("text layers", () => {
 
 describe("image fetching errors", () => {
   const photoDoc = (url: string) =>
-    doc({ width: 100, height: 100, layers: [{ type: "image", name: "photo", x: 0, y: 0, width: 100, height: 100, image_url: url }] });
+    doc({
+      width: 100,
+      height: 100,
+      layers: [{ type: "image", name: "photo", x: 0, y: 0, width: 100, height: 100, image_url: url }],
+    });
 
   it("rejects an HTTP 404 with a clear message", async () => {
     const err = await renderError(photoDoc(`${base}/missing.jpg`));
@@ -364,21 +485,27 @@ describe("image fetching errors", () => {
   it("rejects a refused connection", async () => {
     const err = await renderError(photoDoc(`${refusedBase}/photo.jpg`));
     expect(err.code).toBe("IMAGE_FETCH_FAILED");
-    expect(err.message).toMatch(/^image layer "photo": could not fetch http:\/\/127\.0\.0\.1:\d+\/photo\.jpg: connection refused$/);
+    expect(err.message).toMatch(
+      /^image layer "photo": could not fetch http:\/\/127\.0\.0\.1:\d+\/photo\.jpg: connection refused$/,
+    );
     expect(err.retryable).toBe(true);
   });
 
   it("rejects bytes that are not an image", async () => {
     const err = await renderError(photoDoc(`${base}/broken.jpg`));
     expect(err.code).toBe("IMAGE_DECODE_FAILED");
-    expect(err.message).toMatch(/^image layer "photo": the image at http:\/\/127\.0\.0\.1:\d+\/broken\.jpg could not be decoded/);
+    expect(err.message).toMatch(
+      /^image layer "photo": the image at http:\/\/127\.0\.0\.1:\d+\/broken\.jpg could not be decoded/,
+    );
   });
 
   it("rejects bodies over the byte limit, declared or streamed", async () => {
     for (const path of ["/huge-declared", "/huge-chunked"]) {
       const err = await renderError(photoDoc(`${base}${path}`), { maxImageBytes: 1024 * 1024 });
       expect(err.code).toBe("IMAGE_TOO_LARGE");
-      expect(err.message).toMatch(/image layer "photo": could not fetch .*: response is .*more than the 1048576-byte limit/);
+      expect(err.message).toMatch(
+        /image layer "photo": could not fetch .*: response is .*more than the 1048576-byte limit/,
+      );
     }
   });
 
@@ -410,21 +537,66 @@ describe("image fetching errors", () => {
     expect(err.retryable).toBe(false);
     const byName = await renderError(photoDoc(`http://localhost:1/photo.jpg`), { allowPrivateNetworks: false });
     expect(byName.message).toMatch(/address (127\.0\.0\.1|::1) is not public \(resolved from localhost\)/);
-    for (const url of ["http://[::ffff:127.0.0.1]:1/x.png", "http://[::1]:1/x.png", "http://169.254.169.254/latest", "http://0x7f000001/x"]) {
+    for (const url of [
+      "http://[::ffff:127.0.0.1]:1/x.png",
+      "http://[::1]:1/x.png",
+      "http://169.254.169.254/latest",
+      "http://0x7f000001/x",
+    ]) {
       await expect(fetchImage(url)).rejects.toThrow(/is not public/);
     }
   });
 
   it("classifies addresses", () => {
     const notPublic = [
-      "127.0.0.1", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1", "169.254.169.254", "100.64.0.1",
-      "100.127.255.255", "0.0.0.0", "224.0.0.1", "239.255.255.250", "255.255.255.255", "240.0.0.1", "192.0.2.1",
-      "198.18.0.1", "198.51.100.7", "203.0.113.9", "192.0.0.8",
-      "::", "::1", "::ffff:127.0.0.1", "::ffff:7f00:1", "::ffff:10.0.0.1", "::127.0.0.1", "fe80::1", "fe80::1%eth0",
-      "fc00::1", "fd12:3456::1", "ff02::1", "2001:db8::1", "2001::1", "2002:7f00:1::", "64:ff9b::10.0.0.1", "fec0::1",
+      "127.0.0.1",
+      "10.1.2.3",
+      "172.16.0.1",
+      "172.31.255.255",
+      "192.168.1.1",
+      "169.254.169.254",
+      "100.64.0.1",
+      "100.127.255.255",
+      "0.0.0.0",
+      "224.0.0.1",
+      "239.255.255.250",
+      "255.255.255.255",
+      "240.0.0.1",
+      "192.0.2.1",
+      "198.18.0.1",
+      "198.51.100.7",
+      "203.0.113.9",
+      "192.0.0.8",
+      "::",
+      "::1",
+      "::ffff:127.0.0.1",
+      "::ffff:7f00:1",
+      "::ffff:10.0.0.1",
+      "::127.0.0.1",
+      "fe80::1",
+      "fe80::1%eth0",
+      "fc00::1",
+      "fd12:3456::1",
+      "ff02::1",
+      "2001:db8::1",
+      "2001::1",
+      "2002:7f00:1::",
+      "64:ff9b::10.0.0.1",
+      "fec0::1",
       "not an ip",
     ];
-    const isPublic = ["8.8.8.8", "1.1.1.1", "172.32.0.1", "100.128.0.1", "93.184.215.14", "2606:4700:4700::1111", "2a00:1450:4001::200e", "::ffff:8.8.8.8", "64:ff9b::8.8.8.8", "2002:808:808::"];
+    const isPublic = [
+      "8.8.8.8",
+      "1.1.1.1",
+      "172.32.0.1",
+      "100.128.0.1",
+      "93.184.215.14",
+      "2606:4700:4700::1111",
+      "2a00:1450:4001::200e",
+      "::ffff:8.8.8.8",
+      "64:ff9b::8.8.8.8",
+      "2002:808:808::",
+    ];
     for (const ip of notPublic) expect(isPublicAddress(ip), ip).toBe(false);
     for (const ip of isPublic) expect(isPublicAddress(ip), ip).toBe(true);
   });
@@ -438,16 +610,28 @@ describe("image fetching errors", () => {
 
 describe("safe fetching: refused addresses", () => {
   const photoDoc = (url: string) =>
-    doc({ width: 100, height: 100, layers: [{ type: "image", name: "photo", x: 0, y: 0, width: 100, height: 100, image_url: url }] });
+    doc({
+      width: 100,
+      height: 100,
+      layers: [{ type: "image", name: "photo", x: 0, y: 0, width: 100, height: 100, image_url: url }],
+    });
   const port = () => new URL(base).port;
 
   it.each([
     ["loopback", () => `http://127.0.0.1:${port()}/photo.jpg`, "address 127.0.0.1 is not public"],
     ["a private address", () => "http://10.0.0.1/photo.jpg", "address 10.0.0.1 is not public"],
-    ["cloud metadata (link-local)", () => "http://169.254.169.254/latest/meta-data/", "address 169.254.169.254 is not public"],
+    [
+      "cloud metadata (link-local)",
+      () => "http://169.254.169.254/latest/meta-data/",
+      "address 169.254.169.254 is not public",
+    ],
     ["CGNAT", () => "http://100.64.0.1/photo.jpg", "address 100.64.0.1 is not public"],
     ["IPv6 loopback", () => `http://[::1]:${port()}/photo.jpg`, "address ::1 is not public"],
-    ["IPv4-mapped IPv6 loopback", () => `http://[::ffff:127.0.0.1]:${port()}/photo.jpg`, "address ::ffff:7f00:1 is not public"],
+    [
+      "IPv4-mapped IPv6 loopback",
+      () => `http://[::ffff:127.0.0.1]:${port()}/photo.jpg`,
+      "address ::ffff:7f00:1 is not public",
+    ],
     ["a decimal IPv4 literal", () => `http://2130706433:${port()}/photo.jpg`, "address 127.0.0.1 is not public"],
   ])("refuses %s before connecting, with a clear error", async (_what, url, reason) => {
     // The reason is the address check's: a connection tried to 10.0.0.1 would end in a timeout
@@ -462,7 +646,9 @@ describe("safe fetching: refused addresses", () => {
   it("refuses a host name that resolves to a private address", async () => {
     const err = await renderError(photoDoc(`http://localhost:${port()}/photo.jpg`), { allowPrivateNetworks: false });
     expect(err.code).toBe("IMAGE_FETCH_FAILED");
-    expect(err.message).toMatch(/^image layer "photo": could not fetch http:\/\/localhost:\d+\/photo\.jpg: address (127\.0\.0\.1|::1) is not public \(resolved from localhost\)$/);
+    expect(err.message).toMatch(
+      /^image layer "photo": could not fetch http:\/\/localhost:\d+\/photo\.jpg: address (127\.0\.0\.1|::1) is not public \(resolved from localhost\)$/,
+    );
     // With a resolver of our own: every address a name resolves to is checked.
     const lookup = async () => [{ address: "192.168.1.20", family: 4 }];
     await expect(fetchImage("http://images.example.com/a.png", { lookup })).rejects.toThrow(
@@ -473,7 +659,9 @@ describe("safe fetching: refused addresses", () => {
   it("re-checks the address of every redirect target", async () => {
     // The test server (127.0.0.1) is let through by exact address; nothing else private is.
     // Each hop is resolved (with the lookup option for names) and checked again.
-    const lookup = async (host: string) => [{ address: host === "internal.example.com" ? "10.1.2.3" : "203.0.113.7", family: 4 }];
+    const lookup = async (host: string) => [
+      { address: host === "internal.example.com" ? "10.1.2.3" : "203.0.113.7", family: 4 },
+    ];
     const opts = { allowAddresses: ["127.0.0.1"], lookup };
     const ok = await fetchImage(`${base}/redirect/2`, opts);
     expect(ok.finalUrl).toBe(`${base}/photo.jpg`); // redirects to an allowed address are followed
@@ -503,7 +691,9 @@ describe("safe fetching: refused addresses", () => {
     const err = await renderError(photoDoc(`${base}/bomb.png`));
     expect(err.code).toBe("IMAGE_TOO_LARGE");
     expect(err.retryable).toBe(false);
-    expect(err.message).toBe(`image layer "photo": the image at ${base}/bomb.png is 30000x30000 pixels, more than the 50-megapixel limit`);
+    expect(err.message).toBe(
+      `image layer "photo": the image at ${base}/bomb.png is 30000x30000 pixels, more than the 50-megapixel limit`,
+    );
   });
 });
 
@@ -546,11 +736,29 @@ function inkBlobs(px: Awaited<ReturnType<typeof pixels>>, bg: readonly number[],
 }
 
 describe("text fitting", () => {
-  const LONG = "Templified renders images from templates: every layer, every font, every pixel, in milliseconds per card";
+  const LONG =
+    "Templified renders images from templates: every layer, every font, every pixel, in milliseconds per card";
   const layer = (extra: Record<string, unknown>) =>
-    ({ type: "text", name: "t", x: 20, y: 20, width: 360, height: 160, color: "#ffffff", line_height: 1.5, text: LONG, ...extra }) as const;
+    ({
+      type: "text",
+      name: "t",
+      x: 20,
+      y: 20,
+      width: 360,
+      height: 160,
+      color: "#ffffff",
+      line_height: 1.5,
+      text: LONG,
+      ...extra,
+    }) as const;
   const render = async (extra: Record<string, unknown>) =>
-    pixels((await renderTemplate(doc({ width: 400, height: 200, background: "#000000", layers: [layer(extra)] }), { format: "png" })).buffer);
+    pixels(
+      (
+        await renderTemplate(doc({ width: 400, height: 200, background: "#000000", layers: [layer(extra)] }), {
+          format: "png",
+        })
+      ).buffer,
+    );
 
   it("auto_fit shrinks long text to the largest size that fits the box and max_lines", async () => {
     const fit = TextLayer.parse(layer({ font_size: 60, min_font_size: 10, auto_fit: true, max_lines: 3 }));
@@ -577,7 +785,11 @@ describe("text fitting", () => {
   });
 
   it("auto_fit keeps font_size when the text already fits", async () => {
-    const laid = await layoutTextLayer(TextLayer.parse(layer({ text: "Short", font_size: 60, auto_fit: true })), 360, 160);
+    const laid = await layoutTextLayer(
+      TextLayer.parse(layer({ text: "Short", font_size: 60, auto_fit: true })),
+      360,
+      160,
+    );
     expect(laid).toMatchObject({ fontSize: 60, lines: ["Short"], truncated: false });
   });
 
@@ -638,7 +850,9 @@ describe("text fitting", () => {
     const literal = await render({ text: "HELLO WORLD", font_size: 30 });
     expect(upper.inkBox([0, 0, 0], 30)).toEqual(literal.inkBox([0, 0, 0], 30));
     const lower = await render({ text: "Hello World", text_transform: "lowercase", font_size: 30 });
-    expect(lower.inkBox([0, 0, 0], 30)).toEqual((await render({ text: "hello world", font_size: 30 })).inkBox([0, 0, 0], 30));
+    expect(lower.inkBox([0, 0, 0], 30)).toEqual(
+      (await render({ text: "hello world", font_size: 30 })).inkBox([0, 0, 0], 30),
+    );
 
     const boxed = await render({ text: "x", font_size: 20, background_color: "#336699", height: 100 });
     expectColor(boxed.at(21, 21), [0x33, 0x66, 0x99], 0);
@@ -646,14 +860,17 @@ describe("text fitting", () => {
     expectColor(boxed.at(19, 60), [0, 0, 0], 0);
     expectColor(boxed.at(200, 121), [0, 0, 0], 0);
 
-    const ink = async (extra: Record<string, unknown>) => (await render({ text: "Hamburgefonstiv", font_size: 30, ...extra })).inkBox([0, 0, 0], 120);
+    const ink = async (extra: Record<string, unknown>) =>
+      (await render({ text: "Hamburgefonstiv", font_size: 30, ...extra })).inkBox([0, 0, 0], 120);
     const regular = await ink({});
     expect((await ink({ font_style: "italic" })).count).not.toBe(regular.count);
     const counts = [];
     for (const font_weight of [100, 300, 500, 700, 900]) counts.push((await ink({ font_weight })).count);
     expect(counts, "heavier weights have more ink").toEqual([...counts].sort((a, b) => a - b));
     // JetBrains Mono has no 900: the nearest (800) is used.
-    expect(await ink({ font_family: "JetBrains Mono", font_weight: 900 })).toEqual(await ink({ font_family: "JetBrains Mono", font_weight: 800 }));
+    expect(await ink({ font_family: "JetBrains Mono", font_weight: 900 })).toEqual(
+      await ink({ font_family: "JetBrains Mono", font_weight: 800 }),
+    );
   });
 });
 
@@ -667,9 +884,32 @@ describe("fonts uploaded by the organisation", () => {
     fonts = [{ family: "Brand Mono", weight: 400, style: "normal", file, internalFamily: "JetBrains Mono" }];
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
-  const textPixels = async (font_family: string, opts: Partial<RenderOptions> = {}, extra: Record<string, unknown> = {}) => {
+  const textPixels = async (
+    font_family: string,
+    opts: Partial<RenderOptions> = {},
+    extra: Record<string, unknown> = {},
+  ) => {
     const out = await renderTemplate(
-      doc({ width: 500, height: 80, background: "#000000", layers: [{ type: "text", name: "t", x: 10, y: 10, width: 480, height: 60, text: "Brand font 0123 iiii", font_size: 36, color: "#ffffff", font_family, ...extra }] }),
+      doc({
+        width: 500,
+        height: 80,
+        background: "#000000",
+        layers: [
+          {
+            type: "text",
+            name: "t",
+            x: 10,
+            y: 10,
+            width: 480,
+            height: 60,
+            text: "Brand font 0123 iiii",
+            font_size: 36,
+            color: "#ffffff",
+            font_family,
+            ...extra,
+          },
+        ],
+      }),
       { format: "png", ...opts },
     );
     return (await readPixels(out.buffer, { alpha: true })).data.toString("base64");
@@ -686,7 +926,11 @@ describe("fonts uploaded by the organisation", () => {
   });
 
   it("fails with RENDER_FAILED for a family that is neither uploaded nor shipped", async () => {
-    const input = doc({ width: 100, height: 50, layers: [{ type: "text", name: "x", width: 100, height: 50, text: "hi", font_family: "Foo" }] });
+    const input = doc({
+      width: 100,
+      height: 50,
+      layers: [{ type: "text", name: "x", width: 100, height: 50, text: "hi", font_family: "Foo" }],
+    });
     const err = await renderError(input);
     expect(err.code).toBe("RENDER_FAILED");
     expect(err.retryable).toBe(false);
@@ -699,7 +943,25 @@ describe("fonts uploaded by the organisation", () => {
 
 describe("output options and backgrounds", () => {
   const photoCard = () =>
-    doc({ width: 300, height: 200, background: "#102030", layers: [{ type: "image", name: "photo", x: 0, y: 0, width: 300, height: 200, image_url: `${base}/photo.jpg` }, { type: "text", name: "t", x: 10, y: 10, width: 280, height: 60, text: "Quality", font_size: 40, color: "#ffffff" }] });
+    doc({
+      width: 300,
+      height: 200,
+      background: "#102030",
+      layers: [
+        { type: "image", name: "photo", x: 0, y: 0, width: 300, height: 200, image_url: `${base}/photo.jpg` },
+        {
+          type: "text",
+          name: "t",
+          x: 10,
+          y: 10,
+          width: 280,
+          height: 60,
+          text: "Quality",
+          font_size: 40,
+          color: "#ffffff",
+        },
+      ],
+    });
 
   it("quality changes the JPEG (and WebP) size", async () => {
     for (const format of ["jpeg", "webp"] as const) {
@@ -726,7 +988,12 @@ describe("output options and backgrounds", () => {
   });
 
   it("keeps a transparent background transparent in PNG and WebP, and puts JPEG on white", async () => {
-    const input = doc({ width: 60, height: 40, background: "transparent", layers: [{ type: "rect", name: "r", x: 0, y: 0, width: 30, height: 40, fill: "#ff0000" }] });
+    const input = doc({
+      width: 60,
+      height: 40,
+      background: "transparent",
+      layers: [{ type: "rect", name: "r", x: 0, y: 0, width: 30, height: 40, fill: "#ff0000" }],
+    });
     for (const format of ["png", "webp"] as const) {
       const out = await renderTemplate(input, { format });
       const px = await readPixels(out.buffer, { alpha: true });
@@ -742,11 +1009,28 @@ describe("output options and backgrounds", () => {
   it("draws linear gradients in the CSS directions", async () => {
     const at = async (angle: number) => {
       const out = await renderTemplate(
-        doc({ width: 100, height: 100, background: { type: "linear_gradient", angle, stops: [{ color: "#ff0000", offset: 0 }, { color: "#0000ff", offset: 1 }] } }),
+        doc({
+          width: 100,
+          height: 100,
+          background: {
+            type: "linear_gradient",
+            angle,
+            stops: [
+              { color: "#ff0000", offset: 0 },
+              { color: "#0000ff", offset: 1 },
+            ],
+          },
+        }),
         { format: "png" },
       );
       const px = await pixels(out.buffer);
-      return { top: px.at(50, 0), bottom: px.at(50, 99), left: px.at(0, 50), right: px.at(99, 50), centre: px.at(50, 50) };
+      return {
+        top: px.at(50, 0),
+        bottom: px.at(50, 99),
+        left: px.at(0, 50),
+        right: px.at(99, 50),
+        centre: px.at(50, 50),
+      };
     };
     const down = await at(180);
     expectColor(down.top, [254, 0, 1], 2);
@@ -759,24 +1043,63 @@ describe("output options and backgrounds", () => {
     const up = await at(0);
     expectColor(up.bottom, [254, 0, 1], 2);
     // 45 degrees: towards the top-right corner, which gets exactly the last colour.
-    const diag = await pixels((await renderTemplate(doc({ width: 100, height: 50, background: { type: "linear_gradient", angle: 45, stops: [{ color: "#ff0000", offset: 0 }, { color: "#0000ff", offset: 1 }] } }), { format: "png" })).buffer);
+    const diag = await pixels(
+      (
+        await renderTemplate(
+          doc({
+            width: 100,
+            height: 50,
+            background: {
+              type: "linear_gradient",
+              angle: 45,
+              stops: [
+                { color: "#ff0000", offset: 0 },
+                { color: "#0000ff", offset: 1 },
+              ],
+            },
+          }),
+          { format: "png" },
+        )
+      ).buffer,
+    );
     expectColor(diag.at(99, 0), [2, 0, 253], 3);
     expectColor(diag.at(0, 49), [253, 0, 2], 3);
   });
 
   it("draws an image background, fitted to the canvas", async () => {
-    const out = await renderTemplate(doc({ width: 200, height: 150, background: { type: "image", image_url: `${base}/photo.jpg` } }), { format: "png", ...LOCAL });
+    const out = await renderTemplate(
+      doc({ width: 200, height: 150, background: { type: "image", image_url: `${base}/photo.jpg` } }),
+      { format: "png", ...LOCAL },
+    );
     const px = await pixels(out.buffer);
     expectColor(px.at(100, 5), [255, 128, 0], 10); // the orange band at the top of the photo
     expectColor(px.at(100, 100), PHOTO_RGB, 8);
-    const err = await renderError(doc({ width: 20, height: 20, background: { type: "image", image_url: `${base}/missing.jpg` } }));
+    const err = await renderError(
+      doc({ width: 20, height: 20, background: { type: "image", image_url: `${base}/missing.jpg` } }),
+    );
     expect(err.message).toBe(`background image: could not fetch ${base}/missing.jpg: HTTP 404`);
   });
 
   it("cover keeps the part of the image the focal point selects, and radius rounds the corners", async () => {
     const band = async (focal_y: number) => {
       const out = await renderTemplate(
-        doc({ width: 100, height: 100, background: "#00ff00", layers: [{ type: "image", name: "p", x: 0, y: 0, width: 100, height: 100, image_url: `${base}/portrait.png`, focal_y }] }),
+        doc({
+          width: 100,
+          height: 100,
+          background: "#00ff00",
+          layers: [
+            {
+              type: "image",
+              name: "p",
+              x: 0,
+              y: 0,
+              width: 100,
+              height: 100,
+              image_url: `${base}/portrait.png`,
+              focal_y,
+            },
+          ],
+        }),
         { format: "png", ...LOCAL },
       );
       return (await pixels(out.buffer)).at(50, 50);
@@ -785,7 +1108,28 @@ describe("output options and backgrounds", () => {
     expectColor(await band(1), [0, 0, 255], 4); // bottom third
     expectColor(await band(0.5), [255, 255, 255], 4);
     const rounded = await pixels(
-      (await renderTemplate(doc({ width: 100, height: 100, background: "#00ff00", layers: [{ type: "image", name: "p", x: 0, y: 0, width: 100, height: 100, image_url: `${base}/photo.jpg`, radius: 50 }] }), { format: "png", ...LOCAL })).buffer,
+      (
+        await renderTemplate(
+          doc({
+            width: 100,
+            height: 100,
+            background: "#00ff00",
+            layers: [
+              {
+                type: "image",
+                name: "p",
+                x: 0,
+                y: 0,
+                width: 100,
+                height: 100,
+                image_url: `${base}/photo.jpg`,
+                radius: 50,
+              },
+            ],
+          }),
+          { format: "png", ...LOCAL },
+        )
+      ).buffer,
     );
     expectColor(rounded.at(2, 2), [0, 255, 0], 0); // outside the circle
     expectColor(rounded.at(50, 60), PHOTO_RGB, 8);
@@ -793,14 +1137,42 @@ describe("output options and backgrounds", () => {
 
   it("rotates layers clockwise about their centre, beyond their box", async () => {
     const out = await renderTemplate(
-      doc({ width: 100, height: 100, background: "#000000", layers: [{ type: "rect", name: "bar", x: 10, y: 45, width: 80, height: 10, fill: "#ffffff", rotation: 90 }] }),
+      doc({
+        width: 100,
+        height: 100,
+        background: "#000000",
+        layers: [{ type: "rect", name: "bar", x: 10, y: 45, width: 80, height: 10, fill: "#ffffff", rotation: 90 }],
+      }),
       { format: "png" },
     );
     const px = await pixels(out.buffer);
     expectColor(px.at(50, 15), [255, 255, 255], 0); // now vertical, outside its (horizontal) box
     expectColor(px.at(15, 50), [0, 0, 0], 0);
     const tilted = await pixels(
-      (await renderTemplate(doc({ width: 100, height: 100, background: "#000000", layers: [{ type: "text", name: "t", x: 0, y: 40, width: 100, height: 20, text: "\u2588\u2588\u2588\u2588\u2588\u2588", font_size: 20, color: "#ffffff", rotation: 45 }] }), { format: "png" })).buffer,
+      (
+        await renderTemplate(
+          doc({
+            width: 100,
+            height: 100,
+            background: "#000000",
+            layers: [
+              {
+                type: "text",
+                name: "t",
+                x: 0,
+                y: 40,
+                width: 100,
+                height: 20,
+                text: "\u2588\u2588\u2588\u2588\u2588\u2588",
+                font_size: 20,
+                color: "#ffffff",
+                rotation: 45,
+              },
+            ],
+          }),
+          { format: "png" },
+        )
+      ).buffer,
     );
     const ink = tilted.inkBox([0, 0, 0], 200);
     expect(ink.maxY - ink.minY).toBeGreaterThan(30); // the text line now runs diagonally
@@ -818,12 +1190,23 @@ describe("image cache", () => {
         height: 200,
         layers: [
           { type: "image", name: "photo", x: 0, y: 0, width: 150, height: 200, image_url: `${base}/counted.jpg?v=1` },
-          { type: "image", name: "thumb", x: 160, y: 10, width: 60, height: 60, image_url: `${base}/counted.jpg?v=1`, radius: 30 },
+          {
+            type: "image",
+            name: "thumb",
+            x: 160,
+            y: 10,
+            width: 60,
+            height: 60,
+            image_url: `${base}/counted.jpg?v=1`,
+            radius: 30,
+          },
           { type: "text", name: "t", x: 160, y: 100, width: 140, height: 60, text: `Card ${i}` },
         ],
       });
     counted = 0;
-    const outs = await Promise.all(Array.from({ length: 6 }, (_, i) => renderTemplate(card(i), { format: "jpeg", ...LOCAL })));
+    const outs = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => renderTemplate(card(i), { format: "jpeg", ...LOCAL })),
+    );
     await renderTemplate(card(7), { format: "jpeg", ...LOCAL });
     expect(outs).toHaveLength(6);
     expect(counted).toBe(1); // one download for 7 renders and two boxes

@@ -13,7 +13,12 @@ import { openDatabase } from "../src/db/client.js";
 import { decryptSecret, encryptSecret, isEncryptedSecret } from "../src/delivery/crypto.js";
 import { loadSecretsKey, MissingSecretsKeyError } from "../src/delivery/secrets-key.js";
 import { generateWebhookSecret } from "../src/delivery/signing.js";
-import { encryptLegacyWebhookSecrets, openWebhookSecret, sealWebhookSecret, signingSecrets } from "../src/delivery/webhook-secrets.js";
+import {
+  encryptLegacyWebhookSecrets,
+  openWebhookSecret,
+  sealWebhookSecret,
+  signingSecrets,
+} from "../src/delivery/webhook-secrets.js";
 import { createLogger } from "../src/logger.js";
 import { openLocalDiskStorage } from "../src/storage/storage.js";
 import { freshDatabase } from "./helpers/infra.js";
@@ -41,7 +46,12 @@ async function rawRow(databaseUrl: string, orgId: string): Promise<SecretRow> {
 }
 
 /** Writes plaintext secrets into the row, as a version before encryption did. */
-async function writePlaintext(databaseUrl: string, orgId: string, current: string, previous: string | null): Promise<void> {
+async function writePlaintext(
+  databaseUrl: string,
+  orgId: string,
+  current: string,
+  previous: string | null,
+): Promise<void> {
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   try {
@@ -98,7 +108,9 @@ describe("webhook secrets are encrypted at rest", () => {
 
   it("concurrent rotations each keep the secret they replaced: none is lost", async () => {
     const org = await stack.createOrg(10);
-    const results = await Promise.all([1, 2, 3].map(() => stack.api(org.apiKey, "POST", "/api/v1/webhooks/secret/rotate")));
+    const results = await Promise.all(
+      [1, 2, 3].map(() => stack.api(org.apiKey, "POST", "/api/v1/webhooks/secret/rotate")),
+    );
     expect(results.map((r) => r.status)).toEqual([200, 200, 200]);
     const shown = results.map((r) => r.body.webhook_secret as string);
     expect(new Set(shown).size).toBe(3);
@@ -197,7 +209,9 @@ describe("the stored-secret helpers", () => {
   });
 
   it("never seals twice or seals something that is not a signing secret", () => {
-    expect(() => sealWebhookSecret(sealWebhookSecret(generateWebhookSecret(), key), key)).toThrow(/not a webhook signing secret/);
+    expect(() => sealWebhookSecret(sealWebhookSecret(generateWebhookSecret(), key), key)).toThrow(
+      /not a webhook signing secret/,
+    );
     expect(() => sealWebhookSecret("sl.token", key)).toThrow(/not a webhook signing secret/);
     expect(isEncryptedSecret(encryptSecret("anything", key))).toBe(true);
     expect(isEncryptedSecret("whsec_abc")).toBe(false);
@@ -240,7 +254,9 @@ describe("files on disk are the service user's alone", () => {
     expect(await mode(path.dirname(file))).toBe(0o700);
     expect(await loadSecretsKey({ SECRETS_KEY_FILE: file })).toEqual(key);
     // A command that must not invent a key refuses instead.
-    await expect(loadSecretsKey({ SECRETS_KEY_FILE: path.join(dir, "none", "secrets.key") }, { create: false })).rejects.toBeInstanceOf(MissingSecretsKeyError);
+    await expect(
+      loadSecretsKey({ SECRETS_KEY_FILE: path.join(dir, "none", "secrets.key") }, { create: false }),
+    ).rejects.toBeInstanceOf(MissingSecretsKeyError);
   });
 
   it("the embedded database directory is 0700, narrowed if it was wider", async () => {

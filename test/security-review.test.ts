@@ -14,7 +14,10 @@ import { until } from "./helpers/wait.js";
 
 let stack: Stack;
 beforeAll(async () => {
-  stack = await startStack({ RATE_LIMIT_MAX: "0", KEY_RECHECK_MS: "200", BODY_LIMIT_BYTES: "65536" }, { api: true, worker: false });
+  stack = await startStack(
+    { RATE_LIMIT_MAX: "0", KEY_RECHECK_MS: "200", BODY_LIMIT_BYTES: "65536" },
+    { api: true, worker: false },
+  );
 });
 afterAll(() => stack.stop());
 
@@ -47,7 +50,9 @@ function textFrame(text: string): Buffer {
  * A graphql-ws client that speaks the protocol by hand over a TCP socket and never answers a close
  * frame: what a hostile client does to keep a revoked socket alive.
  */
-async function stubbornSocket(apiKey: string): Promise<{ send: (msg: unknown) => void; received: () => string; ended: Promise<void> }> {
+async function stubbornSocket(
+  apiKey: string,
+): Promise<{ send: (msg: unknown) => void; received: () => string; ended: Promise<void> }> {
   const socket = net.connect(port(), "127.0.0.1");
   let received = "";
   const ended = new Promise<void>((resolve) => socket.on("close", () => resolve()));
@@ -113,7 +118,13 @@ describe("a revoked key's connections", () => {
     // The server says 4403 (a close frame, 0x88, whose code is 0x1133) ...
     await until(client.received, (r) => r.includes("\u0088") && r.includes("\u0011\u0033"));
     // ... the client ignores it and tries to create something.
-    client.send({ id: "1", type: "subscribe", payload: { query: `mutation { createTemplate(name: "after-revoke", document: { width: 10, height: 10, background: "#ffffff" }) { __typename } }` } });
+    client.send({
+      id: "1",
+      type: "subscribe",
+      payload: {
+        query: `mutation { createTemplate(name: "after-revoke", document: { width: 10, height: 10, background: "#ffffff" }) { __typename } }`,
+      },
+    });
     await client.ended;
     const created = await stack.app.ctx.prisma.template.count({ where: { orgId, name: "after-revoke" } });
     expect(created).toBe(0);
@@ -168,7 +179,9 @@ describe("GraphQL input that once reached an internal error", () => {
       (m) => m.some((x) => x.type === "connection_ack"),
     );
     ws.send(JSON.stringify({ id: "bad", type: "subscribe", payload: { query: "{ viewer { " } }));
-    ws.send(JSON.stringify({ id: "good", type: "subscribe", payload: { query: "{ viewer { organization { id } } }" } }));
+    ws.send(
+      JSON.stringify({ id: "good", type: "subscribe", payload: { query: "{ viewer { organization { id } } }" } }),
+    );
     await until(
       () => messages,
       (m) => m.some((x) => x.id === "good" && x.type === "complete"),
@@ -180,13 +193,20 @@ describe("GraphQL input that once reached an internal error", () => {
 
   it("refuses cursors whose date PostgreSQL cannot store, on REST and GraphQL", async () => {
     const { apiKey } = await stack.createOrg(0);
-    for (const raw of ["-004714-01-01T00:00:00.000Z|led_x", "275760-09-13T00:00:00.000Z|led_x", "2026-01-01|led_x", "2026-01-01T00:00:00.000Z|bad id"]) {
+    for (const raw of [
+      "-004714-01-01T00:00:00.000Z|led_x",
+      "275760-09-13T00:00:00.000Z|led_x",
+      "2026-01-01|led_x",
+      "2026-01-01T00:00:00.000Z|bad id",
+    ]) {
       const cursor = Buffer.from(raw).toString("base64url");
       for (const route of ["/api/v1/billing/ledger", "/api/v1/templates", "/api/v1/design-groups"]) {
         const res = await stack.api(apiKey, "GET", `${route}?cursor=${cursor}`);
         expect(res.status, `${route} ${raw}`).toBe(400);
       }
-      const gql = await stack.api(apiKey, "POST", "/graphql", { query: `{ jobs(after: "${cursor}") { edges { node { id } } } }` });
+      const gql = await stack.api(apiKey, "POST", "/graphql", {
+        query: `{ jobs(after: "${cursor}") { edges { node { id } } } }`,
+      });
       expect(JSON.stringify(gql.body), raw).not.toMatch(/INTERNAL_SERVER_ERROR/);
     }
   });

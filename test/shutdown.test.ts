@@ -22,11 +22,16 @@ afterAll(async () => {
 describe("graceful shutdown", () => {
   it("finishes the in-flight render before exiting on SIGTERM", async () => {
     db = await openDatabase({ databaseUrl: inject("databaseUrl"), pgliteDir: "", migrate: false });
-    const { apiKey } = await createOrganization({ prisma: db.prisma, secretsKey: randomBytes(32) }, { name: "drain", balanceCents: 100 });
+    const { apiKey } = await createOrganization(
+      { prisma: db.prisma, secretsKey: randomBytes(32) },
+      { name: "drain", balanceCents: 100 },
+    );
 
     // An image host that holds the photo until the process is draining, so the render is
     // provably mid-flight when SIGTERM lands.
-    const photo = await sharp({ create: { width: 40, height: 40, channels: 3, background: "#ff0000" } }).png().toBuffer();
+    const photo = await sharp({ create: { width: 40, height: 40, channels: 3, background: "#ff0000" } })
+      .png()
+      .toBuffer();
     const images = await startImageHost(photo);
     const imageUrl = `${images.url}/slow.png`;
 
@@ -44,12 +49,17 @@ describe("graceful shutdown", () => {
       const base = `http://127.0.0.1:${port}`;
       await waitForHttp(`${base}/health`, () => server.output());
       const headers = { authorization: `Bearer ${apiKey}`, "content-type": "application/json" };
-      const tpl = (await (await fetch(`${base}/api/v1/templates`, { method: "POST", headers, body: JSON.stringify(socialCard) })).json()) as { template_id: string };
+      const tpl = (await (
+        await fetch(`${base}/api/v1/templates`, { method: "POST", headers, body: JSON.stringify(socialCard) })
+      ).json()) as { template_id: string };
       const accepted = (await (
         await fetch(`${base}/api/v1/create`, {
           method: "POST",
           headers,
-          body: JSON.stringify({ template_id: tpl.template_id, modifications: [{ name: "photo", image_url: imageUrl }] }),
+          body: JSON.stringify({
+            template_id: tpl.template_id,
+            modifications: [{ name: "photo", image_url: imageUrl }],
+          }),
         })
       ).json()) as { job_id: string };
 
@@ -57,7 +67,11 @@ describe("graceful shutdown", () => {
       server.child.kill("SIGTERM");
       // Draining: the server no longer answers /health with 200 (closed, or 503 while closing).
       await until(
-        () => fetch(`${base}/health`).then((r) => r.status, () => "closed"),
+        () =>
+          fetch(`${base}/health`).then(
+            (r) => r.status,
+            () => "closed",
+          ),
         (status) => status !== 200,
         { what: "the server to stop serving after SIGTERM" },
       );

@@ -16,11 +16,15 @@ describe("configuration", () => {
 
   it("derives PUBLIC_BASE_URL from PORT and strips a trailing slash", () => {
     expect(parseConfig({ PORT: "8080" }).PUBLIC_BASE_URL).toBe("http://localhost:8080");
-    expect(parseConfig({ PUBLIC_BASE_URL: "https://img.example.com/" }).PUBLIC_BASE_URL).toBe("https://img.example.com");
+    expect(parseConfig({ PUBLIC_BASE_URL: "https://img.example.com/" }).PUBLIC_BASE_URL).toBe(
+      "https://img.example.com",
+    );
   });
 
   it("names every invalid variable", () => {
-    expect(() => parseConfig({ PORT: "eighty", ALLOW_PRIVATE_NETWORKS: "maybe", DATABASE_URL: "mysql://x" })).toThrow(ConfigError);
+    expect(() => parseConfig({ PORT: "eighty", ALLOW_PRIVATE_NETWORKS: "maybe", DATABASE_URL: "mysql://x" })).toThrow(
+      ConfigError,
+    );
     try {
       parseConfig({ PORT: "eighty", ALLOW_PRIVATE_NETWORKS: "maybe", DATABASE_URL: "mysql://x" });
     } catch (e) {
@@ -33,7 +37,10 @@ describe("configuration", () => {
 
 describe("starting without its services", () => {
   it("exits non-zero with one line naming Redis when Redis is unreachable", async () => {
-    const res = await run("tsx", ["src/main.ts", "all"], { REDIS_URL: "redis://127.0.0.1:1", DATABASE_URL: "postgresql://postgres@127.0.0.1:5432/unused" });
+    const res = await run("tsx", ["src/main.ts", "all"], {
+      REDIS_URL: "redis://127.0.0.1:1",
+      DATABASE_URL: "postgresql://postgres@127.0.0.1:5432/unused",
+    });
     expect(res.code).not.toBe(0);
     const lines = res.stderr.trim().split("\n");
     expect(lines).toHaveLength(1);

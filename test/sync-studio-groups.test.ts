@@ -15,7 +15,11 @@ const small = (w: number, h: number, extra: object[] = []) => ({
   width: w,
   height: h,
   background: "#224466",
-  layers: [{ type: "image", name: "photo", x: 0, y: 0, width: w, height: h }, { type: "text", name: "title", x: 0, y: 0, width: w, height: h, text: "hi" }, ...extra],
+  layers: [
+    { type: "image", name: "photo", x: 0, y: 0, width: w, height: h },
+    { type: "text", name: "title", x: 0, y: 0, width: w, height: h, text: "hi" },
+    ...extra,
+  ],
 });
 
 beforeAll(async () => {
@@ -24,7 +28,9 @@ beforeAll(async () => {
   stack = await startStack({ RATE_LIMIT_MAX: "0", SYNC_TIMEOUT_MS: "15000", RENDER_CONCURRENCY: "4" });
   org = await stack.createOrg(100_000);
   // An image host that holds /held/* until the test releases it (and answers 404 for "missing").
-  const png = await sharp({ create: { width: 8, height: 8, channels: 3, background: "#00ff00" } }).png().toBuffer();
+  const png = await sharp({ create: { width: 8, height: 8, channels: 3, background: "#00ff00" } })
+    .png()
+    .toBuffer();
   images = await startImageHost(png, { holding: false, statusFor: (path) => (path.includes("missing") ? 404 : 200) });
   slowUrl = images.url;
 });
@@ -87,18 +93,24 @@ describe("?sync=true", () => {
     }
   });
 
-  it("never misses a completion: 200 sync requests against fast renders all answer 200 complete", { timeout: 120_000 }, async () => {
-    const tpl = await template({ width: 16, height: 16, background: "#101010" });
-    const statuses: string[] = [];
-    for (let round = 0; round < 50; round++) {
-      const batch = await Promise.all(
-        Array.from({ length: 4 }, () => stack.api(org.apiKey, "POST", "/api/v1/create?sync=true", { template_id: tpl })),
-      );
-      for (const r of batch) statuses.push(`${r.status} ${r.body.status}`);
-    }
-    expect(statuses).toHaveLength(200);
-    expect(new Set(statuses)).toEqual(new Set(["200 complete"]));
-  });
+  it(
+    "never misses a completion: 200 sync requests against fast renders all answer 200 complete",
+    { timeout: 120_000 },
+    async () => {
+      const tpl = await template({ width: 16, height: 16, background: "#101010" });
+      const statuses: string[] = [];
+      for (let round = 0; round < 50; round++) {
+        const batch = await Promise.all(
+          Array.from({ length: 4 }, () =>
+            stack.api(org.apiKey, "POST", "/api/v1/create?sync=true", { template_id: tpl }),
+          ),
+        );
+        for (const r of batch) statuses.push(`${r.status} ${r.body.status}`);
+      }
+      expect(statuses).toHaveLength(200);
+      expect(new Set(statuses)).toEqual(new Set(["200 complete"]));
+    },
+  );
 
   it("a client that leaves while waiting loses nothing: the job completes and is charged once", async () => {
     const o = await stack.createOrg(10);
@@ -109,7 +121,10 @@ describe("?sync=true", () => {
       const request = fetch(`${stack.baseUrl}/api/v1/create?sync=true`, {
         method: "POST",
         headers: { authorization: `Bearer ${o.apiKey}`, "content-type": "application/json" },
-        body: JSON.stringify({ template_id: tpl, modifications: [{ name: "photo", image_url: `${slowUrl}/held/b.png` }] }),
+        body: JSON.stringify({
+          template_id: tpl,
+          modifications: [{ name: "photo", image_url: `${slowUrl}/held/b.png` }],
+        }),
         signal: abort.signal,
       });
       // The photo was asked for: the job is accepted and rendering, the client still waiting.
@@ -142,17 +157,23 @@ describe("POST /api/v1/studio/create-and-render", () => {
     expect(await imageSize(done.output_url)).toEqual([60, 30]);
     const saved = await stack.api(org.apiKey, "GET", `/api/v1/templates/${res.body.template_id}`);
     expect(saved.body).toMatchObject({ name: "From Studio", width: 60, height: 30, version: 1 });
-    const again = await stack.api(org.apiKey, "POST", "/api/v1/create?sync=true", { template_id: res.body.template_id });
+    const again = await stack.api(org.apiKey, "POST", "/api/v1/create?sync=true", {
+      template_id: res.body.template_id,
+    });
     expect(again.body.status).toBe("complete");
   });
 
   it("answers inline with ?sync=true, and refuses an invalid design (400, path under design) or an unpaid one (402) creating nothing", async () => {
-    const sync = await stack.api(org.apiKey, "POST", "/api/v1/studio/create-and-render?sync=true", { design: small(20, 20) });
+    const sync = await stack.api(org.apiKey, "POST", "/api/v1/studio/create-and-render?sync=true", {
+      design: small(20, 20),
+    });
     expect(sync.status).toBe(200);
     expect(sync.body.status).toBe("complete");
     expect(sync.body.template_id).toMatch(/^tpl_/);
 
-    const invalid = await stack.api(org.apiKey, "POST", "/api/v1/studio/create-and-render", { design: { width: 0, height: 10 } });
+    const invalid = await stack.api(org.apiKey, "POST", "/api/v1/studio/create-and-render", {
+      design: { width: 0, height: 10 },
+    });
     expect(invalid.status).toBe(400);
     expect(invalid.body.error).toContain("design.width");
 
@@ -168,16 +189,28 @@ describe("design groups", () => {
   it("CRUD at /api/v1/design-groups", async () => {
     const a = await template(small(10, 10));
     const b = await template(small(20, 10));
-    const created = await stack.api(org.apiKey, "POST", "/api/v1/design-groups", { name: "Campaign", template_ids: [a, b] });
+    const created = await stack.api(org.apiKey, "POST", "/api/v1/design-groups", {
+      name: "Campaign",
+      template_ids: [a, b],
+    });
     expect(created.status).toBe(201);
     const id = created.body.design_group_id;
     expect(id).toMatch(/^dgr_/);
-    expect((await stack.api(org.apiKey, "GET", `/api/v1/design-groups/${id}`)).body).toMatchObject({ name: "Campaign", template_ids: [a, b] });
-    const updated = await stack.api(org.apiKey, "PUT", `/api/v1/design-groups/${id}`, { name: "Campaign 2", template_ids: [b] });
+    expect((await stack.api(org.apiKey, "GET", `/api/v1/design-groups/${id}`)).body).toMatchObject({
+      name: "Campaign",
+      template_ids: [a, b],
+    });
+    const updated = await stack.api(org.apiKey, "PUT", `/api/v1/design-groups/${id}`, {
+      name: "Campaign 2",
+      template_ids: [b],
+    });
     expect(updated.body).toMatchObject({ name: "Campaign 2", template_ids: [b] });
     const list = await stack.api(org.apiKey, "GET", "/api/v1/design-groups?limit=100");
     expect(list.body.data.map((g: { design_group_id: string }) => g.design_group_id)).toContain(id);
-    const bad = await stack.api(org.apiKey, "POST", "/api/v1/design-groups", { name: "x", template_ids: [a, "tpl_nope"] });
+    const bad = await stack.api(org.apiKey, "POST", "/api/v1/design-groups", {
+      name: "x",
+      template_ids: [a, "tpl_nope"],
+    });
     expect(bad.status).toBe(400);
     expect(bad.body.error).toContain("template_ids[1]");
     expect((await stack.api(org.apiKey, "DELETE", `/api/v1/design-groups/${id}`)).status).toBe(204);
@@ -185,13 +218,21 @@ describe("design groups", () => {
   });
 
   it("renders three templates of different sizes: one group job, three outputs of the right sizes", async () => {
-    const ids = [await template(small(30, 30)), await template(small(20, 40)), await template(small(60, 20, [{ type: "rect", name: "only_here", width: 5, height: 5 }]))];
-    const group = (await stack.api(org.apiKey, "POST", "/api/v1/design-groups", { name: "Sizes", template_ids: ids })).body.design_group_id;
+    const ids = [
+      await template(small(30, 30)),
+      await template(small(20, 40)),
+      await template(small(60, 20, [{ type: "rect", name: "only_here", width: 5, height: 5 }])),
+    ];
+    const group = (await stack.api(org.apiKey, "POST", "/api/v1/design-groups", { name: "Sizes", template_ids: ids }))
+      .body.design_group_id;
     const before = await expectLedgerBalanced(stack.app.ctx.prisma, org.orgId);
     // `sync` is ignored for groups: always 202.
     const res = await stack.api(org.apiKey, "POST", "/api/v1/design-groups/create?sync=true", {
       design_group_id: group,
-      modifications: [{ name: "title", text: "Launch" }, { name: "only_here", color: "#ff0000" }],
+      modifications: [
+        { name: "title", text: "Launch" },
+        { name: "only_here", color: "#ff0000" },
+      ],
       format: "png",
     });
     expect(res.status).toBe(202);
@@ -207,14 +248,23 @@ describe("design groups", () => {
       expect(item.render_ms).toBeGreaterThanOrEqual(0);
       sizes.set(item.template_id, await imageSize(item.output_url));
     }
-    expect(ids.map((id) => sizes.get(id))).toEqual([[30, 30], [20, 40], [60, 20]]);
+    expect(ids.map((id) => sizes.get(id))).toEqual([
+      [30, 30],
+      [20, 40],
+      [60, 20],
+    ]);
   });
 
   it("a group with one failing item ends failed, the other outputs present, only the failed item refunded", async () => {
     const o = await stack.createOrg(10);
-    const tpl = async (doc: object) => (await stack.api(o.apiKey, "POST", "/api/v1/templates", doc)).body.template_id as string;
+    const tpl = async (doc: object) =>
+      (await stack.api(o.apiKey, "POST", "/api/v1/templates", doc)).body.template_id as string;
     const good = await tpl({ width: 10, height: 10, layers: [{ type: "rect", name: "box", width: 5, height: 5 }] });
-    const bad = await tpl({ width: 10, height: 10, layers: [{ type: "image", name: "photo", width: 5, height: 5, image_url: `${slowUrl}/missing.png` }] });
+    const bad = await tpl({
+      width: 10,
+      height: 10,
+      layers: [{ type: "image", name: "photo", width: 5, height: 5, image_url: `${slowUrl}/missing.png` }],
+    });
     const res = await stack.api(o.apiKey, "POST", "/api/v1/design-groups/create", { template_ids: [good, bad] });
     expect(res.status).toBe(202);
     expect(await expectLedgerBalanced(stack.app.ctx.prisma, o.orgId)).toBe(8);
@@ -234,7 +284,8 @@ describe("design groups", () => {
   it("402 for a group the balance cannot fully pay, with nothing created", async () => {
     const o = await stack.createOrg(2);
     const ids = [];
-    for (let i = 0; i < 3; i++) ids.push((await stack.api(o.apiKey, "POST", "/api/v1/templates", small(10, 10))).body.template_id);
+    for (let i = 0; i < 3; i++)
+      ids.push((await stack.api(o.apiKey, "POST", "/api/v1/templates", small(10, 10))).body.template_id);
     const res = await stack.api(o.apiKey, "POST", "/api/v1/design-groups/create", { template_ids: ids });
     expect(res.status).toBe(402);
     expect(res.body).toEqual({ error: "Insufficient balance" });
@@ -244,7 +295,10 @@ describe("design groups", () => {
 
   it("refuses a modification that no template of the group has, and needs exactly one of design_group_id / template_ids", async () => {
     const a = await template(small(10, 10));
-    const res = await stack.api(org.apiKey, "POST", "/api/v1/design-groups/create", { template_ids: [a], modifications: [{ name: "nowhere", text: "x" }] });
+    const res = await stack.api(org.apiKey, "POST", "/api/v1/design-groups/create", {
+      template_ids: [a],
+      modifications: [{ name: "nowhere", text: "x" }],
+    });
     expect(res.status).toBe(400);
     expect(res.body.error).toContain('unknown layer "nowhere"');
     const neither = await stack.api(org.apiKey, "POST", "/api/v1/design-groups/create", {});

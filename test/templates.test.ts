@@ -29,11 +29,16 @@ describe("list", () => {
   it("pages through the organisation's templates, newest first", async () => {
     const mine = await stack.createOrg(0);
     const ids: string[] = [];
-    for (let i = 0; i < 5; i++) ids.push((await stack.api(mine.apiKey, "POST", "/api/v1/templates", small(`t${i}`))).body.template_id);
+    for (let i = 0; i < 5; i++)
+      ids.push((await stack.api(mine.apiKey, "POST", "/api/v1/templates", small(`t${i}`))).body.template_id);
     const seen: string[] = [];
     let cursor: string | null = null;
     do {
-      const res: { status: number; body: any } = await stack.api(mine.apiKey, "GET", `/api/v1/templates?limit=2${cursor ? `&cursor=${cursor}` : ""}`);
+      const res: { status: number; body: any } = await stack.api(
+        mine.apiKey,
+        "GET",
+        `/api/v1/templates?limit=2${cursor ? `&cursor=${cursor}` : ""}`,
+      );
       expect(res.status).toBe(200);
       expect(res.body.data.length).toBeLessThanOrEqual(2);
       seen.push(...res.body.data.map((t: { template_id: string }) => t.template_id));
@@ -73,10 +78,16 @@ describe("update and versions", () => {
     const before = await stack.api(org.apiKey, "POST", "/api/v1/create", { template_id: id });
     await stack.api(org.apiKey, "PUT", `/api/v1/templates/${id}`, small("snap", "#00ff00"));
     const after = await stack.api(org.apiKey, "POST", "/api/v1/create", { template_id: id });
-    const [a, b] = await Promise.all([waitForFinal(stack, org.apiKey, before.body.job_id), waitForFinal(stack, org.apiKey, after.body.job_id)]);
+    const [a, b] = await Promise.all([
+      waitForFinal(stack, org.apiKey, before.body.job_id),
+      waitForFinal(stack, org.apiKey, after.body.job_id),
+    ]);
     expect(await pixel(a.output_url, 30, 15)).toEqual([255, 0, 0]);
     expect(await pixel(b.output_url, 30, 15)).toEqual([0, 255, 0]);
-    const jobs = await stack.app.ctx.prisma.job.findMany({ where: { id: { in: [a.job_id, b.job_id] } }, orderBy: { createdAt: "asc" } });
+    const jobs = await stack.app.ctx.prisma.job.findMany({
+      where: { id: { in: [a.job_id, b.job_id] } },
+      orderBy: { createdAt: "asc" },
+    });
     expect(jobs.map((j) => j.templateVersion)).toEqual([1, 2]);
   });
 
@@ -115,26 +126,41 @@ describe("delete", () => {
 describe("modifications", () => {
   it("applies background, opacity and font changes, and refuses ones that do not fit the layer", async () => {
     const id = (await stack.api(org.apiKey, "POST", "/api/v1/templates", small("mods"))).body.template_id;
-    const res = await stack.api(org.apiKey, "POST", "/api/v1/create", { template_id: id, modifications: [{ name: "box", background: "#00ff00" }] });
+    const res = await stack.api(org.apiKey, "POST", "/api/v1/create", {
+      template_id: id,
+      modifications: [{ name: "box", background: "#00ff00" }],
+    });
     const done = await waitForFinal(stack, org.apiKey, res.body.job_id);
     expect(await pixel(done.output_url, 5, 5)).toEqual([0, 255, 0]);
 
-    const wrong = await stack.api(org.apiKey, "POST", "/api/v1/create", { template_id: id, modifications: [{ name: "box", font_size: 20 }] });
+    const wrong = await stack.api(org.apiKey, "POST", "/api/v1/create", {
+      template_id: id,
+      modifications: [{ name: "box", font_size: 20 }],
+    });
     expect(wrong.status).toBe(400);
     expect(wrong.body.error).toContain("modifications[0].font_size");
-    const unknownProp = await stack.api(org.apiKey, "POST", "/api/v1/create", { template_id: id, modifications: [{ name: "box", colour: "#fff" }] });
+    const unknownProp = await stack.api(org.apiKey, "POST", "/api/v1/create", {
+      template_id: id,
+      modifications: [{ name: "box", colour: "#fff" }],
+    });
     expect(unknownProp.status).toBe(400);
     expect(unknownProp.body.error).toContain("colour");
   });
 
   it("refuses an unknown font family, in a template or a modification, naming the path and the families", async () => {
-    const doc = { ...socialCard, layers: socialCard.layers.map((l) => (l.name === "title" ? { ...l, font_family: "Comic Sans" } : l)) };
+    const doc = {
+      ...socialCard,
+      layers: socialCard.layers.map((l) => (l.name === "title" ? { ...l, font_family: "Comic Sans" } : l)),
+    };
     const res = await stack.api(org.apiKey, "POST", "/api/v1/templates", doc);
     expect(res.status).toBe(400);
     expect(res.body.error).toMatch(/layers\[\d\]\.font_family/);
     expect(res.body.error).toContain("Inter, Noto Serif, JetBrains Mono");
     const id = (await stack.api(org.apiKey, "POST", "/api/v1/templates", socialCard)).body.template_id;
-    const mod = await stack.api(org.apiKey, "POST", "/api/v1/create", { template_id: id, modifications: [{ name: "title", font_family: "Comic Sans" }] });
+    const mod = await stack.api(org.apiKey, "POST", "/api/v1/create", {
+      template_id: id,
+      modifications: [{ name: "title", font_family: "Comic Sans" }],
+    });
     expect(mod.status).toBe(400);
     expect(mod.body.error).toContain('unknown font family "Comic Sans"');
   });
@@ -143,7 +169,12 @@ describe("modifications", () => {
 describe("output options", () => {
   it("scale multiplies the output size; quality is accepted for jpeg", async () => {
     const id = (await stack.api(org.apiKey, "POST", "/api/v1/templates", small("scale"))).body.template_id;
-    const res = await stack.api(org.apiKey, "POST", "/api/v1/create", { template_id: id, format: "jpeg", quality: 60, scale: 2 });
+    const res = await stack.api(org.apiKey, "POST", "/api/v1/create", {
+      template_id: id,
+      format: "jpeg",
+      quality: 60,
+      scale: 2,
+    });
     expect(res.status).toBe(202);
     const done = await waitForFinal(stack, org.apiKey, res.body.job_id);
     const meta = await sharp(Buffer.from(await (await fetch(done.output_url)).arrayBuffer())).metadata();

@@ -22,9 +22,13 @@ const root = new URL("..", import.meta.url);
 
 /** A fresh build, so the test never runs against a stale dist. About a second. */
 async function buildPage() {
-  await promisify(execFile)(process.execPath, ["node_modules/vite/bin/vite.js", "build", "--config", "src/web/vite.config.ts", "--logLevel", "error"], {
-    cwd: root,
-  });
+  await promisify(execFile)(
+    process.execPath,
+    ["node_modules/vite/bin/vite.js", "build", "--config", "src/web/vite.config.ts", "--logLevel", "error"],
+    {
+      cwd: root,
+    },
+  );
 }
 
 let stack: Stack;
@@ -53,7 +57,9 @@ describe("serving the built page", () => {
     for (const asset of assets) {
       const res = await fetch(stack.baseUrl + asset);
       expect(res.status, asset).toBe(200);
-      expect(res.headers.get("content-type")).toBe(asset.endsWith(".js") ? "text/javascript; charset=utf-8" : "text/css; charset=utf-8");
+      expect(res.headers.get("content-type")).toBe(
+        asset.endsWith(".js") ? "text/javascript; charset=utf-8" : "text/css; charset=utf-8",
+      );
       expect(res.headers.get("cache-control")).toBe("public, max-age=31536000, immutable");
       expect(await res.text()).toBe(await readFile(new URL(`.${asset}`, `file://${WEB_DIST_DIR}/`), "utf8"));
     }
@@ -83,130 +89,158 @@ describe("serving the built page", () => {
 });
 
 const studio = hasChromium ? describe : describe.skip;
-if (!hasChromium) console.warn(`test/web.test.ts: no Chromium at ${CHROMIUM}: the Studio browser tests are SKIPPED (apt-get install -y chromium, or set CHROMIUM_PATH)`);
+if (!hasChromium)
+  console.warn(
+    `test/web.test.ts: no Chromium at ${CHROMIUM}: the Studio browser tests are SKIPPED (apt-get install -y chromium, or set CHROMIUM_PATH)`,
+  );
 
-studio(hasChromium ? "Studio in headless Chromium" : `Studio in headless Chromium: SKIPPED, no Chromium at ${CHROMIUM} (apt-get install -y chromium)`, () => {
-  let browser: Browser;
-  // The photo comes from a host that holds it until the page shows `processing`, so that status
-  // is seen however fast the worker is (the worker fetches it: private addresses are allowed here).
-  let images: ImageHost;
-  let photoUrl: string;
+studio(
+  hasChromium
+    ? "Studio in headless Chromium"
+    : `Studio in headless Chromium: SKIPPED, no Chromium at ${CHROMIUM} (apt-get install -y chromium)`,
+  () => {
+    let browser: Browser;
+    // The photo comes from a host that holds it until the page shows `processing`, so that status
+    // is seen however fast the worker is (the worker fetches it: private addresses are allowed here).
+    let images: ImageHost;
+    let photoUrl: string;
 
-  beforeAll(async () => {
-    const photo = await readFile(new URL("fixtures/photo.jpg", import.meta.url));
-    images = await startImageHost(photo, { contentType: "image/jpeg" });
-    photoUrl = `${images.url}/photo.jpg`;
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"] });
-  });
-  afterAll(async () => {
-    await browser?.close();
-    await images?.close();
-  });
-
-  /** A page on the Studio, connected with the key, that records script and console errors and GraphQL-over-WebSocket frames. */
-  async function openStudio(apiKey: string): Promise<{ page: Page; errors: string[]; frames: { sent: boolean; message: any }[] }> {
-    const page = await browser.newPage({ viewport: { width: 1360, height: 1000 } });
-    const errors: string[] = [];
-    const frames: { sent: boolean; message: any }[] = [];
-    page.on("pageerror", (e) => errors.push(e.message));
-    page.on("console", (m) => void (m.type() === "error" && errors.push(`console: ${m.text()}`)));
-    page.on("websocket", (ws) => {
-      ws.on("framesent", (f) => frames.push({ sent: true, message: JSON.parse(String(f.payload)) }));
-      ws.on("framereceived", (f) => frames.push({ sent: false, message: JSON.parse(String(f.payload)) }));
+    beforeAll(async () => {
+      const photo = await readFile(new URL("fixtures/photo.jpg", import.meta.url));
+      images = await startImageHost(photo, { contentType: "image/jpeg" });
+      photoUrl = `${images.url}/photo.jpg`;
+      browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+      });
     });
-    const res = await page.goto(`${stack.baseUrl}/`);
-    expect(res?.status()).toBe(200);
-    await page.fill("#api-key", apiKey);
-    await page.getByRole("button", { name: "Connect" }).click();
-    await page.locator("#live[data-state=live]").waitFor();
-    return { page, errors, frames };
-  }
+    afterAll(async () => {
+      await browser?.close();
+      await images?.close();
+    });
 
-  async function addStartersAndPick(page: Page, name: string) {
-    await page.getByRole("button", { name: "Add the starter templates" }).click();
-    const option = page.locator("#template option", { hasText: name }).first();
-    await option.waitFor({ state: "attached" });
-    const value = await option.getAttribute("value");
-    expect(value).toMatch(/^tpl_/);
-    await page.selectOption("#template", value);
-  }
+    /** A page on the Studio, connected with the key, that records script and console errors and GraphQL-over-WebSocket frames. */
+    async function openStudio(
+      apiKey: string,
+    ): Promise<{ page: Page; errors: string[]; frames: { sent: boolean; message: any }[] }> {
+      const page = await browser.newPage({ viewport: { width: 1360, height: 1000 } });
+      const errors: string[] = [];
+      const frames: { sent: boolean; message: any }[] = [];
+      page.on("pageerror", (e) => errors.push(e.message));
+      page.on("console", (m) => void (m.type() === "error" && errors.push(`console: ${m.text()}`)));
+      page.on("websocket", (ws) => {
+        ws.on("framesent", (f) => frames.push({ sent: true, message: JSON.parse(String(f.payload)) }));
+        ws.on("framereceived", (f) => frames.push({ sent: false, message: JSON.parse(String(f.payload)) }));
+      });
+      const res = await page.goto(`${stack.baseUrl}/`);
+      expect(res?.status()).toBe(200);
+      await page.fill("#api-key", apiKey);
+      await page.getByRole("button", { name: "Connect" }).click();
+      await page.locator("#live[data-state=live]").waitFor();
+      return { page, errors, frames };
+    }
 
-  it("renders the social card and shows each status live until the image appears", { timeout: 120_000 }, async () => {
-    const org = await stack.createOrg(1000);
-    const { page, errors, frames } = await openStudio(org.apiKey);
-    await page.locator("#balance", { hasText: "$10.00" }).waitFor();
-    expect(await page.evaluate(`localStorage.getItem("templified.apiKey")`)).toBe(org.apiKey);
+    async function addStartersAndPick(page: Page, name: string) {
+      await page.getByRole("button", { name: "Add the starter templates" }).click();
+      const option = page.locator("#template option", { hasText: name }).first();
+      await option.waitFor({ state: "attached" });
+      const value = await option.getAttribute("value");
+      expect(value).toMatch(/^tpl_/);
+      await page.selectOption("#template", value);
+    }
 
-    await addStartersAndPick(page, "Social card");
-    expect(await page.locator("#template option").count()).toBe(3);
-    // An input per text layer and per image layer of the template, filled with its values.
-    const fields = await page.locator("#layers [data-layer]").evaluateAll((els) => els.map((el) => [el.getAttribute("data-layer"), el.getAttribute("data-kind")]));
-    expect(fields).toEqual([
-      ["photo", "image"],
-      ["title", "text"],
-      ["subtitle", "text"],
-      ["badge_text", "text"],
-    ]);
-    expect(await page.inputValue('[data-layer="title"]')).toBe("Turn any template into a sharp social card in milliseconds");
+    it("renders the social card and shows each status live until the image appears", { timeout: 120_000 }, async () => {
+      const org = await stack.createOrg(1000);
+      const { page, errors, frames } = await openStudio(org.apiKey);
+      await page.locator("#balance", { hasText: "$10.00" }).waitFor();
+      expect(await page.evaluate(`localStorage.getItem("templified.apiKey")`)).toBe(org.apiKey);
 
-    await page.fill('[data-layer="title"]', "Hello from the Studio end-to-end test");
-    await page.fill('[data-layer="photo"]', photoUrl);
-    await page.getByRole("button", { name: "Render" }).click();
+      await addStartersAndPick(page, "Social card");
+      expect(await page.locator("#template option").count()).toBe(3);
+      // An input per text layer and per image layer of the template, filled with its values.
+      const fields = await page
+        .locator("#layers [data-layer]")
+        .evaluateAll((els) => els.map((el) => [el.getAttribute("data-layer"), el.getAttribute("data-kind")]));
+      expect(fields).toEqual([
+        ["photo", "image"],
+        ["title", "text"],
+        ["subtitle", "text"],
+        ["badge_text", "text"],
+      ]);
+      expect(await page.inputValue('[data-layer="title"]')).toBe(
+        "Turn any template into a sharp social card in milliseconds",
+      );
 
-    for (const status of ["pending", "processing"]) await page.locator(`#statuses li[data-status="${status}"]`).waitFor({ timeout: 30_000 });
-    images.release(); // `processing` was shown: now the photo may come
-    await page.locator(`#statuses li[data-status="complete"]`).waitFor({ timeout: 30_000 });
-    expect(await page.locator("#statuses li").evaluateAll((els) => els.map((el) => el.getAttribute("data-status")))).toEqual(["pending", "processing", "complete"]);
+      await page.fill('[data-layer="title"]', "Hello from the Studio end-to-end test");
+      await page.fill('[data-layer="photo"]', photoUrl);
+      await page.getByRole("button", { name: "Render" }).click();
 
-    const src = (await page.getAttribute("#output", "src"))!;
-    const jobId = /\/renders\/(clx_\w+)\.png$/.exec(src)?.[1];
-    expect(jobId, src).toBeDefined();
-    // The statuses came over graphql-ws: a jobStatus subscription for this job, its events, its end.
-    const subscription = frames.find((f) => f.sent && f.message.type === "subscribe" && f.message.payload.variables?.id === jobId);
-    expect(subscription?.message.payload.query).toContain("jobStatus(jobId: $id)");
-    const events = () => frames.filter((f) => !f.sent && f.message.id === subscription?.message.id);
-    await expect.poll(() => events().at(-1)?.message.type).toBe("complete");
-    expect(events().filter((f) => f.message.type === "next").map((f) => f.message.payload.data.jobStatus.status)).toContain("complete");
-    await page.waitForFunction(`document.querySelector("#output").complete && document.querySelector("#output").naturalWidth > 0`);
-    expect(await page.evaluate(`document.querySelector("#output").naturalWidth`)).toBe(1200);
+      for (const status of ["pending", "processing"])
+        await page.locator(`#statuses li[data-status="${status}"]`).waitFor({ timeout: 30_000 });
+      images.release(); // `processing` was shown: now the photo may come
+      await page.locator(`#statuses li[data-status="complete"]`).waitFor({ timeout: 30_000 });
+      expect(
+        await page.locator("#statuses li").evaluateAll((els) => els.map((el) => el.getAttribute("data-status"))),
+      ).toEqual(["pending", "processing", "complete"]);
 
-    // The API agrees: the job is complete, with the edited title and the photo.
-    const job = await stack.api(org.apiKey, "GET", `/api/v1/create/${jobId}`);
-    expect(job.body).toMatchObject({ status: "complete", output_url: src });
-    const stored = await stack.app.ctx.prisma.job.findUniqueOrThrow({ where: { id: jobId! } });
-    const layers = (stored.document as { layers: { name: string; text?: string; image_url?: string }[] }).layers;
-    expect(layers.find((l) => l.name === "title")?.text).toBe("Hello from the Studio end-to-end test");
-    expect(layers.find((l) => l.name === "photo")?.image_url).toBe(photoUrl);
-    expect(layers.find((l) => l.name === "subtitle")?.text).toBe("Templified · open source · self-hosted");
+      const src = (await page.getAttribute("#output", "src"))!;
+      const jobId = /\/renders\/(clx_\w+)\.png$/.exec(src)?.[1];
+      expect(jobId, src).toBeDefined();
+      // The statuses came over graphql-ws: a jobStatus subscription for this job, its events, its end.
+      const subscription = frames.find(
+        (f) => f.sent && f.message.type === "subscribe" && f.message.payload.variables?.id === jobId,
+      );
+      expect(subscription?.message.payload.query).toContain("jobStatus(jobId: $id)");
+      const events = () => frames.filter((f) => !f.sent && f.message.id === subscription?.message.id);
+      await expect.poll(() => events().at(-1)?.message.type).toBe("complete");
+      expect(
+        events()
+          .filter((f) => f.message.type === "next")
+          .map((f) => f.message.payload.data.jobStatus.status),
+      ).toContain("complete");
+      await page.waitForFunction(
+        `document.querySelector("#output").complete && document.querySelector("#output").naturalWidth > 0`,
+      );
+      expect(await page.evaluate(`document.querySelector("#output").naturalWidth`)).toBe(1200);
 
-    // The recent jobs list follows jobUpdates; the balance paid one render.
-    await page.locator(`#jobs li[data-job-id="${jobId}"][data-status="complete"]`).waitFor();
-    await page.locator("#balance", { hasText: "$9.99" }).waitFor();
+      // The API agrees: the job is complete, with the edited title and the photo.
+      const job = await stack.api(org.apiKey, "GET", `/api/v1/create/${jobId}`);
+      expect(job.body).toMatchObject({ status: "complete", output_url: src });
+      const stored = await stack.app.ctx.prisma.job.findUniqueOrThrow({ where: { id: jobId! } });
+      const layers = (stored.document as { layers: { name: string; text?: string; image_url?: string }[] }).layers;
+      expect(layers.find((l) => l.name === "title")?.text).toBe("Hello from the Studio end-to-end test");
+      expect(layers.find((l) => l.name === "photo")?.image_url).toBe(photoUrl);
+      expect(layers.find((l) => l.name === "subtitle")?.text).toBe("Templified · open source · self-hosted");
 
-    await page.screenshot({ path: "/tmp/studio.png", fullPage: true });
-    expect(errors).toEqual([]);
+      // The recent jobs list follows jobUpdates; the balance paid one render.
+      await page.locator(`#jobs li[data-job-id="${jobId}"][data-status="complete"]`).waitFor();
+      await page.locator("#balance", { hasText: "$9.99" }).waitFor();
 
-    // A reload reconnects with the saved key and lists the job from jobs(first: 10).
-    await page.reload();
-    await page.locator(`#jobs li[data-job-id="${jobId}"][data-status="complete"]`).waitFor();
-    await page.close();
-  });
+      await page.screenshot({ path: "/tmp/studio.png", fullPage: true });
+      expect(errors).toEqual([]);
 
-  it("shows typed errors and a bad key plainly", { timeout: 60_000 }, async () => {
-    const broke = await stack.createOrg(0);
-    const { page, errors } = await openStudio(broke.apiKey);
-    await page.locator("#balance", { hasText: "$0.00" }).waitFor();
-    await addStartersAndPick(page, "Quote card");
-    await page.getByRole("button", { name: "Render" }).click();
-    await page.locator("#error", { hasText: "Insufficient balance" }).waitFor();
-    expect(await page.locator("#statuses li").count()).toBe(0);
+      // A reload reconnects with the saved key and lists the job from jobs(first: 10).
+      await page.reload();
+      await page.locator(`#jobs li[data-job-id="${jobId}"][data-status="complete"]`).waitFor();
+      await page.close();
+    });
 
-    await page.fill("#api-key", "tk_live_not_a_real_key");
-    await page.getByRole("button", { name: "Connect" }).click();
-    await page.locator("#error", { hasText: "Invalid API key" }).waitFor();
-    expect(await page.locator("#studio").isHidden()).toBe(true);
-    // The browser logs the refused request itself; nothing else went wrong.
-    expect(errors.filter((e) => !e.includes("401"))).toEqual([]);
-    await page.close();
-  });
-});
+    it("shows typed errors and a bad key plainly", { timeout: 60_000 }, async () => {
+      const broke = await stack.createOrg(0);
+      const { page, errors } = await openStudio(broke.apiKey);
+      await page.locator("#balance", { hasText: "$0.00" }).waitFor();
+      await addStartersAndPick(page, "Quote card");
+      await page.getByRole("button", { name: "Render" }).click();
+      await page.locator("#error", { hasText: "Insufficient balance" }).waitFor();
+      expect(await page.locator("#statuses li").count()).toBe(0);
+
+      await page.fill("#api-key", "tk_live_not_a_real_key");
+      await page.getByRole("button", { name: "Connect" }).click();
+      await page.locator("#error", { hasText: "Invalid API key" }).waitFor();
+      expect(await page.locator("#studio").isHidden()).toBe(true);
+      // The browser logs the refused request itself; nothing else went wrong.
+      expect(errors.filter((e) => !e.includes("401"))).toEqual([]);
+      await page.close();
+    });
+  },
+);

@@ -14,7 +14,9 @@ export const MIGRATIONS = path.join(ROOT, process.env.PRISMA_MIGRATIONS ?? "pris
 export async function localMigrations(dir = MIGRATIONS) {
   if (!existsSync(dir)) return [];
   const dirs = (await readdir(dir, { withFileTypes: true }))
-    .filter((d) => d.isDirectory()).map((d) => d.name).sort();
+    .filter((d) => d.isDirectory())
+    .map((d) => d.name)
+    .sort();
   const out = [];
   for (const name of dirs) {
     const file = path.join(dir, name, "migration.sql");
@@ -82,16 +84,22 @@ export async function applyPending(db, { log = console.log, dir = MIGRATIONS } =
   try {
     await db.query(MIGRATIONS_TABLE);
     const rows = await db.query(
-      `SELECT migration_name, checksum, finished_at, rolled_back_at FROM "_prisma_migrations" ORDER BY started_at`);
+      `SELECT migration_name, checksum, finished_at, rolled_back_at FROM "_prisma_migrations" ORDER BY started_at`,
+    );
     const failed = rows.filter((r) => !r.finished_at && !r.rolled_back_at);
     if (failed.length) {
-      throw new Error(`P3009: failed migrations in the target database: ${failed.map((r) => r.migration_name).join(", ")}. ` +
-        `Fix the database, then mark them rolled back (UPDATE "_prisma_migrations" SET rolled_back_at = now() WHERE migration_name = ...).`);
+      throw new Error(
+        `P3009: failed migrations in the target database: ${failed.map((r) => r.migration_name).join(", ")}. ` +
+          `Fix the database, then mark them rolled back (UPDATE "_prisma_migrations" SET rolled_back_at = now() WHERE migration_name = ...).`,
+      );
     }
-    const applied = new Map(rows.filter((r) => r.finished_at && !r.rolled_back_at).map((r) => [r.migration_name, r.checksum]));
+    const applied = new Map(
+      rows.filter((r) => r.finished_at && !r.rolled_back_at).map((r) => [r.migration_name, r.checksum]),
+    );
     const local = await localMigrations(dir);
     for (const m of local) {
-      if (applied.has(m.name) && applied.get(m.name) !== m.checksum) console.warn(`warning: ${m.name} was edited after it was applied`);
+      if (applied.has(m.name) && applied.get(m.name) !== m.checksum)
+        console.warn(`warning: ${m.name} was edited after it was applied`);
     }
     const pending = local.filter((m) => !applied.has(m.name));
     log(`${local.length} migrations found, ${pending.length} pending`);
@@ -99,14 +107,17 @@ export async function applyPending(db, { log = console.log, dir = MIGRATIONS } =
       const id = randomUUID();
       await db.query(
         `INSERT INTO "_prisma_migrations" (id, checksum, migration_name, started_at, applied_steps_count) VALUES ($1, $2, $3, now(), 0)`,
-        [id, m.checksum, m.name]);
+        [id, m.checksum, m.name],
+      );
       try {
         await db.exec(m.sql); // like Prisma: the script as written, no implicit transaction
       } catch (e) {
         await db.query(`UPDATE "_prisma_migrations" SET logs = $2 WHERE id = $1`, [id, String(e?.stack ?? e)]);
         throw new Error(`migration ${m.name} failed: ${e?.message ?? e}`);
       }
-      await db.query(`UPDATE "_prisma_migrations" SET finished_at = now(), applied_steps_count = 1 WHERE id = $1`, [id]);
+      await db.query(`UPDATE "_prisma_migrations" SET finished_at = now(), applied_steps_count = 1 WHERE id = $1`, [
+        id,
+      ]);
       log(`applied ${m.name}`);
     }
     return pending.map((m) => m.name);

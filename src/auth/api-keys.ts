@@ -47,7 +47,15 @@ export interface ApiKeyView {
   active: boolean;
 }
 
-type KeyRow = { id: string; orgId: string; name: string | null; prefix: string; createdAt: Date; revokedAt: Date | null; expiresAt: Date | null };
+type KeyRow = {
+  id: string;
+  orgId: string;
+  name: string | null;
+  prefix: string;
+  createdAt: Date;
+  revokedAt: Date | null;
+  expiresAt: Date | null;
+};
 
 const usable = (row: { revokedAt: Date | null; expiresAt: Date | null }, now: Date) =>
   !row.revokedAt && (!row.expiresAt || row.expiresAt > now);
@@ -66,7 +74,11 @@ function view(row: KeyRow, now = new Date()): ApiKeyView {
 }
 
 /** Creates a key for the organisation; returns the plain key, the only time it exists. */
-export async function createApiKey(prisma: Db, orgId: string, name: string | null = null): Promise<{ key: string; view: ApiKeyView }> {
+export async function createApiKey(
+  prisma: Db,
+  orgId: string,
+  name: string | null = null,
+): Promise<{ key: string; view: ApiKeyView }> {
   const key = generateApiKey();
   const row = await prisma.apiKey.create({
     data: { id: newId("key"), orgId, name, keyHash: hashApiKey(key), prefix: key.slice(0, KEY_PREFIX.length + 4) },
@@ -94,21 +106,33 @@ export async function revokeApiKey(prisma: Prisma, keyId: string): Promise<ApiKe
  * (0: it stops now). Rotating a key that is already revoked or expired is refused: nothing would
  * be kept working, and a new key is what `createApiKey` is for.
  */
-export async function rotateApiKey(prisma: Prisma, keyId: string, overlapMs: number): Promise<{ key: string; view: ApiKeyView; previous: ApiKeyView }> {
+export async function rotateApiKey(
+  prisma: Prisma,
+  keyId: string,
+  overlapMs: number,
+): Promise<{ key: string; view: ApiKeyView; previous: ApiKeyView }> {
   const rotated = await prisma.$transaction(async (tx) => {
     const old = await tx.apiKey.findUnique({ where: { id: keyId } });
     if (!old) throw new ApiKeyNotFoundError(keyId);
     const now = new Date();
-    if (!usable(old, now)) throw new ApiKeyNotFoundError(keyId, "is revoked or expired: create a new key instead (key create ORG_ID)");
+    if (!usable(old, now))
+      throw new ApiKeyNotFoundError(keyId, "is revoked or expired: create a new key instead (key create ORG_ID)");
     const expiresAt = new Date(now.getTime() + overlapMs);
     // Conditional on the state just read: a revocation or another rotation that commits in
     // between makes this one refuse instead of issuing a key for a key that is gone.
     // An earlier, shorter expiry stays: rotation never lengthens a key's life.
     const changed = await tx.apiKey.updateMany({
       where: { id: keyId, revokedAt: null, expiresAt: old.expiresAt },
-      data: overlapMs === 0 ? { revokedAt: now } : { expiresAt: old.expiresAt && old.expiresAt < expiresAt ? old.expiresAt : expiresAt },
+      data:
+        overlapMs === 0
+          ? { revokedAt: now }
+          : { expiresAt: old.expiresAt && old.expiresAt < expiresAt ? old.expiresAt : expiresAt },
     });
-    if (changed.count !== 1) throw new ApiKeyNotFoundError(keyId, "changed while rotating (revoked or rotated at the same time): list the keys and try again");
+    if (changed.count !== 1)
+      throw new ApiKeyNotFoundError(
+        keyId,
+        "changed while rotating (revoked or rotated at the same time): list the keys and try again",
+      );
     const previous = await tx.apiKey.findUniqueOrThrow({ where: { id: keyId } });
     const created = await createApiKey(tx, old.orgId, old.name);
     return { ...created, previous: view(previous, now) };
@@ -156,7 +180,15 @@ async function readKey(prisma: Prisma, keyHash: string): Promise<KeyRecord | nul
     where: { keyHash },
     select: { id: true, orgId: true, revokedAt: true, expiresAt: true, org: { select: { status: true } } },
   });
-  return row && { id: row.id, orgId: row.orgId, revokedAt: row.revokedAt, expiresAt: row.expiresAt, suspended: row.org.status === "SUSPENDED" };
+  return (
+    row && {
+      id: row.id,
+      orgId: row.orgId,
+      revokedAt: row.revokedAt,
+      expiresAt: row.expiresAt,
+      suspended: row.org.status === "SUSPENDED",
+    }
+  );
 }
 
 /**
@@ -201,7 +233,12 @@ export async function usableApiKeyIds(prisma: Prisma, ids: readonly string[]): P
   if (ids.length === 0) return new Set();
   const now = new Date();
   const rows = await prisma.apiKey.findMany({
-    where: { id: { in: [...ids] }, revokedAt: null, OR: [{ expiresAt: null }, { expiresAt: { gt: now } }], org: { status: "ACTIVE" } },
+    where: {
+      id: { in: [...ids] },
+      revokedAt: null,
+      OR: [{ expiresAt: null }, { expiresAt: { gt: now } }],
+      org: { status: "ACTIVE" },
+    },
     select: { id: true },
   });
   return new Set(rows.map((r) => r.id));

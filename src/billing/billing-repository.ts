@@ -9,7 +9,10 @@ import { afterCursor, newestFirst, toPage, type Page, type PageQuery } from "../
 
 // ---- organisations ----------------------------------------------------------------------------
 
-export async function insertOrganization(db: Db, row: { id: string; name: string; balanceCents: number; webhookSecret: string }): Promise<Organization> {
+export async function insertOrganization(
+  db: Db,
+  row: { id: string; name: string; balanceCents: number; webhookSecret: string },
+): Promise<Organization> {
   return db.organization.create({ data: row });
 }
 
@@ -43,7 +46,10 @@ export async function debitBalance(db: Db, orgId: string, cents: number): Promis
 
 /** Adds `cents` to the balance. Returns false when no such organisation exists. */
 export async function creditBalance(db: Db, orgId: string, cents: number): Promise<boolean> {
-  const updated = await db.organization.updateMany({ where: { id: orgId }, data: { balanceCents: { increment: cents } } });
+  const updated = await db.organization.updateMany({
+    where: { id: orgId },
+    data: { balanceCents: { increment: cents } },
+  });
   return updated.count > 0;
 }
 
@@ -90,7 +96,12 @@ export async function listLedgerEntries(db: Db, orgId: string, page: PageQuery):
 // ---- idempotency keys -------------------------------------------------------------------------
 
 /** Removes the organisation's key when it is older than the window, so it can be claimed anew. */
-export async function deleteExpiredIdempotencyKey(db: Db, orgId: string, key: string, windowHours: number): Promise<void> {
+export async function deleteExpiredIdempotencyKey(
+  db: Db,
+  orgId: string,
+  key: string,
+  windowHours: number,
+): Promise<void> {
   await db.$executeRaw`
     DELETE FROM "idempotency_keys"
     WHERE "org_id" = ${orgId} AND "key" = ${key}
@@ -120,7 +131,12 @@ export async function getIdempotencyKey(db: Db, orgId: string, key: string): Pro
 }
 
 /** The organisation's key row when it was created within the window, else null. */
-export async function findLiveIdempotencyKey(db: Db, orgId: string, key: string, windowHours: number): Promise<IdempotencyKeyRow | null> {
+export async function findLiveIdempotencyKey(
+  db: Db,
+  orgId: string,
+  key: string,
+  windowHours: number,
+): Promise<IdempotencyKeyRow | null> {
   const rows = await db.$queryRaw<{ fingerprint: string; job_id: string | null }[]>`
     SELECT "fingerprint", "job_id" FROM "idempotency_keys"
     WHERE "org_id" = ${orgId} AND "key" = ${key}

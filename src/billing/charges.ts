@@ -4,7 +4,14 @@
 // The hot paths apply the same rules inside single statements of the job repository: a render's
 // accept (acceptPaidRenders) and its failure with the refund (failUnfinishedJob).
 import type { Db, Tx } from "../db/client.js";
-import { creditBalance, debitBalance, findJobLedgerEntry, findOrganizationStatus, insertLedgerEntry, insertLedgerEntryOnce } from "./billing-repository.js";
+import {
+  creditBalance,
+  debitBalance,
+  findJobLedgerEntry,
+  findOrganizationStatus,
+  insertLedgerEntry,
+  insertLedgerEntryOnce,
+} from "./billing-repository.js";
 import { AccountSuspendedError, InsufficientBalanceError } from "./errors.js";
 
 export { AccountSuspendedError, InsufficientBalanceError };
@@ -24,7 +31,9 @@ export async function debit(tx: Tx, orgId: string, cents: number): Promise<void>
  * costs this second query.
  */
 export async function debitRefusal(db: Db, orgId: string): Promise<AccountSuspendedError | InsufficientBalanceError> {
-  return (await findOrganizationStatus(db, orgId)) === "SUSPENDED" ? new AccountSuspendedError() : new InsufficientBalanceError();
+  return (await findOrganizationStatus(db, orgId)) === "SUSPENDED"
+    ? new AccountSuspendedError()
+    : new InsufficientBalanceError();
 }
 
 /** The CHARGE ledger row for a job; call in the same transaction as debit(). */
@@ -41,7 +50,13 @@ export async function refundJob(tx: Tx, jobId: string): Promise<number> {
   const charge = await findJobLedgerEntry(tx, jobId, "CHARGE");
   if (!charge || charge.amountCents === 0) return 0;
   const cents = -charge.amountCents;
-  const inserted = await insertLedgerEntryOnce(tx, { orgId: charge.orgId, jobId, kind: "REFUND", amountCents: cents, note: "render failed" });
+  const inserted = await insertLedgerEntryOnce(tx, {
+    orgId: charge.orgId,
+    jobId,
+    kind: "REFUND",
+    amountCents: cents,
+    note: "render failed",
+  });
   if (!inserted) return 0;
   await creditBalance(tx, charge.orgId, cents);
   return cents;

@@ -5,7 +5,13 @@
 // creates the job, so a refused request (402, 4xx) leaves no key behind and may be retried.
 import { createHash } from "node:crypto";
 import type { Db, Tx } from "../db/client.js";
-import { deleteExpiredIdempotencyKey, findLiveIdempotencyKey, getIdempotencyKey, insertIdempotencyKey, setIdempotencyKeyJob } from "./billing-repository.js";
+import {
+  deleteExpiredIdempotencyKey,
+  findLiveIdempotencyKey,
+  getIdempotencyKey,
+  insertIdempotencyKey,
+  setIdempotencyKeyJob,
+} from "./billing-repository.js";
 
 const IDEMPOTENCY_WINDOW_HOURS = 24;
 
@@ -27,9 +33,17 @@ export function requestFingerprint(operation: string, input: unknown): string {
     Array.isArray(v)
       ? v.map(canonical)
       : v && typeof v === "object"
-        ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, canonical((v as Record<string, unknown>)[k])]))
+        ? Object.fromEntries(
+            Object.keys(v)
+              .sort()
+              .map((k) => [k, canonical((v as Record<string, unknown>)[k])]),
+          )
         : v;
-  return createHash("sha256").update(operation).update("\0").update(JSON.stringify(canonical(input))).digest("hex");
+  return createHash("sha256")
+    .update(operation)
+    .update("\0")
+    .update(JSON.stringify(canonical(input)))
+    .digest("hex");
 }
 
 /**

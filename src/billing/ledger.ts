@@ -21,7 +21,11 @@ export async function accountView(prisma: Prisma, prices: PriceTable, orgId: str
     name: org.name,
     balance_cents: org.balance_cents,
     status: org.status,
-    prices: { standard_cents: prices.standardCents, large_cents: prices.largeCents, large_above_megapixels: prices.largeAboveMegapixels },
+    prices: {
+      standard_cents: prices.standardCents,
+      large_cents: prices.largeCents,
+      large_above_megapixels: prices.largeAboveMegapixels,
+    },
   };
 }
 

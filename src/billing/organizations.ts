@@ -6,7 +6,13 @@ import type { OrganizationStatus } from "../generated/prisma/client.js";
 import { createApiKey, forgetCachedApiKeys } from "../auth/api-keys.js";
 import { generateWebhookSecret } from "../delivery/signing.js";
 import { sealWebhookSecret } from "../delivery/webhook-secrets.js";
-import { creditBalance, findOrganization, insertLedgerEntry, insertOrganization, updateOrganizationStatus } from "./billing-repository.js";
+import {
+  creditBalance,
+  findOrganization,
+  insertLedgerEntry,
+  insertOrganization,
+  updateOrganizationStatus,
+} from "./billing-repository.js";
 
 export interface OrganizationView {
   org_id: string;
@@ -22,8 +28,20 @@ export class OrganizationNotFoundError extends Error {
   }
 }
 
-function view(org: { id: string; name: string; balanceCents: number; status: OrganizationStatus; createdAt: Date }): OrganizationView {
-  return { org_id: org.id, name: org.name, balance_cents: org.balanceCents, status: org.status, created_at: org.createdAt.toISOString() };
+function view(org: {
+  id: string;
+  name: string;
+  balanceCents: number;
+  status: OrganizationStatus;
+  createdAt: Date;
+}): OrganizationView {
+  return {
+    org_id: org.id,
+    name: org.name,
+    balance_cents: org.balanceCents,
+    status: org.status,
+    created_at: org.createdAt.toISOString(),
+  };
 }
 
 /**
@@ -45,7 +63,12 @@ export async function createOrganization(
       webhookSecret: sealWebhookSecret(webhookSecret, deps.secretsKey),
     });
     if (input.balanceCents > 0) {
-      await insertLedgerEntry(tx, { orgId: id, kind: "TOPUP", amountCents: input.balanceCents, note: "initial balance" });
+      await insertLedgerEntry(tx, {
+        orgId: id,
+        kind: "TOPUP",
+        amountCents: input.balanceCents,
+        note: "initial balance",
+      });
     }
     return created;
   });
@@ -53,7 +76,12 @@ export async function createOrganization(
   return { org: view(org), apiKey, webhookSecret };
 }
 
-export async function fundOrganization(prisma: Prisma, orgId: string, cents: number, note = "top-up"): Promise<OrganizationView> {
+export async function fundOrganization(
+  prisma: Prisma,
+  orgId: string,
+  cents: number,
+  note = "top-up",
+): Promise<OrganizationView> {
   return prisma.$transaction(async (tx) => {
     if (!(await creditBalance(tx, orgId, cents))) throw new OrganizationNotFoundError(orgId);
     await insertLedgerEntry(tx, { orgId, kind: "TOPUP", amountCents: cents, note });
@@ -67,7 +95,11 @@ export async function fundOrganization(prisma: Prisma, orgId: string, cents: num
  * Suspends or reactivates. Renders see it at once (the accept statement checks the status); the
  * API keys' cache of this process is cleared, other processes' expire within KEY_CACHE_TTL_MS.
  */
-export async function setOrganizationStatus(prisma: Prisma, orgId: string, status: OrganizationStatus): Promise<OrganizationView> {
+export async function setOrganizationStatus(
+  prisma: Prisma,
+  orgId: string,
+  status: OrganizationStatus,
+): Promise<OrganizationView> {
   if (!(await updateOrganizationStatus(prisma, orgId, status))) throw new OrganizationNotFoundError(orgId);
   forgetCachedApiKeys(prisma);
   return showOrganization(prisma, orgId);

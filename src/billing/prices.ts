@@ -7,7 +7,11 @@ export interface PriceTable {
 }
 
 export function priceTable(config: { PRICE_CENTS_PER_RENDER: number; PRICE_CENTS_LARGE_RENDER: number }): PriceTable {
-  return { standardCents: config.PRICE_CENTS_PER_RENDER, largeCents: config.PRICE_CENTS_LARGE_RENDER, largeAboveMegapixels: 4 };
+  return {
+    standardCents: config.PRICE_CENTS_PER_RENDER,
+    largeCents: config.PRICE_CENTS_LARGE_RENDER,
+    largeAboveMegapixels: 4,
+  };
 }
 
 export function priceForRender(table: PriceTable, size: { width: number; height: number }): number {

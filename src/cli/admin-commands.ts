@@ -27,7 +27,9 @@ function cents(value: string | undefined, flag: string, allowZero: boolean): num
   if (value === undefined) throw new UsageError(`${flag} is required`);
   const n = Number(value);
   if (!Number.isSafeInteger(n) || n < 0 || (!allowZero && n === 0)) {
-    throw new UsageError(`${flag} must be a ${allowZero ? "non-negative" : "positive"} whole number of cents, got "${value}"`);
+    throw new UsageError(
+      `${flag} must be a ${allowZero ? "non-negative" : "positive"} whole number of cents, got "${value}"`,
+    );
   }
   return n;
 }
@@ -45,7 +47,12 @@ export async function runAdminCommand(deps: AdminDeps, argv: string[]): Promise<
     parsed = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { name: { type: "string" }, "balance-cents": { type: "string" }, cents: { type: "string" }, "overlap-hours": { type: "string" } },
+      options: {
+        name: { type: "string" },
+        "balance-cents": { type: "string" },
+        cents: { type: "string" },
+        "overlap-hours": { type: "string" },
+      },
     });
   } catch (e) {
     throw new UsageError(`${(e as Error).message}\n${USAGE}`);
@@ -61,10 +68,14 @@ export async function runAdminCommand(deps: AdminDeps, argv: string[]): Promise<
   switch (command) {
     case "create": {
       if (!values.name) throw new UsageError("--name is required");
-      const { org, apiKey, webhookSecret } = await createOrganization({ prisma, secretsKey: await deps.secretsKey() }, {
-        name: values.name,
-        balanceCents: values["balance-cents"] === undefined ? 0 : cents(values["balance-cents"], "--balance-cents", true),
-      });
+      const { org, apiKey, webhookSecret } = await createOrganization(
+        { prisma, secretsKey: await deps.secretsKey() },
+        {
+          name: values.name,
+          balanceCents:
+            values["balance-cents"] === undefined ? 0 : cents(values["balance-cents"], "--balance-cents", true),
+        },
+      );
       return { org_id: org.org_id, api_key: apiKey, webhook_secret: webhookSecret };
     }
     case "fund":
@@ -85,11 +96,17 @@ const DEFAULT_OVERLAP_HOURS = 24;
 function overlapHours(value: string | undefined): number {
   if (value === undefined) return DEFAULT_OVERLAP_HOURS;
   const n = Number(value);
-  if (!Number.isFinite(n) || n < 0 || n > 24 * 90) throw new UsageError(`--overlap-hours must be a number of hours from 0 to 2160, got "${value}"`);
+  if (!Number.isFinite(n) || n < 0 || n > 24 * 90)
+    throw new UsageError(`--overlap-hours must be a number of hours from 0 to 2160, got "${value}"`);
   return n;
 }
 
-async function runKeyCommand(prisma: Prisma, command: string | undefined, id: string | undefined, values: { name?: string | undefined; "overlap-hours"?: string | undefined }): Promise<unknown> {
+async function runKeyCommand(
+  prisma: Prisma,
+  command: string | undefined,
+  id: string | undefined,
+  values: { name?: string | undefined; "overlap-hours"?: string | undefined },
+): Promise<unknown> {
   const need = (what: string) => {
     if (!id) throw new UsageError(`key ${command} needs a ${what}`);
     return id;
@@ -109,11 +126,14 @@ async function runKeyCommand(prisma: Prisma, command: string | undefined, id: st
     case "revoke":
       return revokeApiKey(prisma, need("KEY_ID"));
     case "rotate": {
-      const { key, view, previous } = await rotateApiKey(prisma, need("KEY_ID"), overlapHours(values["overlap-hours"]) * 3_600_000);
+      const { key, view, previous } = await rotateApiKey(
+        prisma,
+        need("KEY_ID"),
+        overlapHours(values["overlap-hours"]) * 3_600_000,
+      );
       return { ...view, api_key: key, previous };
     }
     default:
       throw new UsageError(USAGE);
   }
 }
-

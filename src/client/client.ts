@@ -10,7 +10,16 @@ import {
   TemplifiedError,
   WaitTimeoutError,
 } from "./errors.js";
-import { abortReason, createLiveClient, followJob, globalWebSocket, isSettled, LiveUnavailable, progressRank, type WebSocketConstructor } from "./live.js";
+import {
+  abortReason,
+  createLiveClient,
+  followJob,
+  globalWebSocket,
+  isSettled,
+  LiveUnavailable,
+  progressRank,
+  type WebSocketConstructor,
+} from "./live.js";
 import type {
   Account,
   CreateRenderInput,
@@ -211,7 +220,10 @@ export class TemplifiedClient {
    * Save a design as a template and render it in one step (`POST /api/v1/studio/create-and-render`);
    * one transaction, so a 402 creates neither. Answers `{ job_id, status, poll_url, template_id }`.
    */
-  createStudioRender(input: StudioRenderInput, options?: RenderOptions & { sync?: false }): Promise<StudioRenderAccepted>;
+  createStudioRender(
+    input: StudioRenderInput,
+    options?: RenderOptions & { sync?: false },
+  ): Promise<StudioRenderAccepted>;
   /**
    * Save a design as a template, render it and wait (`?sync=true`): the finished `Job` (its
    * `template_id` is the new template), or the 202 `StudioRenderAccepted` past the sync timeout
@@ -261,7 +273,10 @@ export class TemplifiedClient {
     const stop = new AbortController();
     const forward = () => stop.abort(signal?.reason);
     signal?.addEventListener("abort", forward, { once: true });
-    const timer = timeoutMs !== undefined ? setTimeout(() => stop.abort(new WaitTimeoutError(jobId, timeoutMs)), timeoutMs) : undefined;
+    const timer =
+      timeoutMs !== undefined
+        ? setTimeout(() => stop.abort(new WaitTimeoutError(jobId, timeoutMs)), timeoutMs)
+        : undefined;
     let rank = -1;
     const onState = (job: Job) => {
       const next = progressRank(job);
@@ -291,7 +306,8 @@ export class TemplifiedClient {
    * The webhook attempts of a job (`GET /api/v1/create/:job_id/deliveries`), oldest first.
    */
   async deliveries(jobId: string, options: RequestOptions = {}): Promise<WebhookAttempt[]> {
-    return (await this.call<{ data: WebhookAttempt[] }>("GET", `/api/v1/create/${seg(jobId)}/deliveries`, options)).data;
+    return (await this.call<{ data: WebhookAttempt[] }>("GET", `/api/v1/create/${seg(jobId)}/deliveries`, options))
+      .data;
   }
 
   /**
@@ -312,7 +328,11 @@ export class TemplifiedClient {
    * the server's sync timeout) gives only `job_id`; `false` (done) gives `ok`, `outputUrl` and
    * the destination's identifiers, or `ok: false` with `error` when the render or send failed.
    */
-  async exportDesign<D extends ExportDestination>(destination: D, body: ExportBody<D>, options: CreateOptions = {}): Promise<ExportResult> {
+  async exportDesign<D extends ExportDestination>(
+    destination: D,
+    body: ExportBody<D>,
+    options: CreateOptions = {},
+  ): Promise<ExportResult> {
     return this.post<ExportResult>(`/api/v1/studio/export/${seg(destination)}`, body, options);
   }
 
@@ -324,12 +344,14 @@ export class TemplifiedClient {
      * Save a template (`POST /api/v1/templates`): answers it with `version: 1`.
      * @throws ValidationError naming the JSON path of each problem in the document.
      */
-    create: (input: TemplateInput, options: RequestOptions = {}): Promise<Template> => this.call("POST", "/api/v1/templates", { ...options, json: input }),
+    create: (input: TemplateInput, options: RequestOptions = {}): Promise<Template> =>
+      this.call("POST", "/api/v1/templates", { ...options, json: input }),
     /** A page of templates, newest first (`GET /api/v1/templates?limit&cursor`). */
     list: (page: PageOptions = {}, options: RequestOptions = {}): Promise<Page<Template>> =>
       this.call("GET", "/api/v1/templates", { ...options, query: { limit: page.limit, cursor: page.cursor } }),
     /** One template (`GET /api/v1/templates/:id`). @throws NotFoundError */
-    get: (templateId: string, options: RequestOptions = {}): Promise<Template> => this.call("GET", `/api/v1/templates/${seg(templateId)}`, options),
+    get: (templateId: string, options: RequestOptions = {}): Promise<Template> =>
+      this.call("GET", `/api/v1/templates/${seg(templateId)}`, options),
     /** Replace the document (`PUT /api/v1/templates/:id`): answers it with `version` + 1. Jobs already accepted keep what they asked for. */
     update: (templateId: string, input: TemplateInput, options: RequestOptions = {}): Promise<Template> =>
       this.call("PUT", `/api/v1/templates/${seg(templateId)}`, { ...options, json: input }),
@@ -339,7 +361,8 @@ export class TemplifiedClient {
     },
     /** Every version, newest first (`GET /api/v1/templates/:id/versions`). */
     versions: async (templateId: string, options: RequestOptions = {}): Promise<TemplateVersion[]> =>
-      (await this.call<{ data: TemplateVersion[] }>("GET", `/api/v1/templates/${seg(templateId)}/versions`, options)).data,
+      (await this.call<{ data: TemplateVersion[] }>("GET", `/api/v1/templates/${seg(templateId)}/versions`, options))
+        .data,
   };
 
   // ---------------------------------------------------------------------------- design groups
@@ -347,12 +370,14 @@ export class TemplifiedClient {
   /** Design groups: named sets of templates rendered together (`createDesignGroupRender`). */
   readonly designGroups = {
     /** Save a group (`POST /api/v1/design-groups`). @throws ValidationError naming a template that is not yours. */
-    create: (input: DesignGroupInput, options: RequestOptions = {}): Promise<DesignGroup> => this.call("POST", "/api/v1/design-groups", { ...options, json: input }),
+    create: (input: DesignGroupInput, options: RequestOptions = {}): Promise<DesignGroup> =>
+      this.call("POST", "/api/v1/design-groups", { ...options, json: input }),
     /** A page of groups, newest first (`GET /api/v1/design-groups`). */
     list: (page: PageOptions = {}, options: RequestOptions = {}): Promise<Page<DesignGroup>> =>
       this.call("GET", "/api/v1/design-groups", { ...options, query: { limit: page.limit, cursor: page.cursor } }),
     /** One group (`GET /api/v1/design-groups/:id`). @throws NotFoundError */
-    get: (designGroupId: string, options: RequestOptions = {}): Promise<DesignGroup> => this.call("GET", `/api/v1/design-groups/${seg(designGroupId)}`, options),
+    get: (designGroupId: string, options: RequestOptions = {}): Promise<DesignGroup> =>
+      this.call("GET", `/api/v1/design-groups/${seg(designGroupId)}`, options),
     /** Replace its name and templates (`PUT /api/v1/design-groups/:id`). */
     update: (designGroupId: string, input: DesignGroupInput, options: RequestOptions = {}): Promise<DesignGroup> =>
       this.call("PUT", `/api/v1/design-groups/${seg(designGroupId)}`, { ...options, json: input }),
@@ -378,11 +403,14 @@ export class TemplifiedClient {
   /** Saved Send-To destinations; use one as `send_to: { type: "preset", preset_id }`. */
   readonly sendToPresets = {
     /** Save a destination (`POST /api/v1/send-to-presets`); credentials come back masked. */
-    create: (input: SendToPresetInput, options: RequestOptions = {}): Promise<SendToPreset> => this.call("POST", "/api/v1/send-to-presets", { ...options, json: input }),
+    create: (input: SendToPresetInput, options: RequestOptions = {}): Promise<SendToPreset> =>
+      this.call("POST", "/api/v1/send-to-presets", { ...options, json: input }),
     /** Every preset (`GET /api/v1/send-to-presets`). */
-    list: async (options: RequestOptions = {}): Promise<SendToPreset[]> => (await this.call<{ data: SendToPreset[] }>("GET", "/api/v1/send-to-presets", options)).data,
+    list: async (options: RequestOptions = {}): Promise<SendToPreset[]> =>
+      (await this.call<{ data: SendToPreset[] }>("GET", "/api/v1/send-to-presets", options)).data,
     /** One preset (`GET /api/v1/send-to-presets/:id`). @throws NotFoundError */
-    get: (presetId: string, options: RequestOptions = {}): Promise<SendToPreset> => this.call("GET", `/api/v1/send-to-presets/${seg(presetId)}`, options),
+    get: (presetId: string, options: RequestOptions = {}): Promise<SendToPreset> =>
+      this.call("GET", `/api/v1/send-to-presets/${seg(presetId)}`, options),
     /** Replace a preset (`PUT /api/v1/send-to-presets/:id`). */
     update: (presetId: string, input: SendToPresetInput, options: RequestOptions = {}): Promise<SendToPreset> =>
       this.call("PUT", `/api/v1/send-to-presets/${seg(presetId)}`, { ...options, json: input }),
@@ -395,9 +423,11 @@ export class TemplifiedClient {
   /** The organisation's webhook signing secret (verify events with `templified/webhooks`). */
   readonly webhooks = {
     /** The current secret (`GET /api/v1/webhooks/secret`). */
-    secret: (options: RequestOptions = {}): Promise<WebhookSecret> => this.call("GET", "/api/v1/webhooks/secret", options),
+    secret: (options: RequestOptions = {}): Promise<WebhookSecret> =>
+      this.call("GET", "/api/v1/webhooks/secret", options),
     /** A new secret; the previous one keeps signing alongside for 24 hours (`POST /api/v1/webhooks/secret/rotate`). */
-    rotateSecret: (options: RequestOptions = {}): Promise<WebhookSecret> => this.call("POST", "/api/v1/webhooks/secret/rotate", options),
+    rotateSecret: (options: RequestOptions = {}): Promise<WebhookSecret> =>
+      this.call("POST", "/api/v1/webhooks/secret/rotate", options),
   };
 
   // ---------------------------------------------------------------------------- fonts
@@ -408,7 +438,11 @@ export class TemplifiedClient {
      * Upload a font file (`POST /api/v1/fonts`); family, weight and style are read from the file
      * unless given. Uploading the same family, weight and style again replaces the face.
      */
-    upload: (file: Blob | ArrayBuffer | Uint8Array, upload: FontUploadOptions = {}, options: RequestOptions = {}): Promise<Font> =>
+    upload: (
+      file: Blob | ArrayBuffer | Uint8Array,
+      upload: FontUploadOptions = {},
+      options: RequestOptions = {},
+    ): Promise<Font> =>
       this.call("POST", "/api/v1/fonts", {
         ...options,
         query: { family: upload.family, weight: upload.weight, style: upload.style },
@@ -454,7 +488,12 @@ export class TemplifiedClient {
     return this.liveClient;
   }
 
-  private async pollUntilSettled(jobId: string, onState: (job: Job) => void, intervalMs: number, signal: AbortSignal): Promise<Job> {
+  private async pollUntilSettled(
+    jobId: string,
+    onState: (job: Job) => void,
+    intervalMs: number,
+    signal: AbortSignal,
+  ): Promise<Job> {
     for (;;) {
       let wait = intervalMs;
       try {
@@ -466,7 +505,8 @@ export class TemplifiedClient {
         // Passing trouble is waited out (the caller's timeoutMs bounds it); anything else is final.
         if (e instanceof RateLimitError) wait = Math.max(intervalMs, e.retryAfterSeconds * 1000);
         else if (e instanceof ServiceUnavailableError) wait = Math.max(intervalMs, (e.retryAfterSeconds ?? 1) * 1000);
-        else if (!(e instanceof NetworkError || (e instanceof ServerError && (e.status === 502 || e.status === 504)))) throw e;
+        else if (!(e instanceof NetworkError || (e instanceof ServerError && (e.status === 502 || e.status === 504))))
+          throw e;
       }
       await sleep(wait, signal);
     }
@@ -483,9 +523,16 @@ export class TemplifiedClient {
 
   private async call<T>(method: string, path: string, call: Call = {}): Promise<T> {
     let url = this.baseUrl + path;
-    const params = Object.entries(call.query ?? {}).filter((entry): entry is [string, string | number | boolean] => entry[1] !== undefined);
+    const params = Object.entries(call.query ?? {}).filter(
+      (entry): entry is [string, string | number | boolean] => entry[1] !== undefined,
+    );
     if (params.length) url += `?${new URLSearchParams(params.map(([k, v]) => [k, String(v)])).toString()}`;
-    const headers: Record<string, string> = { accept: "application/json", ...this.extraHeaders, authorization: `Bearer ${this.apiKey}`, ...call.headers };
+    const headers: Record<string, string> = {
+      accept: "application/json",
+      ...this.extraHeaders,
+      authorization: `Bearer ${this.apiKey}`,
+      ...call.headers,
+    };
     let body: string | Blob | ArrayBuffer | Uint8Array | undefined;
     if (call.raw) {
       headers["content-type"] = call.raw.contentType;
@@ -504,7 +551,9 @@ export class TemplifiedClient {
       text = await res.text();
     } catch (e) {
       if (signal?.aborted) throw abortReason(signal);
-      throw new NetworkError(`${method} ${url} failed: ${e instanceof Error ? e.message : String(e)}`, 0, undefined, { cause: e });
+      throw new NetworkError(`${method} ${url} failed: ${e instanceof Error ? e.message : String(e)}`, 0, undefined, {
+        cause: e,
+      });
     }
     let parsed: unknown = undefined;
     let isJson = true;
@@ -517,7 +566,8 @@ export class TemplifiedClient {
       }
     }
     if (!res.ok) throw errorFromResponse(res.status, parsed, res.headers);
-    if (!isJson) throw new TemplifiedError(`${method} ${url}: the answer (HTTP ${res.status}) is not JSON`, res.status, parsed);
+    if (!isJson)
+      throw new TemplifiedError(`${method} ${url}: the answer (HTTP ${res.status}) is not JSON`, res.status, parsed);
     return parsed as T;
   }
 }

@@ -113,20 +113,28 @@ function parseRetryAfter(value: string | null, now = Date.now()): number | undef
 /** The typed error for a non-2xx answer. */
 export function errorFromResponse(status: number, body: unknown, headers: Headers): TemplifiedError {
   const text = (body as Partial<ErrorBody> | null)?.error;
-  const message = typeof text === "string" && text ? text : typeof body === "string" && body.trim() ? `HTTP ${status}: ${body.trim().slice(0, 200)}` : `HTTP ${status}`;
+  const message =
+    typeof text === "string" && text
+      ? text
+      : typeof body === "string" && body.trim()
+        ? `HTTP ${status}: ${body.trim().slice(0, 200)}`
+        : `HTTP ${status}`;
   switch (status) {
     case 400:
       return new ValidationError(message, status, body);
     case 401:
       return new AuthenticationError(message, status, body);
     case 402:
-      return /insufficient balance/i.test(message) ? new InsufficientBalanceError(message, status, body) : new AccountSuspendedError(message, status, body);
+      return /insufficient balance/i.test(message)
+        ? new InsufficientBalanceError(message, status, body)
+        : new AccountSuspendedError(message, status, body);
     case 404:
       return new NotFoundError(message, status, body);
     case 422:
       return new IdempotencyConflictError(message, status, body);
     case 429: {
-      const seconds = parseRetryAfter(headers.get("retry-after")) ?? parseRetryAfter(headers.get("ratelimit-reset")) ?? 1;
+      const seconds =
+        parseRetryAfter(headers.get("retry-after")) ?? parseRetryAfter(headers.get("ratelimit-reset")) ?? 1;
       return new RateLimitError(message, status, body, Math.max(1, seconds));
     }
     case 503:

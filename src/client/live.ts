@@ -29,7 +29,16 @@ export interface GraphQLJob {
   sendToStatus?: SendToStatus | null;
   sendToError?: string | null;
   sendToResult?: Record<string, string> | null;
-  items?: { id: string; templateId?: string | null; status: JobStatus; outputUrl?: string | null; renderMs?: number | null; error?: string | null }[] | null;
+  items?:
+    | {
+        id: string;
+        templateId?: string | null;
+        status: JobStatus;
+        outputUrl?: string | null;
+        renderMs?: number | null;
+        error?: string | null;
+      }[]
+    | null;
 }
 
 /**
@@ -53,16 +62,14 @@ export function jobFromGraphQL(g: GraphQLJob): Job {
     ...(g.sendToResult != null ? { send_to_result: g.sendToResult } : {}),
     ...(g.items != null
       ? {
-          items: g.items.map(
-            (i): JobItem => ({
-              job_id: i.id,
-              template_id: i.templateId ?? null,
-              status: i.status,
-              output_url: i.outputUrl ?? null,
-              render_ms: i.renderMs ?? null,
-              error: i.error ?? null,
-            }),
-          ),
+          items: g.items.map((i): JobItem => ({
+            job_id: i.id,
+            template_id: i.templateId ?? null,
+            status: i.status,
+            output_url: i.outputUrl ?? null,
+            render_ms: i.renderMs ?? null,
+            error: i.error ?? null,
+          })),
         }
       : {}),
   };
@@ -75,7 +82,8 @@ export function jobFromGraphQL(g: GraphQLJob): Job {
 export function isSettled(job: Pick<Job, "status" | "send_to_status">): boolean {
   return (
     job.status === "failed" ||
-    (job.status === "complete" && (job.send_to_status === undefined || job.send_to_status === "delivered" || job.send_to_status === "failed"))
+    (job.status === "complete" &&
+      (job.send_to_status === undefined || job.send_to_status === "delivered" || job.send_to_status === "failed"))
   );
 }
 
@@ -166,7 +174,12 @@ export class LiveUnavailable extends Error {
  * auth and not-found problems into the REST errors. Rejects with `signal.reason` on abort, or
  * with what `onState` threw.
  */
-export function followJob(client: Client, jobId: string, onState: (job: Job) => void, signal: AbortSignal): Promise<{ job: Job } | { fallback: LiveUnavailable }> {
+export function followJob(
+  client: Client,
+  jobId: string,
+  onState: (job: Job) => void,
+  signal: AbortSignal,
+): Promise<{ job: Job } | { fallback: LiveUnavailable }> {
   return new Promise((resolve, reject) => {
     let finished = false;
     let unsubscribe = () => {};
@@ -178,7 +191,8 @@ export function followJob(client: Client, jobId: string, onState: (job: Job) => 
       settle();
     };
     const onAbort = () => finish(() => reject(abortReason(signal)));
-    const fallback = (message: string, cause?: unknown) => finish(() => resolve({ fallback: new LiveUnavailable(message, { cause }) }));
+    const fallback = (message: string, cause?: unknown) =>
+      finish(() => resolve({ fallback: new LiveUnavailable(message, { cause }) }));
     if (signal.aborted) return reject(abortReason(signal));
     signal.addEventListener("abort", onAbort, { once: true });
     unsubscribe = client.subscribe<{ jobStatus: GraphQLJob }>(
@@ -187,7 +201,10 @@ export function followJob(client: Client, jobId: string, onState: (job: Job) => 
         next: (result) => {
           if (finished) return;
           if (result.errors?.length || !result.data?.jobStatus) {
-            return fallback(`jobStatus answered with errors: ${(result.errors ?? []).map((e) => e.message).join("; ") || "no data"}`, result.errors);
+            return fallback(
+              `jobStatus answered with errors: ${(result.errors ?? []).map((e) => e.message).join("; ") || "no data"}`,
+              result.errors,
+            );
           }
           const job = jobFromGraphQL(result.data.jobStatus);
           try {
@@ -208,7 +225,8 @@ function describeSocketError(e: unknown): string {
   if (e instanceof Error) return e.message;
   if (e && typeof e === "object") {
     const x = e as { code?: unknown; reason?: unknown; message?: unknown; type?: unknown; error?: unknown };
-    if (typeof x.code === "number") return `closed with ${x.code}${typeof x.reason === "string" && x.reason ? ` ${x.reason}` : ""}`;
+    if (typeof x.code === "number")
+      return `closed with ${x.code}${typeof x.reason === "string" && x.reason ? ` ${x.reason}` : ""}`;
     if (x.error instanceof Error) return x.error.message;
     if (typeof x.message === "string") return x.message;
     if (typeof x.type === "string") return `${x.type} event`;

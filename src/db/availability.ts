@@ -18,7 +18,8 @@ const UNAVAILABLE_CODES = new Set([
   "08006", // connection failures
 ]);
 
-const UNAVAILABLE_MESSAGES = /Connection terminated|Can't reach database|connect ECONNREFUSED|Client has encountered a connection error|the database system is (starting up|shutting down)|timeout exceeded when trying to connect/i;
+const UNAVAILABLE_MESSAGES =
+  /Connection terminated|Can't reach database|connect ECONNREFUSED|Client has encountered a connection error|the database system is (starting up|shutting down)|timeout exceeded when trying to connect/i;
 
 // Errors about a user-given URL (an image host, a destination): a refused connection there says
 // nothing about the database, however alike the codes look.

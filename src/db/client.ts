@@ -14,8 +14,6 @@ export type Prisma = PrismaClient;
 export type Tx = Parameters<Parameters<Prisma["$transaction"]>[0]>[0];
 /** Either: for queries that may run alone or as part of a caller's transaction. */
 export type Db = Prisma | Tx;
-;
-
 export interface Database {
   prisma: PrismaClient;
   kind: "postgres" | "pglite";

@@ -43,4 +43,4 @@ export async function migratePostgres(url: string, log: (msg: string) => void): 
   }
 }
 
-export { applyPending,  };
+export { applyPending };

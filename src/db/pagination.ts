@@ -25,7 +25,9 @@ export function afterCursor(cursor: string | undefined) {
   if (!cursor) return {};
   // Exactly what cursorFor writes: any other date JavaScript parses (year -4714, say) may be one
   // PostgreSQL cannot store, and the query would fail as ours rather than the client's.
-  const match = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)\|([A-Za-z0-9_]{1,100})$/.exec(Buffer.from(cursor, "base64url").toString());
+  const match = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)\|([A-Za-z0-9_]{1,100})$/.exec(
+    Buffer.from(cursor, "base64url").toString(),
+  );
   const createdAt = new Date(match?.[1] ?? "");
   const id = match?.[2];
   if (!id || Number.isNaN(createdAt.getTime())) throw new ValidationError("invalid cursor", ["cursor"]);

@@ -12,7 +12,11 @@ import { findLivePreset } from "./delivery-repository.js";
 import type { SendTo } from "./destinations/index.js";
 
 /** Checks a request's send_to (a preset must be the organisation's) and encrypts it for storage. */
-export async function prepareSendTo(deps: { prisma: Db; secretsKey: Buffer }, orgId: string, dest: SendTo): Promise<string> {
+export async function prepareSendTo(
+  deps: { prisma: Db; secretsKey: Buffer },
+  orgId: string,
+  dest: SendTo,
+): Promise<string> {
   if (dest.type === "preset" && !(await findLivePreset(deps.prisma, orgId, dest.preset_id))) {
     throw new ValidationError(`send-to preset ${dest.preset_id} not found`, ["send_to", "preset_id"]);
   }

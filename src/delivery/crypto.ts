@@ -39,7 +39,8 @@ export function decryptSecret(ciphertext: string, key: Buffer): string {
   const iv = Buffer.from(ivB64, "base64");
   const tag = Buffer.from(tagB64, "base64");
   const data = Buffer.from(dataB64, "base64");
-  if (iv.length !== IV_BYTES || tag.length !== TAG_BYTES) throw new Error("cannot decrypt secret: bad IV or tag length");
+  if (iv.length !== IV_BYTES || tag.length !== TAG_BYTES)
+    throw new Error("cannot decrypt secret: bad IV or tag length");
   const decipher = createDecipheriv("aes-256-gcm", key, iv, { authTagLength: TAG_BYTES });
   decipher.setAuthTag(tag);
   try {
@@ -59,9 +60,13 @@ export function parseEncryptionKey(value: string): Buffer {
   if (/^[A-Za-z0-9+/_-]+={0,2}$/.test(text)) {
     const key = Buffer.from(text.replace(/-/g, "+").replace(/_/g, "/"), "base64");
     if (key.length === KEY_BYTES) return key;
-    throw new Error(`invalid encryption key: base64 decodes to ${key.length} bytes, expected ${KEY_BYTES} (generate one with: openssl rand -base64 32)`);
+    throw new Error(
+      `invalid encryption key: base64 decodes to ${key.length} bytes, expected ${KEY_BYTES} (generate one with: openssl rand -base64 32)`,
+    );
   }
-  throw new Error(`invalid encryption key: expected ${KEY_BYTES} bytes as base64 or 64 hex characters (generate one with: openssl rand -base64 32)`);
+  throw new Error(
+    `invalid encryption key: expected ${KEY_BYTES} bytes as base64 or 64 hex characters (generate one with: openssl rand -base64 32)`,
+  );
 }
 
 /**

@@ -10,7 +10,13 @@ import type { Job } from "../generated/prisma/client.js";
 import type { DeliverQueue } from "../queue/deliver-queue.js";
 import type { Storage } from "../storage/storage.js";
 import { decryptSecret } from "./crypto.js";
-import { findJob, insertWebhookAttempt, markSendToDelivering, recordSendToOutcome, setWebhookStatus } from "./delivery-repository.js";
+import {
+  findJob,
+  insertWebhookAttempt,
+  markSendToDelivering,
+  recordSendToOutcome,
+  setWebhookStatus,
+} from "./delivery-repository.js";
 import { isDestinationError, isDirectSendTo, SendTo, sendFile, type DirectSendTo } from "./destinations/index.js";
 import { webhookMessageId } from "./destinations/webhook.js";
 import { presetDestination } from "./presets.js";
@@ -51,9 +57,21 @@ async function destinationOf(deps: DeliveryDeps, job: Job): Promise<DirectSendTo
  * Sends a complete job's image to its destination. Throws RetryableDeliveryError while attempts
  * remain and the failure may pass; otherwise records delivered or failed. Then queues the webhook.
  */
-export async function deliverSendTo(deps: DeliveryDeps, jobId: string, attempt: Attempt, announce: (job: Job) => Promise<void>): Promise<void> {
+export async function deliverSendTo(
+  deps: DeliveryDeps,
+  jobId: string,
+  attempt: Attempt,
+  announce: (job: Job) => Promise<void>,
+): Promise<void> {
   const job = await findJob(deps.prisma, jobId);
-  if (!job || job.status !== "complete" || !job.outputKey || !job.sendTo || !["pending", "delivering"].includes(job.sendToStatus ?? "")) return;
+  if (
+    !job ||
+    job.status !== "complete" ||
+    !job.outputKey ||
+    !job.sendTo ||
+    !["pending", "delivering"].includes(job.sendToStatus ?? "")
+  )
+    return;
   if (job.sendToStatus === "pending") {
     await markSendToDelivering(deps.prisma, jobId);
     await announce({ ...job, sendToStatus: "delivering" });
@@ -82,7 +100,8 @@ export async function deliverSendTo(deps: DeliveryDeps, jobId: string, attempt: 
     outcome = { status: "delivered", result: identifiers };
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
-    if (isDestinationError(err) && err.retryable && attempt.number < attempt.max) throw new RetryableDeliveryError(message, err.retryAfterMs ?? null);
+    if (isDestinationError(err) && err.retryable && attempt.number < attempt.max)
+      throw new RetryableDeliveryError(message, err.retryAfterMs ?? null);
     outcome = { status: "failed", error: message.slice(0, 2000) };
   }
   const updated = await recordSendToOutcome(deps.prisma, jobId, outcome);
@@ -94,17 +113,26 @@ export async function deliverSendTo(deps: DeliveryDeps, jobId: string, attempt: 
  * Posts the job's final event to its webhook_url, records the attempt, and decides: delivered,
  * retry (RetryableDeliveryError, honouring Retry-After), or failed for good (410, 4xx, last attempt).
  */
-export async function deliverWebhook(deps: DeliveryDeps, jobId: string, attempt: Attempt, view: (job: Job) => Promise<object>): Promise<void> {
+export async function deliverWebhook(
+  deps: DeliveryDeps,
+  jobId: string,
+  attempt: Attempt,
+  view: (job: Job) => Promise<object>,
+): Promise<void> {
   const job = await findJob(deps.prisma, jobId);
   if (!job?.webhookUrl || (job.status !== "complete" && job.status !== "failed")) return;
   const type = webhookEventType(job);
   const msgId = webhookMessageId(job.id);
-  const outcome = await postWebhookEvent(job.webhookUrl, { type, ...(await view(job)) }, {
-    msgId,
-    signingSecrets: await signingSecrets(deps, job.orgId),
-    allowPrivateNetworks: deps.config.ALLOW_PRIVATE_NETWORKS,
-    timeoutMs: deps.config.DELIVERY_TIMEOUT_MS,
-  });
+  const outcome = await postWebhookEvent(
+    job.webhookUrl,
+    { type, ...(await view(job)) },
+    {
+      msgId,
+      signingSecrets: await signingSecrets(deps, job.orgId),
+      allowPrivateNetworks: deps.config.ALLOW_PRIVATE_NETWORKS,
+      timeoutMs: deps.config.DELIVERY_TIMEOUT_MS,
+    },
+  );
   await insertWebhookAttempt(deps.prisma, {
     id: newId("wha"),
     jobId,

@@ -36,7 +36,11 @@ export async function recordSendToOutcome(
   });
 }
 
-export async function setWebhookStatus(db: Db, jobId: string, status: "pending" | "delivered" | "failed"): Promise<void> {
+export async function setWebhookStatus(
+  db: Db,
+  jobId: string,
+  status: "pending" | "delivered" | "failed",
+): Promise<void> {
   await db.job.update({ where: { id: jobId }, data: { webhookStatus: status } });
 }
 
@@ -101,8 +105,16 @@ export async function getWebhookSecrets(db: Db, orgId: string): Promise<StoredWe
  * Replaces the secrets while the current one still is `expectedCurrent` (compare-and-set).
  * Returns whether it did.
  */
-export async function replaceWebhookSecrets(db: Db, orgId: string, expectedCurrent: string, next: StoredWebhookSecrets): Promise<boolean> {
-  const { count } = await db.organization.updateMany({ where: { id: orgId, webhookSecret: expectedCurrent }, data: next });
+export async function replaceWebhookSecrets(
+  db: Db,
+  orgId: string,
+  expectedCurrent: string,
+  next: StoredWebhookSecrets,
+): Promise<boolean> {
+  const { count } = await db.organization.updateMany({
+    where: { id: orgId, webhookSecret: expectedCurrent },
+    data: next,
+  });
   return count === 1;
 }
 
@@ -115,7 +127,10 @@ export async function findOrganizationsWithSecretPrefix(
 ): Promise<({ id: string } & Pick<StoredWebhookSecrets, "webhookSecret" | "previousWebhookSecret">)[]> {
   const starts = { startsWith: prefix };
   return db.organization.findMany({
-    where: { OR: [{ webhookSecret: starts }, { previousWebhookSecret: starts }], ...(afterId === undefined ? {} : { id: { gt: afterId } }) },
+    where: {
+      OR: [{ webhookSecret: starts }, { previousWebhookSecret: starts }],
+      ...(afterId === undefined ? {} : { id: { gt: afterId } }),
+    },
     select: { id: true, webhookSecret: true, previousWebhookSecret: true },
     orderBy: { id: "asc" },
     take,
@@ -132,7 +147,13 @@ export async function replaceStoredSecret(
 ): Promise<boolean> {
   const { count } =
     column === "webhookSecret"
-      ? await db.organization.updateMany({ where: { id: orgId, webhookSecret: expected }, data: { webhookSecret: replacement } })
-      : await db.organization.updateMany({ where: { id: orgId, previousWebhookSecret: expected }, data: { previousWebhookSecret: replacement } });
+      ? await db.organization.updateMany({
+          where: { id: orgId, webhookSecret: expected },
+          data: { webhookSecret: replacement },
+        })
+      : await db.organization.updateMany({
+          where: { id: orgId, previousWebhookSecret: expected },
+          data: { previousWebhookSecret: replacement },
+        });
   return count === 1;
 }

@@ -36,8 +36,20 @@ export async function postOutbound(url: string, req: OutboundPost): Promise<Guar
       maxRedirects: 0,
     });
   } catch (err) {
-    if (err instanceof GuardedRequestError && err.kind === "too_large" && err.status !== undefined && isSuccess(err.status)) {
-      return { status: err.status, headers: {}, body: Buffer.alloc(0), durationMs: Math.round(performance.now() - started), finalUrl: url, redirects: 0 };
+    if (
+      err instanceof GuardedRequestError &&
+      err.kind === "too_large" &&
+      err.status !== undefined &&
+      isSuccess(err.status)
+    ) {
+      return {
+        status: err.status,
+        headers: {},
+        body: Buffer.alloc(0),
+        durationMs: Math.round(performance.now() - started),
+        finalUrl: url,
+        redirects: 0,
+      };
     }
     throw err;
   }
@@ -46,7 +58,8 @@ export async function postOutbound(url: string, req: OutboundPost): Promise<Guar
 export const isSuccess = (status: number) => status >= 200 && status <= 299;
 
 /** A failure on the way (network, timeout, abort) may pass; a refused address or URL will not. */
-export const transportRetryable = (err: GuardedRequestError) => err.kind === "network" || err.kind === "timeout" || err.kind === "aborted";
+export const transportRetryable = (err: GuardedRequestError) =>
+  err.kind === "network" || err.kind === "timeout" || err.kind === "aborted";
 
 /** 408, 429 and 5xx may succeed later; other statuses will not. */
 export function retryableStatus(status: number): boolean {

@@ -6,7 +6,14 @@ import { newId } from "../db/ids.js";
 import { NotFoundError } from "../errors.js";
 import type { SendToPreset } from "../generated/prisma/client.js";
 import { decryptSecret, encryptSecret, maskSecret } from "./crypto.js";
-import { findLivePreset, insertPreset, listLivePresets, softDeletePreset, updatePresetRow, type PresetRow } from "./delivery-repository.js";
+import {
+  findLivePreset,
+  insertPreset,
+  listLivePresets,
+  softDeletePreset,
+  updatePresetRow,
+  type PresetRow,
+} from "./delivery-repository.js";
 import { DirectSendTo } from "./destinations/index.js";
 
 interface PresetDeps {
@@ -33,8 +40,17 @@ const CREDENTIAL_FIELDS = new Set(["access_token", "api_key"]);
 
 function presetView(p: SendToPreset, key: Buffer): PresetView {
   const dest = JSON.parse(decryptSecret(p.config, key)) as Record<string, unknown>;
-  const masked = Object.fromEntries(Object.entries(dest).map(([k, v]) => [k, CREDENTIAL_FIELDS.has(k) && typeof v === "string" ? maskSecret(v) : v]));
-  return { preset_id: p.id, name: p.name, type: p.type as DirectSendTo["type"], destination: masked, created_at: p.createdAt.toISOString(), updated_at: p.updatedAt.toISOString() };
+  const masked = Object.fromEntries(
+    Object.entries(dest).map(([k, v]) => [k, CREDENTIAL_FIELDS.has(k) && typeof v === "string" ? maskSecret(v) : v]),
+  );
+  return {
+    preset_id: p.id,
+    name: p.name,
+    type: p.type as DirectSendTo["type"],
+    destination: masked,
+    created_at: p.createdAt.toISOString(),
+    updated_at: p.updatedAt.toISOString(),
+  };
 }
 
 const presetRow = (input: PresetInput, key: Buffer): PresetRow => ({
@@ -57,7 +73,10 @@ export async function presetDestination(deps: PresetDeps, orgId: string, presetI
 }
 
 export async function createPreset(deps: PresetDeps, orgId: string, input: PresetInput): Promise<PresetView> {
-  return presetView(await insertPreset(deps.prisma, newId("stp"), orgId, presetRow(input, deps.secretsKey)), deps.secretsKey);
+  return presetView(
+    await insertPreset(deps.prisma, newId("stp"), orgId, presetRow(input, deps.secretsKey)),
+    deps.secretsKey,
+  );
 }
 
 export async function getPreset(deps: PresetDeps, orgId: string, id: string): Promise<PresetView> {
@@ -68,7 +87,12 @@ export async function listPresets(deps: PresetDeps, orgId: string): Promise<Pres
   return (await listLivePresets(deps.prisma, orgId)).map((r) => presetView(r, deps.secretsKey));
 }
 
-export async function updatePreset(deps: PresetDeps, orgId: string, id: string, input: PresetInput): Promise<PresetView> {
+export async function updatePreset(
+  deps: PresetDeps,
+  orgId: string,
+  id: string,
+  input: PresetInput,
+): Promise<PresetView> {
   await livePreset(deps.prisma, orgId, id);
   return presetView(await updatePresetRow(deps.prisma, id, presetRow(input, deps.secretsKey)), deps.secretsKey);
 }

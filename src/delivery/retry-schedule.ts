@@ -3,7 +3,9 @@
 // it asks for longer (src/workers/deliver-worker.ts).
 
 /** Delay before each attempt: immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h. */
-export const DEFAULT_RETRY_SCHEDULE: readonly number[] = Object.freeze([0, 5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000]);
+export const DEFAULT_RETRY_SCHEDULE: readonly number[] = Object.freeze([
+  0, 5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000,
+]);
 
 /**
  * The delays (ms) before each delivery attempt. Unset or blank: DEFAULT_RETRY_SCHEDULE. Otherwise

@@ -41,7 +41,8 @@ function hmac(key: Buffer, msgId: string, timestampSeconds: number, body: Buffer
 }
 
 function checkSignedFields(msgId: string, timestampSeconds: number): void {
-  if (!/^[\x21-\x7e]+$/.test(msgId)) throw new Error("invalid webhook id: must be non-empty printable ASCII without spaces");
+  if (!/^[\x21-\x7e]+$/.test(msgId))
+    throw new Error("invalid webhook id: must be non-empty printable ASCII without spaces");
   if (!Number.isSafeInteger(timestampSeconds) || timestampSeconds < 0) {
     throw new Error(`invalid webhook timestamp ${timestampSeconds}: must be whole seconds since the epoch`);
   }
@@ -65,7 +66,12 @@ export type WebhookHeaders = {
 };
 
 /** The three Standard Webhooks headers for one attempt. */
-export function webhookHeaders(secrets: string[], msgId: string, timestampSeconds: number, body: Buffer | string): WebhookHeaders {
+export function webhookHeaders(
+  secrets: string[],
+  msgId: string,
+  timestampSeconds: number,
+  body: Buffer | string,
+): WebhookHeaders {
   return {
     "webhook-id": msgId,
     "webhook-timestamp": String(timestampSeconds),
@@ -101,7 +107,9 @@ export function verifyWebhook(
   const msgId = header(headers, "webhook-id");
   const timestamp = header(headers, "webhook-timestamp");
   const signature = header(headers, "webhook-signature");
-  const missing = [!msgId && "webhook-id", !timestamp && "webhook-timestamp", !signature && "webhook-signature"].filter(Boolean);
+  const missing = [!msgId && "webhook-id", !timestamp && "webhook-timestamp", !signature && "webhook-signature"].filter(
+    Boolean,
+  );
   if (missing.length > 0 || !msgId || !timestamp || !signature) {
     throw new WebhookVerificationError(`missing header${missing.length > 1 ? "s" : ""} ${missing.join(", ")}`);
   }
@@ -109,8 +117,10 @@ export function verifyWebhook(
   const ts = Number(timestamp.trim());
   const now = opts.nowSeconds ?? Math.floor(Date.now() / 1000);
   const tolerance = opts.toleranceSeconds ?? DEFAULT_WEBHOOK_TOLERANCE_SECONDS;
-  if (ts < now - tolerance) throw new WebhookVerificationError(`timestamp too old (${now - ts} s, tolerance ${tolerance} s)`);
-  if (ts > now + tolerance) throw new WebhookVerificationError(`timestamp too new (${ts - now} s in the future, tolerance ${tolerance} s)`);
+  if (ts < now - tolerance)
+    throw new WebhookVerificationError(`timestamp too old (${now - ts} s, tolerance ${tolerance} s)`);
+  if (ts > now + tolerance)
+    throw new WebhookVerificationError(`timestamp too new (${ts - now} s in the future, tolerance ${tolerance} s)`);
 
   let key: Buffer;
   try {

@@ -10,7 +10,14 @@ import type { Job } from "../generated/prisma/client.js";
 import { GuardedRequestError, type GuardedResponse } from "../net/guarded-http.js";
 import type { DeliverQueue } from "../queue/deliver-queue.js";
 import { findJob, listWebhookAttemptsOfJob, setWebhookStatus } from "./delivery-repository.js";
-import { isSuccess, parseRetryAfter, postOutbound, redirectNote, retryableStatus, transportRetryable } from "./outbound.js";
+import {
+  isSuccess,
+  parseRetryAfter,
+  postOutbound,
+  redirectNote,
+  retryableStatus,
+  transportRetryable,
+} from "./outbound.js";
 import { webhookHeaders } from "./signing.js";
 
 const DEFAULT_WEBHOOK_TIMEOUT_MS = 15_000;
@@ -52,7 +59,11 @@ export interface WebhookEventOutcome {
  * POST a JSON event, signed with Standard Webhooks headers. Never throws: every attempt's outcome
  * is returned so the caller can record it.
  */
-export async function postWebhookEvent(url: string, payload: unknown, opts: WebhookEventOptions): Promise<WebhookEventOutcome> {
+export async function postWebhookEvent(
+  url: string,
+  payload: unknown,
+  opts: WebhookEventOptions,
+): Promise<WebhookEventOutcome> {
   const started = performance.now();
   const outcome = (o: Partial<WebhookEventOutcome>): WebhookEventOutcome => ({
     ok: false,
@@ -75,7 +86,8 @@ export async function postWebhookEvent(url: string, payload: unknown, opts: Webh
       allowPrivateNetworks: opts.allowPrivateNetworks,
     });
   } catch (err) {
-    if (err instanceof GuardedRequestError) return outcome({ statusCode: err.status ?? null, error: err.reason, retryable: transportRetryable(err) });
+    if (err instanceof GuardedRequestError)
+      return outcome({ statusCode: err.status ?? null, error: err.reason, retryable: transportRetryable(err) });
     // Not a transport failure: an unserialisable payload or a bad signing secret.
     return outcome({ error: err instanceof Error ? err.message : String(err) });
   }
@@ -122,11 +134,16 @@ export async function listWebhookAttempts(db: Db, orgId: string, jobId: string):
  * organisation (REDELIVER_MAX_PER_HOUR): each redelivery is a full retry schedule of outbound
  * requests, so an unlimited one would turn us into a request amplifier.
  */
-export async function redeliverWebhook(deps: { prisma: Db; deliverQueue: DeliverQueue; limits: RateLimits }, orgId: string, jobId: string): Promise<void> {
+export async function redeliverWebhook(
+  deps: { prisma: Db; deliverQueue: DeliverQueue; limits: RateLimits },
+  orgId: string,
+  jobId: string,
+): Promise<void> {
   const job = await findJob(deps.prisma, jobId);
   if (!job || job.orgId !== orgId) throw new NotFoundError("job not found");
   if (!job.webhookUrl) throw new ValidationError("this job has no webhook_url", ["webhook_url"]);
-  if (job.status !== "complete" && job.status !== "failed") throw new ValidationError(`the job is ${job.status}: its event is sent once it is final`, ["status"]);
+  if (job.status !== "complete" && job.status !== "failed")
+    throw new ValidationError(`the job is ${job.status}: its event is sent once it is final`, ["status"]);
   await deps.limits.redeliveries.enforce(`org:${orgId}`);
   await setWebhookStatus(deps.prisma, jobId, "pending");
   await deps.deliverQueue.enqueueWebhook(jobId, Date.now());

@@ -8,7 +8,13 @@
 // encryptLegacyWebhookSecrets, run at start alongside the migrations, encrypts what is left.
 import type { Db, Prisma } from "../db/client.js";
 import { decryptSecret, encryptSecret } from "./crypto.js";
-import { findOrganizationsWithSecretPrefix, getWebhookSecrets, replaceStoredSecret, replaceWebhookSecrets, type StoredWebhookSecrets } from "./delivery-repository.js";
+import {
+  findOrganizationsWithSecretPrefix,
+  getWebhookSecrets,
+  replaceStoredSecret,
+  replaceWebhookSecrets,
+  type StoredWebhookSecrets,
+} from "./delivery-repository.js";
 import { generateWebhookSecret, WEBHOOK_SECRET_PREFIX } from "./signing.js";
 
 interface SecretDeps {
@@ -23,7 +29,8 @@ function isPlaintextWebhookSecret(stored: string): boolean {
 
 /** The stored form of a signing secret. Refuses anything that is not a `whsec_…` secret (an already sealed value, say). */
 export function sealWebhookSecret(secret: string, key: Buffer): string {
-  if (!isPlaintextWebhookSecret(secret)) throw new Error(`not a webhook signing secret (expected ${WEBHOOK_SECRET_PREFIX}…)`);
+  if (!isPlaintextWebhookSecret(secret))
+    throw new Error(`not a webhook signing secret (expected ${WEBHOOK_SECRET_PREFIX}…)`);
   return encryptSecret(secret, key);
 }
 
@@ -36,13 +43,17 @@ export function openWebhookSecret(stored: string, key: Buffer): string {
 const SECRET_OVERLAP_MS = 24 * 3600 * 1000;
 
 const previousActive = (stored: StoredWebhookSecrets, now = new Date()) =>
-  stored.previousWebhookSecret !== null && stored.previousWebhookSecretExpiresAt !== null && stored.previousWebhookSecretExpiresAt > now;
+  stored.previousWebhookSecret !== null &&
+  stored.previousWebhookSecretExpiresAt !== null &&
+  stored.previousWebhookSecretExpiresAt > now;
 
 /** The secrets that sign now: the current one, and the previous one during its 24 hours. */
 export async function signingSecrets(deps: SecretDeps, orgId: string): Promise<string[]> {
   const stored = await getWebhookSecrets(deps.prisma, orgId);
   const current = openWebhookSecret(stored.webhookSecret, deps.secretsKey);
-  return previousActive(stored) ? [current, openWebhookSecret(stored.previousWebhookSecret!, deps.secretsKey)] : [current];
+  return previousActive(stored)
+    ? [current, openWebhookSecret(stored.previousWebhookSecret!, deps.secretsKey)]
+    : [current];
 }
 
 export interface WebhookSecretView {
@@ -71,7 +82,10 @@ export async function rotateWebhookSecret(deps: SecretDeps, orgId: string): Prom
     const replaced = await replaceWebhookSecrets(deps.prisma, orgId, stored.webhookSecret, {
       webhookSecret: sealWebhookSecret(secret, deps.secretsKey),
       // Re-sealed, not copied: a legacy plaintext value is encrypted on its way here.
-      previousWebhookSecret: sealWebhookSecret(openWebhookSecret(stored.webhookSecret, deps.secretsKey), deps.secretsKey),
+      previousWebhookSecret: sealWebhookSecret(
+        openWebhookSecret(stored.webhookSecret, deps.secretsKey),
+        deps.secretsKey,
+      ),
       previousWebhookSecretExpiresAt: expiresAt,
     });
     if (replaced) return { webhook_secret: secret, previous_secret_expires_at: expiresAt.toISOString() };
@@ -94,10 +108,22 @@ export async function encryptLegacyWebhookSecrets(prisma: Prisma, key: Buffer): 
     const rows = await findOrganizationsWithSecretPrefix(prisma, WEBHOOK_SECRET_PREFIX, after, BATCH);
     for (const { id, webhookSecret, previousWebhookSecret } of rows) {
       if (isPlaintextWebhookSecret(webhookSecret)) {
-        if (await replaceStoredSecret(prisma, id, "webhookSecret", webhookSecret, sealWebhookSecret(webhookSecret, key))) encrypted++;
+        if (
+          await replaceStoredSecret(prisma, id, "webhookSecret", webhookSecret, sealWebhookSecret(webhookSecret, key))
+        )
+          encrypted++;
       }
       if (previousWebhookSecret !== null && isPlaintextWebhookSecret(previousWebhookSecret)) {
-        if (await replaceStoredSecret(prisma, id, "previousWebhookSecret", previousWebhookSecret, sealWebhookSecret(previousWebhookSecret, key))) encrypted++;
+        if (
+          await replaceStoredSecret(
+            prisma,
+            id,
+            "previousWebhookSecret",
+            previousWebhookSecret,
+            sealWebhookSecret(previousWebhookSecret, key),
+          )
+        )
+          encrypted++;
       }
     }
     if (rows.length < BATCH) return encrypted;

@@ -41,7 +41,12 @@ export class EventBus {
   publishJob(event: JobEvent): Promise<void> {
     const payload = JSON.stringify(event);
     const outbox = (this.outbox ??= this.openOutbox());
-    outbox.messages.push(jobChannel(this.prefix, event.job.job_id), payload, orgChannel(this.prefix, event.org_id), payload);
+    outbox.messages.push(
+      jobChannel(this.prefix, event.job.job_id),
+      payload,
+      orgChannel(this.prefix, event.org_id),
+      payload,
+    );
     return outbox.sent;
   }
 
@@ -80,7 +85,10 @@ export class EventBus {
     let entry = this.channels.get(channel);
     if (!entry) {
       const created: Channel = { listeners: new Set(), ready: sub.subscribe(channel), confirmed: false };
-      created.ready.then(() => (created.confirmed = true), () => {});
+      created.ready.then(
+        () => (created.confirmed = true),
+        () => {},
+      );
       entry = created;
       this.channels.set(channel, entry);
     }

@@ -25,9 +25,12 @@ export interface GraphQLContext {
 }
 
 const unauthenticated = () =>
-  new GraphQLError("Missing API key: send Authorization: Bearer <api key> (connectionParams.authorization over WebSocket)", {
-    extensions: { code: "UNAUTHENTICATED", http: { status: 401 } },
-  });
+  new GraphQLError(
+    "Missing API key: send Authorization: Bearer <api key> (connectionParams.authorization over WebSocket)",
+    {
+      extensions: { code: "UNAUTHENTICATED", http: { status: 401 } },
+    },
+  );
 
 export const builder = new SchemaBuilder<{
   Context: GraphQLContext;

@@ -19,14 +19,17 @@ const MAX_CURSOR_LENGTH = 200;
  * (Non-integers and values beyond 32 bits never get here: GraphQL's Int refuses them first.)
  */
 const badArgument = (argumentName: keyof ConnectionArgs, message: string) =>
-  new GraphQLError(`Invalid argument "${argumentName}": ${message}`, { extensions: { code: "BAD_USER_INPUT", argumentName } });
+  new GraphQLError(`Invalid argument "${argumentName}": ${message}`, {
+    extensions: { code: "BAD_USER_INPUT", argumentName },
+  });
 
 /** Relay args -> the domain's page query. */
 export function pageArgs(args: ConnectionArgs): { limit: number; cursor?: string } {
   if (args.last != null) throw badArgument("last", "only forward pagination (first/after) is supported");
   if (args.before != null) throw badArgument("before", "only forward pagination (first/after) is supported");
   const first = args.first ?? 20;
-  if (!Number.isInteger(first) || first < 1 || first > MAX_PAGE_SIZE) throw badArgument("first", `must be an integer from 1 to ${MAX_PAGE_SIZE}, got ${first}`);
+  if (!Number.isInteger(first) || first < 1 || first > MAX_PAGE_SIZE)
+    throw badArgument("first", `must be an integer from 1 to ${MAX_PAGE_SIZE}, got ${first}`);
   if (args.after) {
     // Checked here, so a bad cursor is the caller's error too (the domain would throw a plain one).
     if (args.after.length > MAX_CURSOR_LENGTH) throw badArgument("after", "not a cursor from this API");
@@ -41,7 +44,11 @@ export function pageArgs(args: ConnectionArgs): { limit: number; cursor?: string
 }
 
 /** A domain page -> a Relay connection; every edge's cursor continues after that edge. */
-export async function toConnection<T extends { createdAt: Date; id: string }, N>(page: Page<T>, node: (row: T) => N | Promise<N>, args: ConnectionArgs) {
+export async function toConnection<T extends { createdAt: Date; id: string }, N>(
+  page: Page<T>,
+  node: (row: T) => N | Promise<N>,
+  args: ConnectionArgs,
+) {
   const edges = await Promise.all(page.data.map(async (row) => ({ cursor: cursorFor(row), node: await node(row) })));
   return {
     edges,

@@ -13,6 +13,8 @@ export function graphqlErrorOf(err: unknown, at?: GraphQLError): GraphQLError | 
     code: answer.graphqlCode,
     ...(err instanceof RateLimitedError ? { retryAfterSeconds: err.decision.resetSeconds } : {}),
   };
-  const located: GraphQLErrorOptions = at ? { nodes: at.nodes, source: at.source, positions: at.positions, path: at.path } : {};
+  const located: GraphQLErrorOptions = at
+    ? { nodes: at.nodes, source: at.source, positions: at.positions, path: at.path }
+    : {};
   return new GraphQLError((err as Error).message, { ...located, extensions });
 }

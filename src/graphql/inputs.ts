@@ -60,10 +60,16 @@ function scalarOf(schema: z.ZodType, where: string): GraphQLInputType {
   }
 }
 
-function fieldTypeOf(schema: z.ZodType, where: string): { type: GraphQLInputType | [GraphQLInputType]; required: boolean } {
+function fieldTypeOf(
+  schema: z.ZodType,
+  where: string,
+): { type: GraphQLInputType | [GraphQLInputType]; required: boolean } {
   const { inner, optional } = unwrap(schema);
   if (!namedTypes.has(inner) && inner.def.type === "array") {
-    return { type: [scalarOf(unwrap((inner as z.ZodArray<z.ZodType>).element).inner, `${where}[]`)], required: !optional };
+    return {
+      type: [scalarOf(unwrap((inner as z.ZodArray<z.ZodType>).element).inner, `${where}[]`)],
+      required: !optional,
+    };
   }
   return { type: scalarOf(inner, where), required: !optional };
 }
@@ -99,15 +105,22 @@ function nestedObject(schema: z.ZodType): z.ZodObject | undefined {
  * A derived input's value with the schema's own keys again (snake_case), nested inputs too;
  * null and absent fields are left out, as in a REST body. JSON fields pass as they are.
  */
-export function fromGraphQLInput(schema: { shape: z.ZodRawShape }, input: Record<string, unknown>): Record<string, unknown> {
+export function fromGraphQLInput(
+  schema: { shape: z.ZodRawShape },
+  input: Record<string, unknown>,
+): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [key, fieldSchema] of Object.entries(schema.shape)) {
     const value = input[camelCase(key)];
     if (value == null) continue;
     const { inner } = unwrap(fieldSchema as z.ZodType);
-    const element = inner.def.type === "array" ? nestedObject(unwrap((inner as z.ZodArray<z.ZodType>).element).inner) : undefined;
+    const element =
+      inner.def.type === "array" ? nestedObject(unwrap((inner as z.ZodArray<z.ZodType>).element).inner) : undefined;
     const nested = nestedObject(inner);
-    if (element && Array.isArray(value)) out[key] = (value as unknown[]).map((v) => (v && typeof v === "object" ? fromGraphQLInput(element, v as Record<string, unknown>) : v));
+    if (element && Array.isArray(value))
+      out[key] = (value as unknown[]).map((v) =>
+        v && typeof v === "object" ? fromGraphQLInput(element, v as Record<string, unknown>) : v,
+      );
     else if (nested && typeof value === "object") out[key] = fromGraphQLInput(nested, value as Record<string, unknown>);
     else out[key] = value;
   }

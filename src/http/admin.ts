@@ -25,7 +25,9 @@ function authorized(request: FastifyRequest, expected: Buffer): boolean {
   return timingSafeEqual(digest(Buffer.from(match[1]!, "base64")), expected);
 }
 
-type AdminContext = Pick<AppContext, "renderQueue" | "deliverQueue"> & { config: Pick<AppContext["config"], "ADMIN_PASSWORD"> };
+type AdminContext = Pick<AppContext, "renderQueue" | "deliverQueue"> & {
+  config: Pick<AppContext["config"], "ADMIN_PASSWORD">;
+};
 
 export const adminPlugin =
   (ctx: AdminContext): FastifyPluginAsync =>
@@ -38,12 +40,18 @@ export const adminPlugin =
     await app.register(async (scope: FastifyInstance) => {
       scope.addHook("onRequest", async (request: FastifyRequest, reply: FastifyReply) => {
         if (!authorized(request, expected)) {
-          return reply.header("www-authenticate", 'Basic realm="Templified operators", charset="UTF-8"').status(401).send({ error: "Operator credentials required" });
+          return reply
+            .header("www-authenticate", 'Basic realm="Templified operators", charset="UTF-8"')
+            .status(401)
+            .send({ error: "Operator credentials required" });
         }
       });
       const serverAdapter = new FastifyAdapter();
       serverAdapter.setBasePath(ADMIN_BASE);
-      createBullBoard({ queues: [new BullMQAdapter(ctx.renderQueue.queue), new BullMQAdapter(ctx.deliverQueue.queue)], serverAdapter });
+      createBullBoard({
+        queues: [new BullMQAdapter(ctx.renderQueue.queue), new BullMQAdapter(ctx.deliverQueue.queue)],
+        serverAdapter,
+      });
       await scope.register(serverAdapter.registerPlugin(), { prefix: ADMIN_BASE });
     });
   };

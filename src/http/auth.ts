@@ -23,7 +23,8 @@ const INVALID_KEY = "Invalid API key";
  * The rate-limit bucket of a principal, or of an address when there is none. An IPv6 client
  * usually holds a whole /64, so its addresses share one bucket (IPv4-mapped ones are IPv4).
  */
-export const bucketOf = (principal: Principal | null, ip: string) => (principal ? `key:${principal.apiKeyId}` : `ip:${addressBucket(ip)}`);
+export const bucketOf = (principal: Principal | null, ip: string) =>
+  principal ? `key:${principal.apiKeyId}` : `ip:${addressBucket(ip)}`;
 
 function addressBucket(ip: string): string {
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
@@ -33,8 +34,13 @@ function addressBucket(ip: string): string {
   const [head = "", tail = ""] = ip.split("::");
   const left = head ? head.split(":") : [];
   const right = ip.includes("::") && tail ? tail.split(":") : [];
-  const groups = ip.includes("::") ? [...left, ...Array<string>(8 - left.length - right.length).fill("0"), ...right] : ip.split(":");
-  return `${groups.slice(0, 4).map((g) => g.toLowerCase().replace(/^0+(?=.)/, "")).join(":")}::/64`;
+  const groups = ip.includes("::")
+    ? [...left, ...Array<string>(8 - left.length - right.length).fill("0"), ...right]
+    : ip.split(":");
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.toLowerCase().replace(/^0+(?=.)/, ""))
+    .join(":")}::/64`;
 }
 
 /**
@@ -42,7 +48,11 @@ function addressBucket(ip: string): string {
  * headers). Returns the principal, or null when no key was sent. Throws HttpError 401 for a key
  * that is not (or no longer) valid, RateLimitedError past the limit.
  */
-export async function admitRequest(ctx: AppContext, request: FastifyRequest, reply: FastifyReply): Promise<Principal | null> {
+export async function admitRequest(
+  ctx: AppContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): Promise<Principal | null> {
   const key = parseApiKey(request.headers.authorization);
   const principal = key ? await authenticateApiKey(ctx.prisma, key) : null;
   const decision = await ctx.limits.requests.consume(bucketOf(principal, request.ip));

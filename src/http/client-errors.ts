@@ -59,11 +59,15 @@ export function clientErrorHandler(this: FastifyInstance, err: ParserError, sock
     const head = `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\n`;
     if (method === "HEAD") {
       // The headers a GET would have had, and no body.
-      socket.write(`${head}Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`);
+      socket.write(
+        `${head}Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`,
+      );
     } else if (bodyless) {
       socket.write(`${head}Content-Length: 0\r\n\r\n`);
     } else {
-      socket.write(`${head}Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      socket.write(
+        `${head}Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      );
     }
   }
   socket.destroy();

@@ -32,14 +32,22 @@ function validationBody(issues: readonly Pick<z.core.$ZodIssue, "path" | "messag
   return { error: `Invalid ${where}: ${details.map((d) => `${d.path}: ${d.message}`).join("; ")}`, details };
 }
 
-const UNSTORABLE_TEXT = "Invalid request: a string contains a character that cannot be stored (NUL \\u0000, or an unpaired UTF-16 surrogate such as \\ud800)";
+const UNSTORABLE_TEXT =
+  "Invalid request: a string contains a character that cannot be stored (NUL \\u0000, or an unpaired UTF-16 surrogate such as \\ud800)";
 
 // PostgreSQL refuses some text that valid JSON can carry: NUL in text columns and parameters
 // (22021), \u0000 in jsonb (22P05), and unpaired surrogate escapes in jsonb (22P02, "invalid input
 // syntax for type json"). These come from the client's strings, so they are 400s, not 500s.
 export function isUnstorableText(err: unknown): boolean {
   for (let e: unknown = err, depth = 0; e && typeof e === "object" && depth < 6; depth++) {
-    const x = e as { code?: unknown; originalCode?: unknown; message?: unknown; originalMessage?: unknown; cause?: unknown; meta?: { driverAdapterError?: unknown } };
+    const x = e as {
+      code?: unknown;
+      originalCode?: unknown;
+      message?: unknown;
+      originalMessage?: unknown;
+      cause?: unknown;
+      meta?: { driverAdapterError?: unknown };
+    };
     const code = typeof x.originalCode === "string" ? x.originalCode : x.code;
     const text = x.originalMessage ?? x.message;
     const message = typeof text === "string" ? text : "";
@@ -58,7 +66,13 @@ export function toErrorResponse(err: unknown): { status: number; body: ErrorBody
       balanceRefusals.inc({ reason: err instanceof AccountSuspendedError ? "suspended" : "insufficient_balance" });
     }
     if (err instanceof ValidationError) {
-      return { status: answer.httpStatus, body: { error: `Invalid request: ${err.fields.map((f) => (f.path ? `${f.path}: ${f.message}` : f.message)).join("; ")}`, details: err.fields } };
+      return {
+        status: answer.httpStatus,
+        body: {
+          error: `Invalid request: ${err.fields.map((f) => (f.path ? `${f.path}: ${f.message}` : f.message)).join("; ")}`,
+          details: err.fields,
+        },
+      };
     }
     return { status: answer.httpStatus, body: { error: (err as Error).message } };
   }
@@ -66,8 +80,25 @@ export function toErrorResponse(err: unknown): { status: number; body: ErrorBody
   if (err instanceof HttpError) return { status: err.statusCode, body: { error: err.message } };
   const fe = err as FastifyError;
   if (hasZodFastifySchemaValidationErrors(fe)) {
-    const where = fe.validationContext === "querystring" ? "query string" : fe.validationContext === "params" ? "path" : "request body";
-    return { status: 400, body: validationBody(fe.validation.map((v) => ({ path: v.instancePath.split("/").filter(Boolean).map((p) => (/^\d+$/.test(p) ? Number(p) : p)), message: v.message ?? "invalid" })), where) };
+    const where =
+      fe.validationContext === "querystring"
+        ? "query string"
+        : fe.validationContext === "params"
+          ? "path"
+          : "request body";
+    return {
+      status: 400,
+      body: validationBody(
+        fe.validation.map((v) => ({
+          path: v.instancePath
+            .split("/")
+            .filter(Boolean)
+            .map((p) => (/^\d+$/.test(p) ? Number(p) : p)),
+          message: v.message ?? "invalid",
+        })),
+        where,
+      ),
+    };
   }
   switch (fe.code) {
     case "FST_ERR_CTP_BODY_TOO_LARGE":

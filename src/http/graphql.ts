@@ -10,7 +10,13 @@ import { costLimitPlugin } from "@escape.tech/graphql-armor-cost-limit";
 import { maxAliasesPlugin } from "@escape.tech/graphql-armor-max-aliases";
 import { maxDepthPlugin } from "@escape.tech/graphql-armor-max-depth";
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
-import { GraphQLError, NoSchemaIntrospectionCustomRule, type DocumentNode, type ExecutionArgs, type GraphQLSchema } from "graphql";
+import {
+  GraphQLError,
+  NoSchemaIntrospectionCustomRule,
+  type DocumentNode,
+  type ExecutionArgs,
+  type GraphQLSchema,
+} from "graphql";
 import type { OperationResult } from "graphql-ws";
 import { useServer } from "graphql-ws/use/ws";
 import { createYoga, type Plugin } from "graphql-yoga";
@@ -63,7 +69,8 @@ function preflight(req: FastifyRequest): string | null {
   for (const param of ["query", "variables", "extensions", "operationName"]) {
     if (Array.isArray(query[param])) return `The ${param} query parameter is repeated: send it once`;
   }
-  if (tooDeeplyNested(body?.query) || tooDeeplyNested(query.query)) return `The document is nested more than ${MAX_NESTING} levels deep`;
+  if (tooDeeplyNested(body?.query) || tooDeeplyNested(query.query))
+    return `The document is nested more than ${MAX_NESTING} levels deep`;
   for (const param of ["variables", "extensions"]) {
     const value = query[param];
     if (typeof value !== "string") continue;
@@ -90,7 +97,9 @@ function sendGraphQLError(reply: FastifyReply, err: unknown) {
     setRateLimitHeaders(reply, err.decision);
     return reply.status(429).send({ errors: [rateLimitError(err).toJSON()] });
   }
-  const code = errorAnswerOf(err)?.graphqlCode ?? (status === 401 ? "UNAUTHENTICATED" : status >= 500 ? "INTERNAL_SERVER_ERROR" : "BAD_REQUEST");
+  const code =
+    errorAnswerOf(err)?.graphqlCode ??
+    (status === 401 ? "UNAUTHENTICATED" : status >= 500 ? "INTERNAL_SERVER_ERROR" : "BAD_REQUEST");
   return reply.status(status).send({ errors: [{ message: body.error, extensions: { code } }] });
 }
 
@@ -101,179 +110,220 @@ const disableIntrospection = (): Plugin => ({
 export const graphqlPlugin =
   (app: AppContext): FastifyPluginAsync =>
   async (fastify) => {
-  const { config } = app;
-  const live = new LiveConnections(app.prisma, app.logger.child({ component: "graphql" }));
-  live.start(config.KEY_RECHECK_MS);
-  const yoga = createYoga<ServerContext, GraphQLContext>({
-    schema,
-    graphqlEndpoint: ENDPOINT,
-    // Unexpected errors reach clients as "Unexpected error."; the details go to the log only.
-    // Text PostgreSQL cannot store (NUL, unpaired surrogates) is the client's input, not our fault.
-    maskedErrors: {
-      maskError: (error, message) => {
-        const original = (error as { originalError?: unknown }).originalError ?? error;
-        if (isUnstorableText(original)) {
-          return new GraphQLError("A string contains a character that cannot be stored (NUL, or an unpaired UTF-16 surrogate)", {
-            extensions: { code: "BAD_USER_INPUT" },
-          });
-        }
-        if (error instanceof GraphQLError && !(error.originalError && !(error.originalError instanceof GraphQLError))) return error;
-        // A caller's error that escaped a result union keeps its message, with the table's code.
-        const answered = graphqlErrorOf(original, error instanceof GraphQLError ? error : undefined);
-        if (answered) return answered;
-        app.logger.error({ err: original }, "graphql resolver failed");
-        return new GraphQLError(message, { extensions: { code: "INTERNAL_SERVER_ERROR" } });
+    const { config } = app;
+    const live = new LiveConnections(app.prisma, app.logger.child({ component: "graphql" }));
+    live.start(config.KEY_RECHECK_MS);
+    const yoga = createYoga<ServerContext, GraphQLContext>({
+      schema,
+      graphqlEndpoint: ENDPOINT,
+      // Unexpected errors reach clients as "Unexpected error."; the details go to the log only.
+      // Text PostgreSQL cannot store (NUL, unpaired surrogates) is the client's input, not our fault.
+      maskedErrors: {
+        maskError: (error, message) => {
+          const original = (error as { originalError?: unknown }).originalError ?? error;
+          if (isUnstorableText(original)) {
+            return new GraphQLError(
+              "A string contains a character that cannot be stored (NUL, or an unpaired UTF-16 surrogate)",
+              {
+                extensions: { code: "BAD_USER_INPUT" },
+              },
+            );
+          }
+          if (error instanceof GraphQLError && !(error.originalError && !(error.originalError instanceof GraphQLError)))
+            return error;
+          // A caller's error that escaped a result union keeps its message, with the table's code.
+          const answered = graphqlErrorOf(original, error instanceof GraphQLError ? error : undefined);
+          if (answered) return answered;
+          app.logger.error({ err: original }, "graphql resolver failed");
+          return new GraphQLError(message, { extensions: { code: "INTERNAL_SERVER_ERROR" } });
+        },
       },
-    },
-    logging: {
-      debug: (...args) => app.logger.debug({ args }, "graphql"),
-      info: (...args) => app.logger.info({ args }, "graphql"),
-      warn: (...args) => app.logger.warn({ args }, "graphql"),
-      error: (...args) => app.logger.error({ args }, "graphql"),
-    },
-    // GraphiQL's scripts and styles are inlined by @graphql-yoga/render-graphiql (no CDN on the page
-    // where keys are pasted); GRAPHIQL=false: no GraphiQL at all.
-    graphiql: config.GRAPHIQL ? { title: "Templified GraphQL", subscriptionsProtocol: "SSE" } : false,
-    renderGraphiQL,
-    context: ({ principal, req }): GraphQLContext => ({ app, principal: principal ?? null, requestId: "id" in req ? req.id : undefined }),
-    plugins: [
-      maxDepthPlugin({ n: config.GRAPHQL_MAX_DEPTH, ignoreIntrospection: true }),
-      costLimitPlugin({ maxCost: config.GRAPHQL_MAX_COST }),
-      maxAliasesPlugin({ n: 15 }),
-      ...(config.GRAPHQL_INTROSPECTION ? [] : [disableIntrospection(), blockFieldSuggestionsPlugin()]),
-    ],
-  });
-
-  fastify.route({
-    url: ENDPOINT,
-    method: ["GET", "POST", "OPTIONS"],
-    // No automatic HEAD twin of GET (yoga answered it 500): HEAD gets the 405 route below.
-    exposeHeadRoute: false,
-    handler: async (req, reply) => {
-      const problem = preflight(req);
-      if (problem) return reply.status(400).send({ errors: [{ message: problem, extensions: { code: "BAD_REQUEST" } }] });
-      let principal: Principal | null;
-      try {
-        // The same key parsing and the same rate-limit bucket as REST: one budget per key.
-        principal = await admitRequest(app, req, reply);
-      } catch (err) {
-        return sendGraphQLError(reply, err);
-      }
-      // A subscription over SSE lives as long as the response (yoga streams for any Accept that
-      // allows it, */* included): every authenticated response is registered, so a revoked key's
-      // stream closes like its sockets. It counts as an operation, not as a WebSocket connection.
-      if (principal) {
-        const forget = live.add(principal.apiKeyId, { kind: "http", close: () => reply.raw.destroy(), operations: () => 1 });
-        reply.raw.once("close", forget);
-      }
-      return yoga.handleNodeRequestAndResponse(req, reply, { req, reply, principal: principal ?? undefined });
-    },
-  });
-
-  fastify.head(ENDPOINT, async (_req, reply) => reply.status(405).header("allow", "GET, POST, OPTIONS").send());
-
-  // graphql-ws on the same path: the upgrade is taken from Fastify's HTTP server.
-  // Messages are read whole before anything is authenticated: bound them like request bodies.
-  const wss = new WebSocketServer({ noServer: true, maxPayload: config.BODY_LIMIT_BYTES });
-  const upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    // Compare the path as text: parsing an arbitrary request target can throw (e.g. "//["), and
-    // this listener runs outside any request's error handling.
-    if ((req.url ?? "").split("?")[0] !== ENDPOINT) return socket.destroy();
-    wss.handleUpgrade(req, socket, head, (ws) => wss.emit("connection", ws, req));
-  };
-  fastify.server.on("upgrade", upgrade);
-
-  type Extra = { principal?: Principal; forget?: () => void; revoked?: boolean };
-  const disposable = useServer<Record<string, unknown>, Extra>(
-    {
-      // The key is checked when the connection opens (4403 Forbidden otherwise), then again for
-      // all open sockets every KEY_RECHECK_MS (LiveConnections): a revoked key's socket closes.
-      onConnect: async (ctx) => {
-        const params = ctx.connectionParams ?? {};
-        const key = parseApiKey(params.authorization ?? params.Authorization);
-        const principal = key ? await authenticateApiKey(app.prisma, key) : null;
-        // Opening a connection spends a point too, from the address's bucket when the key is bad.
-        const decision = await app.limits.requests.consume(bucketOf(principal, ctx.extra.request.socket.remoteAddress ?? ""));
-        if (decision && !decision.allowed) {
-          ctx.extra.socket.close(CLOSE_TOO_MANY, `Rate limit exceeded: retry in ${decision.resetSeconds} s`);
-          return false;
-        }
-        if (!principal) return false;
-        if (principal.suspended) {
-          ctx.extra.socket.close(CLOSE_FORBIDDEN, "The organisation is suspended");
-          return false;
-        }
-        if (live.connections(principal.apiKeyId) >= config.WS_MAX_CONNECTIONS_PER_KEY) {
-          ctx.extra.socket.close(CLOSE_TOO_MANY, `Too many open connections for this API key (at most ${config.WS_MAX_CONNECTIONS_PER_KEY})`);
-          return false;
-        }
-        ctx.extra.principal = principal;
-        ctx.extra.forget = live.add(principal.apiKeyId, {
-          kind: "ws",
-          // The close handshake may take a while (a client can ignore it): nothing more runs on
-          // this socket from now on, and it is cut if the client does not answer promptly.
-          close: (reason) => {
-            ctx.extra.revoked = true;
-            ctx.extra.socket.close(CLOSE_FORBIDDEN, reason);
-            setTimeout(() => ctx.extra.socket.terminate(), 1_000).unref();
-          },
-          operations: () => Object.keys(ctx.subscriptions).length,
-        });
-        return true;
+      logging: {
+        debug: (...args) => app.logger.debug({ args }, "graphql"),
+        info: (...args) => app.logger.info({ args }, "graphql"),
+        warn: (...args) => app.logger.warn({ args }, "graphql"),
+        error: (...args) => app.logger.error({ args }, "graphql"),
       },
-      onClose: (ctx) => ctx.extra.forget?.(),
-      execute: (args: ExecutionArgs) => (args.rootValue as Enveloped).execute(args),
-      subscribe: (args: ExecutionArgs) => (args.rootValue as Enveloped).subscribe(args),
-      onSubscribe: async (ctx, _id, payload) => {
-        if (tooDeeplyNested(payload.query)) return [new GraphQLError(`The document is nested more than ${MAX_NESTING} levels deep`)];
-        const principal = ctx.extra.principal!;
-        if (ctx.extra.revoked || ctx.extra.socket.readyState !== ctx.extra.socket.OPEN) {
-          return [new GraphQLError("API key revoked or expired, or organisation suspended", { extensions: { code: "UNAUTHENTICATED" } })];
-        }
-        // ctx.subscriptions already holds this operation.
-        if (Object.keys(ctx.subscriptions).length > config.WS_MAX_OPERATIONS_PER_CONNECTION) {
-          return [limitError(`Too many operations on this connection (at most ${config.WS_MAX_OPERATIONS_PER_CONNECTION})`)];
-        }
-        if (live.operations(principal.apiKeyId) > config.WS_MAX_OPERATIONS_PER_KEY) {
-          return [limitError(`Too many operations for this API key (at most ${config.WS_MAX_OPERATIONS_PER_KEY} at once)`)];
-        }
-        const decision = await app.limits.requests.consume(bucketOf(principal, ""));
-        if (decision && !decision.allowed) return [rateLimitError(new RateLimitedError(decision, app.limits.requests.options.describe))];
-        const { schema: enveloped, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
-          req: ctx.extra.request,
-          principal: ctx.extra.principal,
-          params: payload,
-        }) as unknown as EnvelopedFns;
-        let document: DocumentNode;
+      // GraphiQL's scripts and styles are inlined by @graphql-yoga/render-graphiql (no CDN on the page
+      // where keys are pasted); GRAPHIQL=false: no GraphiQL at all.
+      graphiql: config.GRAPHIQL ? { title: "Templified GraphQL", subscriptionsProtocol: "SSE" } : false,
+      renderGraphiQL,
+      context: ({ principal, req }): GraphQLContext => ({
+        app,
+        principal: principal ?? null,
+        requestId: "id" in req ? req.id : undefined,
+      }),
+      plugins: [
+        maxDepthPlugin({ n: config.GRAPHQL_MAX_DEPTH, ignoreIntrospection: true }),
+        costLimitPlugin({ maxCost: config.GRAPHQL_MAX_COST }),
+        maxAliasesPlugin({ n: 15 }),
+        ...(config.GRAPHQL_INTROSPECTION ? [] : [disableIntrospection(), blockFieldSuggestionsPlugin()]),
+      ],
+    });
+
+    fastify.route({
+      url: ENDPOINT,
+      method: ["GET", "POST", "OPTIONS"],
+      // No automatic HEAD twin of GET (yoga answered it 500): HEAD gets the 405 route below.
+      exposeHeadRoute: false,
+      handler: async (req, reply) => {
+        const problem = preflight(req);
+        if (problem)
+          return reply.status(400).send({ errors: [{ message: problem, extensions: { code: "BAD_REQUEST" } }] });
+        let principal: Principal | null;
         try {
-          document = parse(payload.query);
+          // The same key parsing and the same rate-limit bucket as REST: one budget per key.
+          principal = await admitRequest(app, req, reply);
         } catch (err) {
-          // A syntax error ends this operation only, not the connection and its other operations.
-          return [err instanceof GraphQLError ? err : new GraphQLError("The document could not be parsed", { extensions: { code: "GRAPHQL_PARSE_FAILED" } })];
+          return sendGraphQLError(reply, err);
         }
-        const args = {
-          schema: enveloped,
-          operationName: payload.operationName,
-          document,
-          variableValues: payload.variables,
-          contextValue: await contextFactory(),
-          rootValue: { execute, subscribe },
-        };
-        const errors = validate(args.schema, args.document);
-        return errors.length ? errors : args;
+        // A subscription over SSE lives as long as the response (yoga streams for any Accept that
+        // allows it, */* included): every authenticated response is registered, so a revoked key's
+        // stream closes like its sockets. It counts as an operation, not as a WebSocket connection.
+        if (principal) {
+          const forget = live.add(principal.apiKeyId, {
+            kind: "http",
+            close: () => reply.raw.destroy(),
+            operations: () => 1,
+          });
+          reply.raw.once("close", forget);
+        }
+        return yoga.handleNodeRequestAndResponse(req, reply, { req, reply, principal: principal ?? undefined });
       },
-    },
-    wss,
-  );
+    });
 
-  fastify.addHook("onClose", async () => {
-    live.stop();
-    fastify.server.off("upgrade", upgrade);
-    for (const client of wss.clients) client.close(1001, "server shutting down");
-    await disposable.dispose();
-    await new Promise<void>((resolve) => wss.close(() => resolve()));
-  });
-};
+    fastify.head(ENDPOINT, async (_req, reply) => reply.status(405).header("allow", "GET, POST, OPTIONS").send());
+
+    // graphql-ws on the same path: the upgrade is taken from Fastify's HTTP server.
+    // Messages are read whole before anything is authenticated: bound them like request bodies.
+    const wss = new WebSocketServer({ noServer: true, maxPayload: config.BODY_LIMIT_BYTES });
+    const upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      // Compare the path as text: parsing an arbitrary request target can throw (e.g. "//["), and
+      // this listener runs outside any request's error handling.
+      if ((req.url ?? "").split("?")[0] !== ENDPOINT) return socket.destroy();
+      wss.handleUpgrade(req, socket, head, (ws) => wss.emit("connection", ws, req));
+    };
+    fastify.server.on("upgrade", upgrade);
+
+    type Extra = { principal?: Principal; forget?: () => void; revoked?: boolean };
+    const disposable = useServer<Record<string, unknown>, Extra>(
+      {
+        // The key is checked when the connection opens (4403 Forbidden otherwise), then again for
+        // all open sockets every KEY_RECHECK_MS (LiveConnections): a revoked key's socket closes.
+        onConnect: async (ctx) => {
+          const params = ctx.connectionParams ?? {};
+          const key = parseApiKey(params.authorization ?? params.Authorization);
+          const principal = key ? await authenticateApiKey(app.prisma, key) : null;
+          // Opening a connection spends a point too, from the address's bucket when the key is bad.
+          const decision = await app.limits.requests.consume(
+            bucketOf(principal, ctx.extra.request.socket.remoteAddress ?? ""),
+          );
+          if (decision && !decision.allowed) {
+            ctx.extra.socket.close(CLOSE_TOO_MANY, `Rate limit exceeded: retry in ${decision.resetSeconds} s`);
+            return false;
+          }
+          if (!principal) return false;
+          if (principal.suspended) {
+            ctx.extra.socket.close(CLOSE_FORBIDDEN, "The organisation is suspended");
+            return false;
+          }
+          if (live.connections(principal.apiKeyId) >= config.WS_MAX_CONNECTIONS_PER_KEY) {
+            ctx.extra.socket.close(
+              CLOSE_TOO_MANY,
+              `Too many open connections for this API key (at most ${config.WS_MAX_CONNECTIONS_PER_KEY})`,
+            );
+            return false;
+          }
+          ctx.extra.principal = principal;
+          ctx.extra.forget = live.add(principal.apiKeyId, {
+            kind: "ws",
+            // The close handshake may take a while (a client can ignore it): nothing more runs on
+            // this socket from now on, and it is cut if the client does not answer promptly.
+            close: (reason) => {
+              ctx.extra.revoked = true;
+              ctx.extra.socket.close(CLOSE_FORBIDDEN, reason);
+              setTimeout(() => ctx.extra.socket.terminate(), 1_000).unref();
+            },
+            operations: () => Object.keys(ctx.subscriptions).length,
+          });
+          return true;
+        },
+        onClose: (ctx) => ctx.extra.forget?.(),
+        execute: (args: ExecutionArgs) => (args.rootValue as Enveloped).execute(args),
+        subscribe: (args: ExecutionArgs) => (args.rootValue as Enveloped).subscribe(args),
+        onSubscribe: async (ctx, _id, payload) => {
+          if (tooDeeplyNested(payload.query))
+            return [new GraphQLError(`The document is nested more than ${MAX_NESTING} levels deep`)];
+          const principal = ctx.extra.principal!;
+          if (ctx.extra.revoked || ctx.extra.socket.readyState !== ctx.extra.socket.OPEN) {
+            return [
+              new GraphQLError("API key revoked or expired, or organisation suspended", {
+                extensions: { code: "UNAUTHENTICATED" },
+              }),
+            ];
+          }
+          // ctx.subscriptions already holds this operation.
+          if (Object.keys(ctx.subscriptions).length > config.WS_MAX_OPERATIONS_PER_CONNECTION) {
+            return [
+              limitError(`Too many operations on this connection (at most ${config.WS_MAX_OPERATIONS_PER_CONNECTION})`),
+            ];
+          }
+          if (live.operations(principal.apiKeyId) > config.WS_MAX_OPERATIONS_PER_KEY) {
+            return [
+              limitError(`Too many operations for this API key (at most ${config.WS_MAX_OPERATIONS_PER_KEY} at once)`),
+            ];
+          }
+          const decision = await app.limits.requests.consume(bucketOf(principal, ""));
+          if (decision && !decision.allowed)
+            return [rateLimitError(new RateLimitedError(decision, app.limits.requests.options.describe))];
+          const {
+            schema: enveloped,
+            execute,
+            subscribe,
+            contextFactory,
+            parse,
+            validate,
+          } = yoga.getEnveloped({
+            req: ctx.extra.request,
+            principal: ctx.extra.principal,
+            params: payload,
+          }) as unknown as EnvelopedFns;
+          let document: DocumentNode;
+          try {
+            document = parse(payload.query);
+          } catch (err) {
+            // A syntax error ends this operation only, not the connection and its other operations.
+            return [
+              err instanceof GraphQLError
+                ? err
+                : new GraphQLError("The document could not be parsed", {
+                    extensions: { code: "GRAPHQL_PARSE_FAILED" },
+                  }),
+            ];
+          }
+          const args = {
+            schema: enveloped,
+            operationName: payload.operationName,
+            document,
+            variableValues: payload.variables,
+            contextValue: await contextFactory(),
+            rootValue: { execute, subscribe },
+          };
+          const errors = validate(args.schema, args.document);
+          return errors.length ? errors : args;
+        },
+      },
+      wss,
+    );
+
+    fastify.addHook("onClose", async () => {
+      live.stop();
+      fastify.server.off("upgrade", upgrade);
+      for (const client of wss.clients) client.close(1001, "server shutting down");
+      await disposable.dispose();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+    });
+  };
 
 type EnvelopedFns = Enveloped & {
   schema: GraphQLSchema;
@@ -281,4 +331,7 @@ type EnvelopedFns = Enveloped & {
   validate: (schema: GraphQLSchema, document: DocumentNode) => readonly GraphQLError[];
   contextFactory: () => Promise<GraphQLContext>;
 };
-type Enveloped = { execute: (args: ExecutionArgs) => OperationResult; subscribe: (args: ExecutionArgs) => OperationResult };
+type Enveloped = {
+  execute: (args: ExecutionArgs) => OperationResult;
+  subscribe: (args: ExecutionArgs) => OperationResult;
+};

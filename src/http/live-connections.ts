@@ -61,7 +61,10 @@ export class LiveConnections {
         if (usable.has(id)) continue;
         const set = this.byKey.get(id);
         this.byKey.delete(id);
-        this.logger.info({ apiKeyId: id, connections: set?.size ?? 0 }, "closing connections of a revoked or expired API key, or a suspended organisation");
+        this.logger.info(
+          { apiKeyId: id, connections: set?.size ?? 0 },
+          "closing connections of a revoked or expired API key, or a suspended organisation",
+        );
         for (const c of set ?? []) c.close("API key revoked or expired, or organisation suspended");
       }
     } catch (err) {

@@ -8,7 +8,11 @@ import { httpDuration, httpRequests, registerStateGauges, registry } from "../ob
 
 /** onResponse hook for the root instance: every route, by its pattern (not the raw URL). */
 export async function recordRequestMetrics(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-  const labels = { method: request.method, route: request.routeOptions.url ?? "unmatched", status: String(reply.statusCode) };
+  const labels = {
+    method: request.method,
+    route: request.routeOptions.url ?? "unmatched",
+    status: String(reply.statusCode),
+  };
   httpRequests.inc(labels);
   httpDuration.observe(labels, reply.elapsedTime / 1000);
 }
@@ -33,10 +37,15 @@ export const metricsPlugin =
         const expected = digest(token);
         scope.addHook("onRequest", async (request, reply) => {
           if (!bearerMatches(request.headers.authorization, expected)) {
-            return reply.header("www-authenticate", 'Bearer realm="metrics"').status(401).send({ error: "Metrics token required: send Authorization: Bearer <METRICS_TOKEN>" });
+            return reply
+              .header("www-authenticate", 'Bearer realm="metrics"')
+              .status(401)
+              .send({ error: "Metrics token required: send Authorization: Bearer <METRICS_TOKEN>" });
           }
         });
       }
-      scope.get("/metrics", async (_request, reply) => reply.header("content-type", registry.contentType).send(await registry.metrics()));
+      scope.get("/metrics", async (_request, reply) =>
+        reply.header("content-type", registry.contentType).send(await registry.metrics()),
+      );
     });
   };

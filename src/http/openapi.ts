@@ -15,15 +15,19 @@ export function registerOpenApi(app: FastifyInstance): void {
         title: "Templified API",
         version: "1.0.0",
         description:
-          "Template-to-image rendering. Every /api/v1 route takes `Authorization: Bearer <api key>`. Errors are JSON `{\"error\": \"…\"}`.",
+          'Template-to-image rendering. Every /api/v1 route takes `Authorization: Bearer <api key>`. Errors are JSON `{"error": "…"}`.',
       },
-      components: { securitySchemes: { apiKey: { type: "http", scheme: "bearer", description: "Your API key (tk_live_…)" } } },
+      components: {
+        securitySchemes: { apiKey: { type: "http", scheme: "bearer", description: "Your API key (tk_live_…)" } },
+      },
       security: [{ apiKey: [] }],
     },
     // GraphQL, the metrics and the operators' dashboard are not part of the REST reference.
     transform: (input) => {
       const out = jsonSchemaTransform(input);
-      return /^\/(graphql|metrics|admin|docs)/.test(input.url) ? { ...out, schema: { ...out.schema, hide: true } } : out;
+      return /^\/(graphql|metrics|admin|docs)/.test(input.url)
+        ? { ...out, schema: { ...out.schema, hide: true } }
+        : out;
     },
   });
   void app.register(swaggerUi, { routePrefix: "/docs", uiConfig: { docExpansion: "list", deepLinking: true } });

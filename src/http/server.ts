@@ -30,7 +30,9 @@ export function buildServer(ctx: AppContext) {
     // Load balancers and clients reuse connections; keep them a bit longer than typical LB idle.
     keepAliveTimeout: 65_000,
     // One line per request is noise at production rates; at debug level it is what you want.
-    logController: new LogController({ disableRequestLogging: ctx.config.LOG_LEVEL !== "debug" && ctx.config.LOG_LEVEL !== "trace" }),
+    logController: new LogController({
+      disableRequestLogging: ctx.config.LOG_LEVEL !== "debug" && ctx.config.LOG_LEVEL !== "trace",
+    }),
     // Shutdown waits for in-flight requests but does not keep idle keep-alive sockets open.
     forceCloseConnections: "idle",
     // What Node's parser refuses (431, 400, 408) is answered in our JSON envelope; HEAD without a body.
@@ -48,7 +50,15 @@ export function buildServer(ctx: AppContext) {
   // Every route as registered, with its schema: the OpenAPI test checks none lacks one.
   const routes: { method: string | string[]; url: string; schema?: Record<string, unknown> }[] = [];
   app.decorate("routeTable", routes);
-  app.addHook("onRoute", (route) => void routes.push({ method: route.method, url: route.url, schema: route.schema as Record<string, unknown> | undefined }));
+  app.addHook(
+    "onRoute",
+    (route) =>
+      void routes.push({
+        method: route.method,
+        url: route.url,
+        schema: route.schema as Record<string, unknown> | undefined,
+      }),
+  );
 
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -56,14 +66,18 @@ export function buildServer(ctx: AppContext) {
   // string and turn a 415 into a confusing 400.
   app.removeContentTypeParser("text/plain");
   app.setErrorHandler(errorHandler);
-  app.setNotFoundHandler((request, reply) => reply.status(404).send({ error: `No route for ${request.method} ${request.url.split("?")[0]}` }));
+  app.setNotFoundHandler((request, reply) =>
+    reply.status(404).send({ error: `No route for ${request.method} ${request.url.split("?")[0]}` }),
+  );
   app.addHook("onRequest", async (request, reply) => {
     void reply.header("x-request-id", request.id);
   });
   app.addHook("onResponse", recordRequestMetrics);
   // Node answers an Expect other than 100-continue itself, with an empty 417; keep our JSON errors.
   app.server.on("checkExpectation", (_req, res) => {
-    res.writeHead(417, { "content-type": "application/json; charset=utf-8" }).end(JSON.stringify({ error: "Unsupported Expect header: only 100-continue is supported" }));
+    res
+      .writeHead(417, { "content-type": "application/json; charset=utf-8" })
+      .end(JSON.stringify({ error: "Unsupported Expect header: only 100-continue is supported" }));
   });
 
   registerOpenApi(app as unknown as FastifyInstance);

@@ -10,7 +10,13 @@
 // others (an idempotency key, Studio, groups) run in ONE transaction that also claims the key.
 import { z } from "zod";
 import { debit, recordCharge } from "../billing/charges.js";
-import { claimIdempotencyKey, completeIdempotencyKey, findIdempotentJob, requestFingerprint, type IdempotencyClaim } from "../billing/idempotency.js";
+import {
+  claimIdempotencyKey,
+  completeIdempotencyKey,
+  findIdempotentJob,
+  requestFingerprint,
+  type IdempotencyClaim,
+} from "../billing/idempotency.js";
 import { priceForRender } from "../billing/prices.js";
 import type { Tx } from "../db/client.js";
 import { newId } from "../db/ids.js";
@@ -20,7 +26,14 @@ import { deliveryColumns, prepareSendTo } from "../delivery/accept.js";
 import { HttpUrl, OutputOptions, renderBudgetProblem, type TemplateDocument } from "../templates/document.js";
 import { checkTemplateIds, getDesignGroup, MAX_GROUP_TEMPLATES } from "../templates/design-groups.js";
 import { applyModifications, Modification, ModificationError } from "../templates/modifications.js";
-import { checkFonts, findTemplate, findTemplateSnapshot, insertTemplate, prepareTemplate, TemplateInput } from "../templates/service.js";
+import {
+  checkFonts,
+  findTemplate,
+  findTemplateSnapshot,
+  insertTemplate,
+  prepareTemplate,
+  TemplateInput,
+} from "../templates/service.js";
 import { findLiveTemplates } from "../templates/template-repository.js";
 import { NotFoundError, ValidationError } from "../errors.js";
 import { acceptInBatch } from "./accept-batch.js";
@@ -111,7 +124,10 @@ function plan(
     if (tooMuch.path[0] === "scale") throw new ValidationError(tooMuch.message, ["scale"]);
     throw new ValidationError(`template ${template.id}: ${tooMuch.message}`, []);
   }
-  const price = priceForRender(deps.prices, { width: document.width * output.scale, height: document.height * output.scale });
+  const price = priceForRender(deps.prices, {
+    width: document.width * output.scale,
+    height: document.height * output.scale,
+  });
   return { templateId: template.id, templateVersion: template.version, document, price };
 }
 
@@ -213,7 +229,12 @@ const claimFor = (operation: string, input: unknown, opts: AcceptOptions): Idemp
 const STALE_RETRIES = 3;
 
 /** POST /api/v1/create: one render of a saved template. */
-export async function createRender(deps: JobsDeps, orgId: string, input: CreateRenderInput, opts: AcceptOptions = {}): Promise<Accepted> {
+export async function createRender(
+  deps: JobsDeps,
+  orgId: string,
+  input: CreateRenderInput,
+  opts: AcceptOptions = {},
+): Promise<Accepted> {
   const claim = claimFor("render", input, opts);
   if (!claim) return createRenderNow(deps, orgId, input, opts);
   // A replay answers as the first request did, even if the template changed or went away since.
@@ -222,14 +243,24 @@ export async function createRender(deps: JobsDeps, orgId: string, input: CreateR
   return createRenderInTransaction(deps, orgId, input, opts, claim);
 }
 
-async function createRenderInTransaction(deps: JobsDeps, orgId: string, input: CreateRenderInput, opts: AcceptOptions, claim: IdempotencyClaim | null): Promise<Accepted> {
+async function createRenderInTransaction(
+  deps: JobsDeps,
+  orgId: string,
+  input: CreateRenderInput,
+  opts: AcceptOptions,
+  claim: IdempotencyClaim | null,
+): Promise<Accepted> {
   const template = await findTemplate(deps.prisma, orgId, input.template_id);
   if (!template) throw new NotFoundError(`template ${input.template_id} not found`);
   const render = plan(deps, template, input.modifications, input);
-  if (input.modifications.some((m) => m.font_family !== undefined)) await checkFonts(deps.prisma, orgId, render.document);
+  if (input.modifications.some((m) => m.font_family !== undefined))
+    await checkFonts(deps.prisma, orgId, render.document);
   const sendTo = input.send_to ? await prepareSendTo(deps, orgId, input.send_to) : undefined;
   return accept(deps, orgId, claim, render.price, async (tx) => {
-    const job = await insertRender(tx, orgId, render, input, { ...(sendTo ? { sendTo } : {}), requestId: opts.requestId });
+    const job = await insertRender(tx, orgId, render, input, {
+      ...(sendTo ? { sendTo } : {}),
+      requestId: opts.requestId,
+    });
     return { primary: job, renders: [job] };
   });
 }
@@ -240,13 +271,19 @@ async function createRenderInTransaction(deps: JobsDeps, orgId: string, input: C
  * that the template is still at the planned version, else the template is read again and the
  * render planned anew. The job is returned as written, without reading it back.
  */
-async function createRenderNow(deps: JobsDeps, orgId: string, input: CreateRenderInput, opts: AcceptOptions): Promise<Accepted> {
+async function createRenderNow(
+  deps: JobsDeps,
+  orgId: string,
+  input: CreateRenderInput,
+  opts: AcceptOptions,
+): Promise<Accepted> {
   let sendTo: string | undefined;
   for (let attempt = 0; attempt <= STALE_RETRIES; attempt++) {
     const template = await findTemplateSnapshot(deps.prisma, orgId, input.template_id, { fresh: attempt > 0 });
     if (!template) throw new NotFoundError(`template ${input.template_id} not found`);
     const render = plan(deps, template, input.modifications, input);
-    if (input.modifications.some((m) => m.font_family !== undefined)) await checkFonts(deps.prisma, orgId, render.document);
+    if (input.modifications.some((m) => m.font_family !== undefined))
+      await checkFonts(deps.prisma, orgId, render.document);
     if (input.send_to && sendTo === undefined) sendTo = await prepareSendTo(deps, orgId, input.send_to);
     const row: PaidRender = {
       id: newId("clx"),
@@ -290,7 +327,12 @@ async function createRenderNow(deps: JobsDeps, orgId: string, input: CreateRende
 }
 
 /** POST /api/v1/studio/create-and-render: save the design as a template and render it. */
-export async function createStudioRender(deps: JobsDeps, orgId: string, input: StudioRenderInput, opts: AcceptOptions = {}): Promise<Accepted> {
+export async function createStudioRender(
+  deps: JobsDeps,
+  orgId: string,
+  input: StudioRenderInput,
+  opts: AcceptOptions = {},
+): Promise<Accepted> {
   const claim = claimFor("studio", input, opts);
   const earlier = await replayIfUsed(deps, orgId, claim);
   if (earlier) return earlier;
@@ -301,17 +343,26 @@ export async function createStudioRender(deps: JobsDeps, orgId: string, input: S
   });
   const templateId = newId("tpl");
   const render = plan(deps, { id: templateId, version: 1, document }, input.modifications, input);
-  if (input.modifications.some((m) => m.font_family !== undefined)) await checkFonts(deps.prisma, orgId, render.document);
+  if (input.modifications.some((m) => m.font_family !== undefined))
+    await checkFonts(deps.prisma, orgId, render.document);
   const sendTo = input.send_to ? await prepareSendTo(deps, orgId, input.send_to) : undefined;
   return accept(deps, orgId, claim, render.price, async (tx) => {
     await insertTemplate(tx, orgId, templateId, name, document);
-    const job = await insertRender(tx, orgId, render, input, { ...(sendTo ? { sendTo } : {}), requestId: opts.requestId });
+    const job = await insertRender(tx, orgId, render, input, {
+      ...(sendTo ? { sendTo } : {}),
+      requestId: opts.requestId,
+    });
     return { primary: job, renders: [job], templateId };
   });
 }
 
 /** POST /api/v1/design-groups/create: every template of the group, one set of modifications. */
-export async function createGroupRender(deps: JobsDeps, orgId: string, input: GroupRenderInput, opts: AcceptOptions = {}): Promise<Accepted> {
+export async function createGroupRender(
+  deps: JobsDeps,
+  orgId: string,
+  input: GroupRenderInput,
+  opts: AcceptOptions = {},
+): Promise<Accepted> {
   const claim = claimFor("group", input, opts);
   const earlier = await replayIfUsed(deps, orgId, claim);
   if (earlier) return earlier;
@@ -324,11 +375,15 @@ export async function createGroupRender(deps: JobsDeps, orgId: string, input: Gr
   const allLayers = new Set(templates.flatMap((t) => (t.document as TemplateDocument).layers.map((l) => l.name)));
   input.modifications.forEach((m, i) => {
     if (!allLayers.has(m.name)) {
-      throw new ValidationError(`unknown layer "${m.name}": no template of the group has it; their layers are ${[...allLayers].map((n) => `"${n}"`).join(", ")}`, ["modifications", i, "name"]);
+      throw new ValidationError(
+        `unknown layer "${m.name}": no template of the group has it; their layers are ${[...allLayers].map((n) => `"${n}"`).join(", ")}`,
+        ["modifications", i, "name"],
+      );
     }
   });
   const renders = ids.map((id) => plan(deps, byId.get(id)!, input.modifications, input, { skipUnknownLayers: true }));
-  if (input.modifications.some((m) => m.font_family !== undefined)) for (const r of renders) await checkFonts(deps.prisma, orgId, r.document);
+  if (input.modifications.some((m) => m.font_family !== undefined))
+    for (const r of renders) await checkFonts(deps.prisma, orgId, r.document);
   const total = renders.reduce((sum, r) => sum + r.price, 0);
   return accept(deps, orgId, claim, total, async (tx) => {
     const parent = await insertJob(tx, {
@@ -337,12 +392,18 @@ export async function createGroupRender(deps: JobsDeps, orgId: string, input: Gr
       kind: "group",
       designGroupId: group?.id ?? null,
       ...deliveryColumns(input.webhook_url, undefined),
-      input: { template_ids: ids, modifications: input.modifications, ...outputOf(input), request_id: opts.requestId ?? null },
+      input: {
+        template_ids: ids,
+        modifications: input.modifications,
+        ...outputOf(input),
+        request_id: opts.requestId ?? null,
+      },
       format: input.format,
       priceCents: total,
     });
     const items: Job[] = [];
-    for (const r of renders) items.push(await insertRender(tx, orgId, r, input, { parentId: parent.id, requestId: opts.requestId }));
+    for (const r of renders)
+      items.push(await insertRender(tx, orgId, r, input, { parentId: parent.id, requestId: opts.requestId }));
     return { primary: parent, renders: items };
   });
 }

@@ -112,7 +112,11 @@ export interface PaidRendersOutcome {
  * the organisation's): a caller that planned from a cached template learns it is stale instead.
  * When nothing was accepted, the caller tells "stale" (current < renders) from a refused debit.
  */
-export async function acceptPaidRenders(db: Db, orgId: string, renders: readonly EncodedPaidRender[]): Promise<PaidRendersOutcome> {
+export async function acceptPaidRenders(
+  db: Db,
+  orgId: string,
+  renders: readonly EncodedPaidRender[],
+): Promise<PaidRendersOutcome> {
   const total = renders.reduce((sum, r) => sum + r.priceCents, 0);
   const rows = `[${renders.map((r) => r.json).join(",")}]`;
   const [result] = await db.$queryRaw<{ current: number; jobs: number; created_at: Date | null }[]>`
@@ -167,7 +171,12 @@ export interface JobListFilter {
 }
 
 /** The organisation's jobs, newest first, keyset-paginated. */
-export async function listJobsForOrg(db: Db, orgId: string, filter: JobListFilter, page: PageQuery): Promise<Page<Job>> {
+export async function listJobsForOrg(
+  db: Db,
+  orgId: string,
+  filter: JobListFilter,
+  page: PageQuery,
+): Promise<Page<Job>> {
   const rows = await db.job.findMany({
     where: {
       orgId,
@@ -217,7 +226,12 @@ const scopeGuard = (scope: FinalScope) => (scope === "standalone" ? P.sql`AND "p
  * An unfinished job -> complete with its output (an earlier attempt's error cleared). Null when
  * nothing changed: already final, missing, or outside `scope`.
  */
-export async function completeUnfinishedJob(db: Db, jobId: string, result: { outputKey: string; renderMs: number }, scope: FinalScope = "any"): Promise<Job | null> {
+export async function completeUnfinishedJob(
+  db: Db,
+  jobId: string,
+  result: { outputKey: string; renderMs: number },
+  scope: FinalScope = "any",
+): Promise<Job | null> {
   const rows = await db.$queryRaw<Job[]>`
     UPDATE "jobs" SET "status" = 'complete', "output_key" = ${result.outputKey}, "render_ms" = ${result.renderMs}, "completed_at" = now(), "error" = NULL
     WHERE "id" = ${jobId} AND "status" IN ('pending', 'processing') ${scopeGuard(scope)}
@@ -233,7 +247,12 @@ export async function completeUnfinishedJob(db: Db, jobId: string, result: { out
  * was never charged or charged 0, and the ledger moves with the balance. Null as
  * completeUnfinishedJob.
  */
-export async function failUnfinishedJob(db: Db, jobId: string, error: string, scope: FinalScope = "any"): Promise<Job | null> {
+export async function failUnfinishedJob(
+  db: Db,
+  jobId: string,
+  error: string,
+  scope: FinalScope = "any",
+): Promise<Job | null> {
   const rows = await db.$queryRaw<Job[]>`
     WITH "failed" AS (
       UPDATE "jobs" SET "status" = 'failed', "error" = ${error}, "completed_at" = now()
@@ -285,11 +304,18 @@ export async function settleUnfinishedGroupJob(db: Db, groupId: string, failure:
  * Jobs final before `completedBefore` whose delivery is still owed: a complete job's send_to
  * not yet delivered or failed, or a final job's webhook still pending.
  */
-export async function findJobsOwingDelivery(db: Db, completedBefore: Date, limit: number): Promise<Pick<Job, "id" | "status" | "sendToStatus">[]> {
+export async function findJobsOwingDelivery(
+  db: Db,
+  completedBefore: Date,
+  limit: number,
+): Promise<Pick<Job, "id" | "status" | "sendToStatus">[]> {
   return db.job.findMany({
     where: {
       completedAt: { lt: completedBefore },
-      OR: [{ status: "complete", sendToStatus: { in: ["pending", "delivering"] } }, { status: { in: ["complete", "failed"] }, webhookStatus: "pending" }],
+      OR: [
+        { status: "complete", sendToStatus: { in: ["pending", "delivering"] } },
+        { status: { in: ["complete", "failed"] }, webhookStatus: "pending" },
+      ],
     },
     select: { id: true, status: true, sendToStatus: true },
     take: limit,

@@ -32,7 +32,10 @@ export async function viewOf(deps: Pick<JobsDeps, "storage" | "prisma">, job: Jo
 }
 
 /** Publishes the job's current view. Best effort: the database already holds the change. */
-export async function announce(deps: Pick<JobsDeps, "events" | "storage" | "prisma" | "logger">, job: Job): Promise<void> {
+export async function announce(
+  deps: Pick<JobsDeps, "events" | "storage" | "prisma" | "logger">,
+  job: Job,
+): Promise<void> {
   try {
     await deps.events.publishJob({ org_id: job.orgId, job: await viewOf(deps, job) });
   } catch (err) {
@@ -48,6 +51,11 @@ export async function getJob(deps: Pick<JobsDeps, "prisma">, orgId: string, jobI
 }
 
 /** The organisation's jobs, newest first, keyset-paginated. */
-export async function listJobs(deps: Pick<JobsDeps, "prisma">, orgId: string, filter: JobListFilter, page: PageQuery): Promise<Page<Job>> {
+export async function listJobs(
+  deps: Pick<JobsDeps, "prisma">,
+  orgId: string,
+  filter: JobListFilter,
+  page: PageQuery,
+): Promise<Page<Job>> {
   return listJobsForOrg(deps.prisma, orgId, filter, page);
 }

@@ -34,7 +34,11 @@ export async function markProcessing(deps: JobsDeps, jobId: string): Promise<Job
   return job;
 }
 
-export async function markComplete(deps: JobsDeps, jobId: string, result: { outputKey: string; renderMs: number }): Promise<Job | null> {
+export async function markComplete(
+  deps: JobsDeps,
+  jobId: string,
+  result: { outputKey: string; renderMs: number },
+): Promise<Job | null> {
   return finish(deps, (db, scope) => completeUnfinishedJob(db, jobId, result, scope));
 }
 
@@ -48,7 +52,10 @@ export async function markFailed(deps: JobsDeps, jobId: string, error: string): 
  * when that changed nothing — an item of a group, or a job already final or missing — again in a
  * transaction that, for an item, settles its group too.
  */
-async function finish(deps: JobsDeps, transition: (db: Db, scope: FinalScope) => Promise<Job | null>): Promise<Job | null> {
+async function finish(
+  deps: JobsDeps,
+  transition: (db: Db, scope: FinalScope) => Promise<Job | null>,
+): Promise<Job | null> {
   const standalone = await transition(deps.prisma, "standalone");
   const changed = standalone
     ? { job: standalone, group: null }

@@ -49,7 +49,9 @@ export function jobView(job: Job, publicUrl: (key: string) => string, items?: Jo
     ...(job.completedAt ? { completed_at: job.completedAt.toISOString() } : {}),
     ...(complete && job.sendToStatus ? { send_to_status: job.sendToStatus as SendToStatus } : {}),
     ...(complete && job.sendToStatus === "failed" ? { send_to_error: job.sendToError ?? "delivery failed" } : {}),
-    ...(complete && job.sendToStatus === "delivered" && job.sendToResult ? { send_to_result: job.sendToResult as Record<string, string> } : {}),
+    ...(complete && job.sendToStatus === "delivered" && job.sendToResult
+      ? { send_to_result: job.sendToResult as Record<string, string> }
+      : {}),
     ...(items
       ? {
           items: items.map((item) => ({
@@ -67,7 +69,9 @@ export function jobView(job: Job, publicUrl: (key: string) => string, items?: Jo
 
 /** Nothing more will happen to the job: final, and its send_to (if any) final too. */
 export const isSettled = (view: Pick<JobView, "status" | "send_to_status">) =>
-  view.status === "failed" || (view.status === "complete" && (view.send_to_status === undefined || view.send_to_status === "delivered" || view.send_to_status === "failed"));
+  view.status === "failed" ||
+  (view.status === "complete" &&
+    (view.send_to_status === undefined || view.send_to_status === "delivered" || view.send_to_status === "failed"));
 
 /** Progress order of the states a client can see, so events never go backwards. */
 export function progressRank(view: Pick<JobView, "status" | "send_to_status">): number {

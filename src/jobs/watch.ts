@@ -49,7 +49,13 @@ export function watchOrganization(deps: WatchDeps, orgId: string): Repeater<JobV
  * `signal` aborts (the client went away). Resolves the final view, or null on timeout/abort;
  * the job itself goes on either way.
  */
-export async function waitForFinal(deps: WatchDeps, orgId: string, jobId: string, timeoutMs: number, signal?: AbortSignal): Promise<JobView | null> {
+export async function waitForFinal(
+  deps: WatchDeps,
+  orgId: string,
+  jobId: string,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<JobView | null> {
   const iterator = watchJob(deps, orgId, jobId)[Symbol.asyncIterator]();
   let timer: NodeJS.Timeout | undefined;
   const gaveUp = new Promise<null>((resolve) => {

@@ -150,7 +150,10 @@ export interface AddressPolicy {
   allowed: ReadonlySet<string>;
 }
 
-export function addressPolicy(opts: { allowPrivateNetworks: boolean; allowAddresses?: readonly string[] | undefined }): AddressPolicy {
+export function addressPolicy(opts: {
+  allowPrivateNetworks: boolean;
+  allowAddresses?: readonly string[] | undefined;
+}): AddressPolicy {
   return {
     allowPrivate: opts.allowPrivateNetworks,
     allowed: new Set((opts.allowAddresses ?? []).map(canonicalIp).filter((a) => a !== "")),
@@ -193,7 +196,10 @@ export async function resolveAllowedAddress(
   if (policy.allowPrivate) return addresses[0]!;
   const usable = addresses.find((a) => addressAllowed(a.address, policy));
   if (!usable) {
-    throw new AddressCheckError("blocked_address", `address ${addresses[0]!.address} is not public (resolved from ${host})`);
+    throw new AddressCheckError(
+      "blocked_address",
+      `address ${addresses[0]!.address} is not public (resolved from ${host})`,
+    );
   }
   return usable;
 }

@@ -16,7 +16,13 @@ import http from "node:http";
 import https from "node:https";
 import { isIP, type LookupFunction } from "node:net";
 import { performance } from "node:perf_hooks";
-import { AddressCheckError, addressPolicy, resolveAllowedAddress, stripBrackets, systemLookup } from "./address-policy.js";
+import {
+  AddressCheckError,
+  addressPolicy,
+  resolveAllowedAddress,
+  stripBrackets,
+  systemLookup,
+} from "./address-policy.js";
 
 const DEFAULT_USER_AGENT = "Templified/0.1 (+https://github.com/templified)";
 
@@ -91,7 +97,10 @@ export class GuardedRequestError extends Error {
     reason: string,
     details: { url: string; method: string; retryable: boolean; status?: number; cause?: unknown },
   ) {
-    super(`${details.method} ${details.url}: ${reason}`, details.cause === undefined ? undefined : { cause: details.cause });
+    super(
+      `${details.method} ${details.url}: ${reason}`,
+      details.cause === undefined ? undefined : { cause: details.cause },
+    );
     this.reason = reason;
     this.url = details.url;
     this.retryable = details.retryable;
@@ -137,7 +146,15 @@ function pinnedLookup(pinned: LookupAddress): LookupFunction {
   }) as unknown as LookupFunction;
 }
 
-const TRANSIENT_NETWORK_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "EHOSTUNREACH", "ENETUNREACH", "ETIMEDOUT", "EPIPE", "EAI_AGAIN"]);
+const TRANSIENT_NETWORK_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ETIMEDOUT",
+  "EPIPE",
+  "EAI_AGAIN",
+]);
 
 function describeNetworkError(err: NodeJS.ErrnoException): string {
   switch (err.code) {
@@ -207,7 +224,12 @@ async function readBody(hop: Hop, maxBytes: number): Promise<Buffer> {
   const declared = hop.response.headers["content-length"];
   if (declared !== undefined && /^\d+$/.test(declared) && Number(declared) > maxBytes) {
     hop.request.destroy();
-    throw new Failure("too_large", `response is ${declared} bytes, more than the ${maxBytes}-byte limit`, false, hop.status);
+    throw new Failure(
+      "too_large",
+      `response is ${declared} bytes, more than the ${maxBytes}-byte limit`,
+      false,
+      hop.status,
+    );
   }
   const chunks: Buffer[] = [];
   let total = 0;
@@ -248,8 +270,20 @@ export async function guardedRequest(url: string, opts: GuardedRequestOptions): 
     headers: normaliseHeaders(opts.headers),
     body: opts.body === undefined ? undefined : Buffer.isBuffer(opts.body) ? opts.body : Buffer.from(opts.body, "utf8"),
   };
-  const fail = (err: Failure | null, kind: GuardedRequestErrorKind, reason: string, retryable: boolean, cause: unknown) =>
-    new GuardedRequestError(kind, reason, { url: displayUrl(url), method: req.method, retryable, status: err?.status, cause });
+  const fail = (
+    err: Failure | null,
+    kind: GuardedRequestErrorKind,
+    reason: string,
+    retryable: boolean,
+    cause: unknown,
+  ) =>
+    new GuardedRequestError(kind, reason, {
+      url: displayUrl(url),
+      method: req.method,
+      retryable,
+      status: err?.status,
+      cause,
+    });
 
   const controller = new AbortController();
   let timedOut = false;
@@ -278,7 +312,10 @@ export async function guardedRequest(url: string, opts: GuardedRequestOptions): 
         throw new Failure("invalid_url", `unsupported protocol ${current.protocol} (only http and https)`);
       }
       // Every hop (the first and each redirect target) is resolved and checked again.
-      const pinned = await Promise.race([resolveAllowedAddress(current.hostname, policy, lookup).catch(asFailure), aborted]);
+      const pinned = await Promise.race([
+        resolveAllowedAddress(current.hostname, policy, lookup).catch(asFailure),
+        aborted,
+      ]);
       const hop: Hop = await Promise.race([requestOnce(current, pinned, req, controller.signal), aborted]);
       if (REDIRECT_STATUSES.has(hop.status) && hop.location && redirects < maxRedirects) {
         hop.request.destroy();
@@ -310,7 +347,8 @@ export async function guardedRequest(url: string, opts: GuardedRequestOptions): 
       };
     }
   } catch (err) {
-    if (timedOut) throw fail(err instanceof Failure ? err : null, "timeout", `timed out after ${timeoutMs} ms`, true, err);
+    if (timedOut)
+      throw fail(err instanceof Failure ? err : null, "timeout", `timed out after ${timeoutMs} ms`, true, err);
     if (err instanceof Failure) throw fail(err, err.kind, err.message, err.retryable, err);
     if (controller.signal.aborted) throw fail(null, "aborted", "aborted", true, err);
     const netErr = err as NodeJS.ErrnoException;
@@ -325,7 +363,9 @@ export async function guardedRequest(url: string, opts: GuardedRequestOptions): 
 function redirectedRequest(req: HopRequest, status: number, from: URL, to: URL): HopRequest {
   const headers = { ...req.headers };
   let { method, body } = req;
-  if (status === 303 ? method !== "GET" && method !== "HEAD" : (status === 301 || status === 302) && method === "POST") {
+  if (
+    status === 303 ? method !== "GET" && method !== "HEAD" : (status === 301 || status === 302) && method === "POST"
+  ) {
     method = "GET";
     body = undefined;
     delete headers["content-type"];

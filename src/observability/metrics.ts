@@ -63,8 +63,13 @@ export function registerStateGauges(ctx: AppContext): void {
     registers: [registry],
     async collect() {
       this.reset();
-      for (const [name, queue] of [["render", ctx.renderQueue.queue], ["deliver", ctx.deliverQueue.queue]] as const) {
-        const counts = await queue.getJobCounts("waiting", "prioritized", "active", "delayed", "failed").catch(() => null);
+      for (const [name, queue] of [
+        ["render", ctx.renderQueue.queue],
+        ["deliver", ctx.deliverQueue.queue],
+      ] as const) {
+        const counts = await queue
+          .getJobCounts("waiting", "prioritized", "active", "delayed", "failed")
+          .catch(() => null);
         if (counts) for (const [state, n] of Object.entries(counts)) this.set({ queue: name, state }, n);
       }
     },

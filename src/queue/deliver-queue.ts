@@ -11,33 +11,46 @@ export class DeliverQueue {
   readonly queue: Queue<DeliverPayload>;
 
   constructor(
-    private readonly opts: { connection: ConnectionOptions; prefix: string; sendToAttempts: number; webhookSchedule: number[] },
+    private readonly opts: {
+      connection: ConnectionOptions;
+      prefix: string;
+      sendToAttempts: number;
+      webhookSchedule: number[];
+    },
   ) {
     this.queue = new Queue<DeliverPayload>(DELIVER_QUEUE, { connection: opts.connection, prefix: opts.prefix });
   }
 
   /** Idempotent per job: the send_to of one job is queued once. */
   async enqueueSendTo(jobId: string): Promise<void> {
-    await this.queue.add("send_to", { kind: "send_to", jobId }, {
-      jobId: `send_to-${jobId}`,
-      attempts: this.opts.sendToAttempts,
-      backoff: { type: "exponential", delay: 2_000 },
-      removeOnComplete: { age: 3600 },
-      removeOnFail: { age: 7 * 24 * 3600 },
-    });
+    await this.queue.add(
+      "send_to",
+      { kind: "send_to", jobId },
+      {
+        jobId: `send_to-${jobId}`,
+        attempts: this.opts.sendToAttempts,
+        backoff: { type: "exponential", delay: 2_000 },
+        removeOnComplete: { age: 3600 },
+        removeOnFail: { age: 7 * 24 * 3600 },
+      },
+    );
   }
 
   /** `round` distinguishes a redelivery from the first delivery of the same event. */
   async enqueueWebhook(jobId: string, round = 0): Promise<void> {
-    await this.queue.add("webhook", { kind: "webhook", jobId }, {
-      jobId: `webhook-${jobId}-${round}`,
-      attempts: this.opts.webhookSchedule.length,
-      // The delays come from the schedule (and Retry-After): see src/workers/deliver-worker.ts.
-      backoff: { type: "webhook-schedule" },
-      delay: this.opts.webhookSchedule[0] ?? 0,
-      removeOnComplete: { age: 3600 },
-      removeOnFail: { age: 7 * 24 * 3600 },
-    });
+    await this.queue.add(
+      "webhook",
+      { kind: "webhook", jobId },
+      {
+        jobId: `webhook-${jobId}-${round}`,
+        attempts: this.opts.webhookSchedule.length,
+        // The delays come from the schedule (and Retry-After): see src/workers/deliver-worker.ts.
+        backoff: { type: "webhook-schedule" },
+        delay: this.opts.webhookSchedule[0] ?? 0,
+        removeOnComplete: { age: 3600 },
+        removeOnFail: { age: 7 * 24 * 3600 },
+      },
+    );
   }
 
   async close(): Promise<void> {

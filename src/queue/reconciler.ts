@@ -62,7 +62,8 @@ export async function reconcileOnce(deps: ReconcilerDeps, graceMs = 5_000, batch
  */
 async function admitRound(deps: ReconcilerDeps, batch: number): Promise<number> {
   let admitted = 0;
-  for (const orgId of await findOrgsToAdmit(deps.prisma, deps.renderQueue.orgSlots, batch)) admitted += await deps.renderQueue.admit(orgId);
+  for (const orgId of await findOrgsToAdmit(deps.prisma, deps.renderQueue.orgSlots, batch))
+    admitted += await deps.renderQueue.admit(orgId);
   return admitted;
 }
 
@@ -71,7 +72,8 @@ async function reconcileDeliveries(deps: ReconcilerDeps, graceMs: number, batch:
   const owed = await findJobsOwingDelivery(deps.prisma, new Date(Date.now() - graceMs), batch);
   let enqueued = 0;
   for (const job of owed) {
-    const sendToOwed = job.status === "complete" && (job.sendToStatus === "pending" || job.sendToStatus === "delivering");
+    const sendToOwed =
+      job.status === "complete" && (job.sendToStatus === "pending" || job.sendToStatus === "delivering");
     const queued = await deps.deliverQueue.queue.getJob(sendToOwed ? `send_to-${job.id}` : `webhook-${job.id}-0`);
     if (queued) continue; // there, or kept after it ran (its outcome is recorded on the job)
     await (sendToOwed ? deps.deliverQueue.enqueueSendTo(job.id) : deps.deliverQueue.enqueueWebhook(job.id));

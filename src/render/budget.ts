@@ -55,7 +55,12 @@ export class RenderBudget {
   fail(err: unknown): void {
     if (this.firstError) return;
     this.firstError =
-      err instanceof RenderError ? err : new RenderError("RENDER_FAILED", err instanceof Error ? err.message : String(err), { cause: err, retryable: true });
+      err instanceof RenderError
+        ? err
+        : new RenderError("RENDER_FAILED", err instanceof Error ? err.message : String(err), {
+            cause: err,
+            retryable: true,
+          });
     this.controller.abort(this.firstError);
     for (const reject of this.waiting) reject(this.firstError);
     this.waiting.clear();
@@ -94,7 +99,9 @@ export class RenderBudget {
   }
 
   private expire(): void {
-    this.fail(new RenderError("RENDER_TIMEOUT", `render exceeded the ${seconds(this.timeoutMs)} budget (RENDER_TIMEOUT_MS)`));
+    this.fail(
+      new RenderError("RENDER_TIMEOUT", `render exceeded the ${seconds(this.timeoutMs)} budget (RENDER_TIMEOUT_MS)`),
+    );
   }
 
   /** Throw the render's error if it has failed (between steps of synchronous work). */

@@ -25,4 +25,3 @@ export class RenderError extends Error {
     this.retryable = options.retryable ?? false;
   }
 }
-

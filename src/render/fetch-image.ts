@@ -11,7 +11,13 @@
 // - One deadline for the whole fetch (DNS, connect, redirects, body), a byte cap checked against
 //   Content-Length up front and while streaming, and non-2xx is an error (here).
 import type { LookupAddress } from "node:dns";
-import { displayUrl, guardedRequest, GuardedRequestError, REDIRECT_STATUSES, type GuardedResponse } from "../net/guarded-http.js";
+import {
+  displayUrl,
+  guardedRequest,
+  GuardedRequestError,
+  REDIRECT_STATUSES,
+  type GuardedResponse,
+} from "../net/guarded-http.js";
 import { RenderError } from "./errors.js";
 
 export { displayUrl } from "../net/guarded-http.js";
@@ -78,7 +84,9 @@ export async function fetchImage(url: string, options: FetchImageOptions = {}): 
       const code = err.kind === "too_large" ? "IMAGE_TOO_LARGE" : "IMAGE_FETCH_FAILED";
       throw new RenderError(code, `${prefix}: ${err.reason}`, { cause: err, retryable: err.retryable });
     }
-    throw new RenderError("IMAGE_FETCH_FAILED", `${prefix}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    throw new RenderError("IMAGE_FETCH_FAILED", `${prefix}: ${err instanceof Error ? err.message : String(err)}`, {
+      cause: err,
+    });
   }
   const { status } = response;
   // The guarded client returns a redirect it was not allowed to follow.
@@ -91,5 +99,9 @@ export async function fetchImage(url: string, options: FetchImageOptions = {}): 
     throw new RenderError("IMAGE_FETCH_FAILED", `${prefix}: HTTP ${status}${via}`, { retryable: transient });
   }
   const contentType = response.headers["content-type"];
-  return { body: response.body, finalUrl: response.finalUrl, contentType: typeof contentType === "string" ? contentType : undefined };
+  return {
+    body: response.body,
+    finalUrl: response.finalUrl,
+    contentType: typeof contentType === "string" ? contentType : undefined,
+  };
 }

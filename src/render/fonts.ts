@@ -110,7 +110,11 @@ function weightRank(desired: number, available: number): number {
   return available > desired ? available - desired : 1000 + (desired - available);
 }
 
-function nearestFace<T extends { weight: number; style: FontStyle }>(faces: readonly T[], weight: number, style: FontStyle): T | undefined {
+function nearestFace<T extends { weight: number; style: FontStyle }>(
+  faces: readonly T[],
+  weight: number,
+  style: FontStyle,
+): T | undefined {
   let best: T | undefined;
   let bestRank = Infinity;
   for (const face of faces) {
@@ -140,7 +144,14 @@ export function selectFontFace(
   const own = uploaded.filter((f) => normalizeFamily(f.family) === wanted);
   if (own.length > 0) {
     const face = nearestFace(own, weight, style)!;
-    return { family: face.family, weight: face.weight, style: face.style, file: face.file, internalFamily: face.internalFamily, shipped: false };
+    return {
+      family: face.family,
+      weight: face.weight,
+      style: face.style,
+      file: face.file,
+      internalFamily: face.internalFamily,
+      shipped: false,
+    };
   }
   return nearestFace(
     SHIPPED_FONT_FACES.filter((f) => normalizeFamily(f.family) === wanted),
@@ -233,7 +244,10 @@ async function load(face: FontFaceFile): Promise<LoadedFontFace> {
     bytes = await readFile(face.file);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new FontLoadError(`the font file for "${face.family}" could not be read (${code ?? "error"})`, code !== "ENOENT");
+    throw new FontLoadError(
+      `the font file for "${face.family}" could not be read (${code ?? "error"})`,
+      code !== "ENOENT",
+    );
   }
   let font: fontkit.Font;
   try {
@@ -241,7 +255,10 @@ async function load(face: FontFaceFile): Promise<LoadedFontFace> {
     if (!("unitsPerEm" in parsed) || !parsed.unitsPerEm) throw new Error("font collections are not supported");
     font = parsed;
   } catch (err) {
-    throw new FontLoadError(`the font file for "${face.family}" is not a usable TTF/OTF font (${err instanceof Error ? err.message : String(err)})`, false);
+    throw new FontLoadError(
+      `the font file for "${face.family}" is not a usable TTF/OTF font (${err instanceof Error ? err.message : String(err)})`,
+      false,
+    );
   }
   const hash = createHash("sha256").update(bytes).digest("hex").slice(0, 24);
   const pangoFamily = `TF${hash}`;
@@ -289,6 +306,8 @@ export async function loadFontFace(face: FontFaceFile): Promise<LoadedFontFace> 
 export function pangoFontDescription(face: LoadedFontFace, sizePx: number): string {
   const size = Math.round(sizePx * 1000) / 1000;
   if (face.exact) return `${face.pangoFamily}, ${size}px`;
-  const words = [PANGO_WEIGHT_WORDS[face.face.weight] ?? "", face.face.style === "italic" ? "Italic" : ""].filter(Boolean).join(" ");
+  const words = [PANGO_WEIGHT_WORDS[face.face.weight] ?? "", face.face.style === "italic" ? "Italic" : ""]
+    .filter(Boolean)
+    .join(" ");
   return `${face.pangoFamily.replace(/[,\\]/g, " ")}, ${words ? `${words} ` : ""}${size}px`;
 }

@@ -73,7 +73,8 @@ export function gradientPixels(g: LinearGradient, width: number, height: number)
   const data = Buffer.alloc(width * height * 4);
   const scale = (size - 1) / length;
   // t(x, y) = ((x + 0.5 - w/2) dx + (y + 0.5 - h/2) dy) / length + 0.5, as a LUT index.
-  const index = (x: number, y: number) => ((x + 0.5 - width / 2) * dx + (y + 0.5 - height / 2) * dy) * scale + (size - 1) / 2;
+  const index = (x: number, y: number) =>
+    ((x + 0.5 - width / 2) * dx + (y + 0.5 - height / 2) * dy) * scale + (size - 1) / 2;
   const clampIndex = (v: number) => (v <= 0 ? 0 : v >= size - 1 ? size - 1 : Math.round(v));
   const rowBytes = width * 4;
   if (dx === 0) {

@@ -18,7 +18,15 @@ import { RenderError } from "./errors.js";
 import { displayUrl, fetchImage } from "./fetch-image.js";
 import { isOpaque, type Piece, type Rect } from "./raster.js";
 import { roundedMask } from "./shapes.js";
-import { MAX_SVG_BYTES, svgKind, SvgMemoryError, SvgProcessError, SvgRasterizer, type FitPlan, type Raster } from "./svg.js";
+import {
+  MAX_SVG_BYTES,
+  svgKind,
+  SvgMemoryError,
+  SvgProcessError,
+  SvgRasterizer,
+  type FitPlan,
+  type Raster,
+} from "./svg.js";
 
 /** Decoded images larger than this (width x height of the source) are refused. */
 const MAX_IMAGE_PIXELS = 50_000_000;
@@ -165,9 +173,16 @@ async function download(url: string, label: string, ctx: ImageFetchContext): Pro
 }
 
 /** Refuse an unsupported format, or too many pixels, from the header alone (before decoding). */
-function checkSize(meta: { format?: string | undefined; width?: number | undefined; height?: number | undefined }, where: string, formats: ReadonlySet<string>): { width: number; height: number } {
+function checkSize(
+  meta: { format?: string | undefined; width?: number | undefined; height?: number | undefined },
+  where: string,
+  formats: ReadonlySet<string>,
+): { width: number; height: number } {
   if (!formats.has(meta.format ?? "") || !meta.width || !meta.height) {
-    throw new RenderError("IMAGE_DECODE_FAILED", `${where} could not be decoded: unsupported image format ${meta.format ?? "unknown"}`);
+    throw new RenderError(
+      "IMAGE_DECODE_FAILED",
+      `${where} could not be decoded: unsupported image format ${meta.format ?? "unknown"}`,
+    );
   }
   if (meta.width * meta.height > MAX_IMAGE_PIXELS) {
     throw new RenderError(
@@ -190,11 +205,18 @@ async function rasterHeader(body: Buffer, where: string): Promise<Metadata> {
   try {
     meta = await sharp(body, { limitInputPixels: false }).metadata();
   } catch (err) {
-    throw new RenderError("IMAGE_DECODE_FAILED", `${where} could not be decoded: not a supported image (${errorMessage(err)})`, { cause: err });
+    throw new RenderError(
+      "IMAGE_DECODE_FAILED",
+      `${where} could not be decoded: not a supported image (${errorMessage(err)})`,
+      { cause: err },
+    );
   }
   if (meta.format === "svg") {
     // SVG that does not start like XML text: svg.ts only takes what starts with "<".
-    throw new RenderError("IMAGE_DECODE_FAILED", `${where} could not be decoded: SVG must start with "<" (an XML declaration or the <svg> element)`);
+    throw new RenderError(
+      "IMAGE_DECODE_FAILED",
+      `${where} could not be decoded: SVG must start with "<" (an XML declaration or the <svg> element)`,
+    );
   }
   checkSize(meta, where, ACCEPTED_IMAGE_FORMATS);
   return meta;
@@ -209,14 +231,23 @@ function fitPlan(srcW: number, srcH: number, req: ImageRequest, region: Rect): F
     const h = Math.max(req.height, Math.round(srcH * scale));
     const offsetX = Math.round((w - req.width) * req.focalX);
     const offsetY = Math.round((h - req.height) * req.focalY);
-    return { resize: { width: w, height: h, fit: "fill" }, extract: { ...region, left: offsetX + region.left, top: offsetY + region.top } };
+    return {
+      resize: { width: w, height: h, fit: "fill" },
+      extract: { ...region, left: offsetX + region.left, top: offsetY + region.top },
+    };
   }
   return { resize: { width: req.width, height: req.height, fit: req.fit }, extract: region };
 }
 
 type Decoded = Raster & { sourcePixels: number };
 
-async function decodeRaster(body: Buffer, req: ImageRequest, region: Rect, where: string, budget: RenderBudget): Promise<Decoded> {
+async function decodeRaster(
+  body: Buffer,
+  req: ImageRequest,
+  region: Rect,
+  where: string,
+  budget: RenderBudget,
+): Promise<Decoded> {
   const meta = await rasterHeader(body, where);
   // Source size after EXIF orientation.
   const swap = (meta.orientation ?? 1) >= 5;
@@ -232,17 +263,36 @@ async function decodeRaster(body: Buffer, req: ImageRequest, region: Rect, where
     .toColourspace("srgb")
     .raw()
     .toBuffer({ resolveWithObject: true });
-  return { data, width: info.width, height: info.height, channels: info.channels, depth: (info as { depth?: string }).depth, sourcePixels: srcW * srcH };
+  return {
+    data,
+    width: info.width,
+    height: info.height,
+    channels: info.channels,
+    depth: (info as { depth?: string }).depth,
+    sourcePixels: srcW * srcH,
+  };
 }
 
 const SVG_FORMATS: ReadonlySet<string> = new Set(["svg"]);
 
-async function decodeSvg(body: Buffer, req: ImageRequest, region: Rect, where: string, ctx: ImageFetchContext): Promise<Decoded> {
+async function decodeSvg(
+  body: Buffer,
+  req: ImageRequest,
+  region: Rect,
+  where: string,
+  ctx: ImageFetchContext,
+): Promise<Decoded> {
   if (svgKind(body) === "svgz") {
-    throw new RenderError("IMAGE_DECODE_FAILED", `${where} could not be decoded: compressed SVG (svgz) is not accepted; serve it uncompressed`);
+    throw new RenderError(
+      "IMAGE_DECODE_FAILED",
+      `${where} could not be decoded: compressed SVG (svgz) is not accepted; serve it uncompressed`,
+    );
   }
   if (body.length > MAX_SVG_BYTES) {
-    throw new RenderError("IMAGE_TOO_LARGE", `${where} is an SVG of ${body.length} bytes, more than the ${MAX_SVG_BYTES}-byte limit for SVG images`);
+    throw new RenderError(
+      "IMAGE_TOO_LARGE",
+      `${where} is an SVG of ${body.length} bytes, more than the ${MAX_SVG_BYTES}-byte limit for SVG images`,
+    );
   }
   const svg = new SvgRasterizer(ctx.signal);
   try {
@@ -251,7 +301,11 @@ async function decodeSvg(body: Buffer, req: ImageRequest, region: Rect, where: s
       meta = await svg.meta(body);
     } catch (err) {
       if (err instanceof RenderError || err instanceof SvgProcessError || err instanceof SvgMemoryError) throw err;
-      throw new RenderError("IMAGE_DECODE_FAILED", `${where} could not be decoded: not a supported image (${errorMessage(err)})`, { cause: err });
+      throw new RenderError(
+        "IMAGE_DECODE_FAILED",
+        `${where} could not be decoded: not a supported image (${errorMessage(err)})`,
+        { cause: err },
+      );
     }
     const { width, height } = checkSize(meta, where, SVG_FORMATS);
     ctx.budget.chargeSourcePixels(width * height, where);
@@ -262,13 +316,24 @@ async function decodeSvg(body: Buffer, req: ImageRequest, region: Rect, where: s
   }
 }
 
-async function decodeAndFit(body: Buffer, req: ImageRequest, region: Rect, where: string, ctx: ImageFetchContext): Promise<{ data: Buffer; sourcePixels: number }> {
+async function decodeAndFit(
+  body: Buffer,
+  req: ImageRequest,
+  region: Rect,
+  where: string,
+  ctx: ImageFetchContext,
+): Promise<{ data: Buffer; sourcePixels: number }> {
   try {
     const raster = await ctx.budget.exclusive(() =>
       svgKind(body) ? decodeSvg(body, req, region, where, ctx) : decodeRaster(body, req, region, where, ctx.budget),
     );
     const { data } = raster;
-    if (raster.width !== region.width || raster.height !== region.height || raster.channels !== 4 || (raster.depth && raster.depth !== "uchar")) {
+    if (
+      raster.width !== region.width ||
+      raster.height !== region.height ||
+      raster.channels !== 4 ||
+      (raster.depth && raster.depth !== "uchar")
+    ) {
       throw new Error(`unexpected raster ${raster.width}x${raster.height}x${raster.channels} ${raster.depth}`);
     }
     if (req.radius >= 0.5) {
@@ -283,9 +348,11 @@ async function decodeAndFit(body: Buffer, req: ImageRequest, region: Rect, where
     if (err instanceof RenderError) throw err;
     const budgetError = ctx.budget.errorFor(err); // aborted or timed out: the render's own error says why
     if (budgetError) throw budgetError;
-    if (err instanceof SvgMemoryError) throw new RenderError("IMAGE_TOO_LARGE", `${where}: ${err.message}`, { cause: err });
+    if (err instanceof SvgMemoryError)
+      throw new RenderError("IMAGE_TOO_LARGE", `${where}: ${err.message}`, { cause: err });
     // The process died (memory?) or could not start: another attempt may do better.
-    if (err instanceof SvgProcessError) throw new RenderError("RENDER_FAILED", `${where}: ${err.message}`, { cause: err, retryable: true });
+    if (err instanceof SvgProcessError)
+      throw new RenderError("RENDER_FAILED", `${where}: ${err.message}`, { cause: err, retryable: true });
     throw new RenderError("IMAGE_DECODE_FAILED", `${where} could not be decoded: ${errorMessage(err)}`, { cause: err });
   }
 }
@@ -304,7 +371,12 @@ export function fetchSource(url: string, label: string, ctx: ImageFetchContext):
  * The image fitted to its box, rounded corners applied, for `region` (box coordinates) of the box.
  * The returned buffer may be shared with the cache: do not modify it.
  */
-export async function imagePiece(req: ImageRequest, region: Rect, ctx: ImageFetchContext, source?: Promise<ImageSource>): Promise<Piece> {
+export async function imagePiece(
+  req: ImageRequest,
+  region: Rect,
+  ctx: ImageFetchContext,
+  source?: Promise<ImageSource>,
+): Promise<Piece> {
   const fittedKey = JSON.stringify([
     "fit",
     sourceKey(req.url, ctx),

@@ -6,50 +6,13 @@ export {
   configureSharp,
   configureImageCache,
   contentTypeFor,
-  
-  
-  
-  
-  
-  
-  
   MAX_RENDER_SOURCE_PIXELS,
   MAX_SVG_BYTES,
-  
-  
   ENCODER_SETTINGS,
   type RenderOptions,
-  
-  
   type ImageCacheSettings,
 } from "./renderer.js";
-export { RenderError,  RENDER_ERROR_CODES,  } from "./errors.js";
-export {
-  fetchImage,
-  
-  
-  
-  
-  
-  
-} from "./fetch-image.js";
-export {
-  
-  
-  
-  fontFileFor,
-  
-  
-  
-  
-  
-  
-  
-  
-  
-  type UploadedFontFace,
-} from "./fonts.js";
-export { layoutTextLayer,  } from "./text.js";
-;
-;
-;
+export { RenderError, RENDER_ERROR_CODES } from "./errors.js";
+export { fetchImage } from "./fetch-image.js";
+export { fontFileFor, type UploadedFontFace } from "./fonts.js";
+export { layoutTextLayer } from "./text.js";

@@ -81,7 +81,12 @@ function rotate(x: number, y: number, deg: number): [number, number] {
 }
 
 /** Bounds of the four corners of `rect` rotated by `deg` (clockwise) about (cx, cy). */
-function rotatedCorners(rect: Rect, cx: number, cy: number, deg: number): { x0: number; y0: number; x1: number; y1: number } {
+function rotatedCorners(
+  rect: Rect,
+  cx: number,
+  cy: number,
+  deg: number,
+): { x0: number; y0: number; x1: number; y1: number } {
   let x0 = Infinity;
   let y0 = Infinity;
   let x1 = -Infinity;
@@ -118,7 +123,14 @@ export function neededRegion(box: Rect, rotation: number, canvas: Rect): Rect | 
   const full: Rect = { left: 0, top: 0, width: box.width, height: box.height };
   if (isAxisAligned(rotation)) {
     const visible = intersect(box, canvas);
-    return visible && { left: visible.left - box.left, top: visible.top - box.top, width: visible.width, height: visible.height };
+    return (
+      visible && {
+        left: visible.left - box.left,
+        top: visible.top - box.top,
+        width: visible.width,
+        height: visible.height,
+      }
+    );
   }
   if (!intersect(rotatedBounds(box, rotation), canvas)) return null;
   // Canvas corners mapped back into the (unrotated) box, plus a pixel for interpolation.
@@ -131,7 +143,8 @@ export function neededRegion(box: Rect, rotation: number, canvas: Rect): Rect | 
 
 /** Copy the `area` (canvas coordinates) out of an overlay-like raster placed at (left, top). */
 function crop(data: Buffer, left: number, top: number, width: number, area: Rect): Buffer {
-  if (area.left === left && area.top === top && area.width === width && area.height * width * 4 === data.length) return data;
+  if (area.left === left && area.top === top && area.width === width && area.height * width * 4 === data.length)
+    return data;
   const out = Buffer.alloc(area.width * area.height * 4);
   for (let y = 0; y < area.height; y++) {
     const src = ((area.top - top + y) * width + (area.left - left)) * 4;
@@ -149,7 +162,12 @@ function crop(data: Buffer, left: number, top: number, width: number, area: Rect
 function rotatePiece(piece: Piece, box: Rect, rotation: number, canvas: Rect): Overlay | null {
   const cx = box.left + box.width / 2;
   const cy = box.top + box.height / 2;
-  const bounds: Rect = { left: box.left + piece.left, top: box.top + piece.top, width: piece.width, height: piece.height };
+  const bounds: Rect = {
+    left: box.left + piece.left,
+    top: box.top + piece.top,
+    width: piece.width,
+    height: piece.height,
+  };
   // Bounds of the rotated piece: its corners rotated about the box centre.
   const { x0, y0, x1, y1 } = rotatedCorners(bounds, cx, cy, rotation);
   const t = (rotation * Math.PI) / 180;
@@ -196,11 +214,30 @@ function rotatePiece(piece: Piece, box: Rect, rotation: number, canvas: Rect): O
       const i01 = i00 + stride;
       const i11 = i01 + 4;
       // Premultiplied average, unpremultiplied again (the a.. terms already carry alpha).
-      out[d] = (((a00 > 0 ? src[i00]! * a00 : 0) + (a10 > 0 ? src[i10]! * a10 : 0) + (a01 > 0 ? src[i01]! * a01 : 0) + (a11 > 0 ? src[i11]! * a11 : 0)) / a + 0.5) | 0;
+      out[d] =
+        (((a00 > 0 ? src[i00]! * a00 : 0) +
+          (a10 > 0 ? src[i10]! * a10 : 0) +
+          (a01 > 0 ? src[i01]! * a01 : 0) +
+          (a11 > 0 ? src[i11]! * a11 : 0)) /
+          a +
+          0.5) |
+        0;
       out[d + 1] =
-        (((a00 > 0 ? src[i00 + 1]! * a00 : 0) + (a10 > 0 ? src[i10 + 1]! * a10 : 0) + (a01 > 0 ? src[i01 + 1]! * a01 : 0) + (a11 > 0 ? src[i11 + 1]! * a11 : 0)) / a + 0.5) | 0;
+        (((a00 > 0 ? src[i00 + 1]! * a00 : 0) +
+          (a10 > 0 ? src[i10 + 1]! * a10 : 0) +
+          (a01 > 0 ? src[i01 + 1]! * a01 : 0) +
+          (a11 > 0 ? src[i11 + 1]! * a11 : 0)) /
+          a +
+          0.5) |
+        0;
       out[d + 2] =
-        (((a00 > 0 ? src[i00 + 2]! * a00 : 0) + (a10 > 0 ? src[i10 + 2]! * a10 : 0) + (a01 > 0 ? src[i01 + 2]! * a01 : 0) + (a11 > 0 ? src[i11 + 2]! * a11 : 0)) / a + 0.5) | 0;
+        (((a00 > 0 ? src[i00 + 2]! * a00 : 0) +
+          (a10 > 0 ? src[i10 + 2]! * a10 : 0) +
+          (a01 > 0 ? src[i01 + 2]! * a01 : 0) +
+          (a11 > 0 ? src[i11 + 2]! * a11 : 0)) /
+          a +
+          0.5) |
+        0;
       out[d + 3] = (a + 0.5) | 0;
     }
   }

@@ -23,25 +23,37 @@ import { setMaxListeners } from "node:events";
 import os from "node:os";
 import sharp, { type Sharp } from "sharp";
 import { z } from "zod";
-import { OUTPUT_FORMATS, renderBudgetProblem, TemplateDocument, type Layer, type OutputFormat, type RectLayer } from "../templates/document.js";
+import {
+  OUTPUT_FORMATS,
+  renderBudgetProblem,
+  TemplateDocument,
+  type Layer,
+  type OutputFormat,
+  type RectLayer,
+} from "../templates/document.js";
 import { DEFAULT_RENDER_TIMEOUT_MS, RenderBudget } from "./budget.js";
 import { RenderError } from "./errors.js";
 import { DEFAULT_FETCH_TIMEOUT_MS, DEFAULT_MAX_IMAGE_BYTES } from "./fetch-image.js";
 import type { UploadedFontFace } from "./fonts.js";
 import { gradientPixels } from "./gradient.js";
 import { fetchSource, imagePiece, type ImageFetchContext, type ImageSource } from "./images.js";
-import { blendOver, intersect, neededRegion, parseHexColor, placePiece, rotatedBounds, type Overlay, type Rect, type Rgba } from "./raster.js";
+import {
+  blendOver,
+  intersect,
+  neededRegion,
+  parseHexColor,
+  placePiece,
+  rotatedBounds,
+  type Overlay,
+  type Rect,
+  type Rgba,
+} from "./raster.js";
 import { renderShape } from "./shapes.js";
 import { renderTextPiece } from "./text.js";
 
-;
-export { configureImageCache,   type ImageCacheSettings } from "./images.js";
-export {  MAX_RENDER_SOURCE_PIXELS } from "./budget.js";
+export { configureImageCache, type ImageCacheSettings } from "./images.js";
+export { MAX_RENDER_SOURCE_PIXELS } from "./budget.js";
 export { MAX_SVG_BYTES } from "./svg.js";
-;
-;
-;
-
 const DEFAULT_QUALITY = 85;
 /** Layers being prepared or waiting to be blended, at most (besides the area bound). */
 const PREPARE_AHEAD = 3;
@@ -137,7 +149,12 @@ function layerLabel(layer: Layer): string {
 function layerBox(layer: Layer): Rect {
   const left = Math.round(layer.x);
   const top = Math.round(layer.y);
-  return { left, top, width: Math.round(layer.x + layer.width) - left, height: Math.round(layer.y + layer.height) - top };
+  return {
+    left,
+    top,
+    width: Math.round(layer.x + layer.width) - left,
+    height: Math.round(layer.y + layer.height) - top,
+  };
 }
 
 /** Every length of the document multiplied by `s`. */
@@ -147,7 +164,12 @@ function scaleDocument(doc: TemplateDocument, s: number): TemplateDocument {
     const base = { ...layer, x: layer.x * s, y: layer.y * s, width: layer.width * s, height: layer.height * s };
     switch (base.type) {
       case "text":
-        return { ...base, font_size: base.font_size * s, min_font_size: base.min_font_size * s, letter_spacing: base.letter_spacing * s };
+        return {
+          ...base,
+          font_size: base.font_size * s,
+          min_font_size: base.min_font_size * s,
+          letter_spacing: base.letter_spacing * s,
+        };
       case "image":
         return { ...base, radius: base.radius * s };
       case "rect":
@@ -156,7 +178,12 @@ function scaleDocument(doc: TemplateDocument, s: number): TemplateDocument {
         return { ...base, stroke_width: base.stroke_width * s };
     }
   });
-  return { ...doc, width: Math.max(1, Math.round(doc.width * s)), height: Math.max(1, Math.round(doc.height * s)), layers };
+  return {
+    ...doc,
+    width: Math.max(1, Math.round(doc.width * s)),
+    height: Math.max(1, Math.round(doc.height * s)),
+    layers,
+  };
 }
 
 interface RenderContext extends ImageFetchContext {
@@ -173,7 +200,12 @@ function layerFailure(what: string, err: unknown, ctx: RenderContext): RenderErr
   return new RenderError("RENDER_FAILED", `${what}: ${errorMessage(err)}`, { cause: err, retryable: true });
 }
 
-async function renderLayer(layer: Layer, canvas: Rect, ctx: RenderContext, source?: Promise<ImageSource>): Promise<Overlay | null> {
+async function renderLayer(
+  layer: Layer,
+  canvas: Rect,
+  ctx: RenderContext,
+  source?: Promise<ImageSource>,
+): Promise<Overlay | null> {
   const box = layerBox(layer);
   if (box.width <= 0 || box.height <= 0) return null;
   const seconds = () => ctx.budget.sharpSeconds();
@@ -228,7 +260,12 @@ interface Base {
   opaque: boolean;
 }
 
-async function renderBackground(doc: TemplateDocument, canvas: Rect, ctx: RenderContext, source?: Promise<ImageSource>): Promise<Base> {
+async function renderBackground(
+  doc: TemplateDocument,
+  canvas: Rect,
+  ctx: RenderContext,
+  source?: Promise<ImageSource>,
+): Promise<Base> {
   const bg = doc.background;
   if (typeof bg === "string") {
     const color = parseHexColor(bg);
@@ -240,7 +277,16 @@ async function renderBackground(doc: TemplateDocument, canvas: Rect, ctx: Render
   }
   try {
     const piece = await imagePiece(
-      { url: bg.image_url, fit: bg.fit, focalX: 0.5, focalY: 0.5, radius: 0, width: canvas.width, height: canvas.height, label: "background image" },
+      {
+        url: bg.image_url,
+        fit: bg.fit,
+        focalX: 0.5,
+        focalY: 0.5,
+        radius: 0,
+        width: canvas.width,
+        height: canvas.height,
+        label: "background image",
+      },
       { left: 0, top: 0, width: canvas.width, height: canvas.height },
       ctx,
       source,
@@ -253,13 +299,17 @@ async function renderBackground(doc: TemplateDocument, canvas: Rect, ctx: Render
 }
 
 function checkOptions(opts: RenderOptions): { quality: number; scale: number; timeoutMs: number } {
-  if (!OUTPUT_FORMATS.includes(opts.format)) throw new RenderError("RENDER_FAILED", `unsupported output format ${String(opts.format)}`);
+  if (!OUTPUT_FORMATS.includes(opts.format))
+    throw new RenderError("RENDER_FAILED", `unsupported output format ${String(opts.format)}`);
   const quality = opts.quality ?? DEFAULT_QUALITY;
-  if (!Number.isInteger(quality) || quality < 1 || quality > 100) throw new RenderError("RENDER_FAILED", `quality must be an integer from 1 to 100, not ${quality}`);
+  if (!Number.isInteger(quality) || quality < 1 || quality > 100)
+    throw new RenderError("RENDER_FAILED", `quality must be an integer from 1 to 100, not ${quality}`);
   const scale = opts.scale ?? 1;
-  if (!Number.isFinite(scale) || scale < 0.1 || scale > 4) throw new RenderError("RENDER_FAILED", `scale must be from 0.1 to 4, not ${scale}`);
+  if (!Number.isFinite(scale) || scale < 0.1 || scale > 4)
+    throw new RenderError("RENDER_FAILED", `scale must be from 0.1 to 4, not ${scale}`);
   const timeoutMs = opts.timeoutMs ?? DEFAULT_RENDER_TIMEOUT_MS;
-  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new RenderError("RENDER_FAILED", `timeoutMs must be a positive number, not ${timeoutMs}`);
+  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0)
+    throw new RenderError("RENDER_FAILED", `timeoutMs must be a positive number, not ${timeoutMs}`);
   return { quality, scale, timeoutMs };
 }
 
@@ -327,7 +377,8 @@ function backgroundStep(doc: TemplateDocument, canvas: Rect, ctx: RenderContext)
  */
 export function imagesToFetch(input: TemplateDocument, scale = 1, limit = Infinity): ImageToFetch[] {
   const parsed = TemplateDocument.safeParse(input);
-  if (!parsed.success || !Number.isFinite(scale) || scale < 0.1 || scale > 4 || renderBudgetProblem(parsed.data, scale)) return [];
+  if (!parsed.success || !Number.isFinite(scale) || scale < 0.1 || scale > 4 || renderBudgetProblem(parsed.data, scale))
+    return [];
   const doc = scaleDocument(parsed.data, scale);
   const canvas: Rect = { left: 0, top: 0, width: doc.width, height: doc.height };
   const out: ImageToFetch[] = [];
@@ -348,7 +399,10 @@ export interface PrefetchedImages {
   spentMs: number;
 }
 
-export type PrefetchOptions = Pick<RenderOptions, "allowPrivateNetworks" | "fetchTimeoutMs" | "maxImageBytes" | "timeoutMs">;
+export type PrefetchOptions = Pick<
+  RenderOptions,
+  "allowPrivateNetworks" | "fetchTimeoutMs" | "maxImageBytes" | "timeoutMs"
+>;
 
 /**
  * Downloads `images` (from imagesToFetch) at once, under the same rules as the render and within
@@ -356,11 +410,15 @@ export type PrefetchOptions = Pick<RenderOptions, "allowPrivateNetworks" | "fetc
  * worker runs it before it takes a CPU slot, so a slow image host does not hold one. Rejects with
  * the first download's RenderError, as the render would.
  */
-export async function prefetchImages(images: readonly ImageToFetch[], opts: PrefetchOptions = {}): Promise<PrefetchedImages> {
+export async function prefetchImages(
+  images: readonly ImageToFetch[],
+  opts: PrefetchOptions = {},
+): Promise<PrefetchedImages> {
   if (images.length === 0) return { sources: new Map(), spentMs: 0 };
   const started = Date.now();
   const timeoutMs = opts.timeoutMs ?? DEFAULT_RENDER_TIMEOUT_MS;
-  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new RenderError("RENDER_FAILED", `timeoutMs must be a positive number, not ${timeoutMs}`);
+  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0)
+    throw new RenderError("RENDER_FAILED", `timeoutMs must be a positive number, not ${timeoutMs}`);
   const budget = new RenderBudget(timeoutMs);
   setMaxListeners(0, budget.signal);
   const ctx: ImageFetchContext = {
@@ -389,7 +447,8 @@ export async function renderTemplate(input: TemplateDocument, opts: RenderOption
   const format = opts.format;
   const { quality, scale, timeoutMs } = checkOptions(opts);
   const parsed = TemplateDocument.safeParse(input);
-  if (!parsed.success) throw new RenderError("RENDER_FAILED", `invalid template document: ${z.prettifyError(parsed.error)}`);
+  if (!parsed.success)
+    throw new RenderError("RENDER_FAILED", `invalid template document: ${z.prettifyError(parsed.error)}`);
   // The same limits the API checks when it accepts the request (a job accepted before they
   // existed, or a caller of this function, meets them here).
   const tooMuch = renderBudgetProblem(parsed.data, scale);
@@ -410,7 +469,10 @@ export async function renderTemplate(input: TemplateDocument, opts: RenderOption
     fonts: opts.fonts ?? [],
   };
   try {
-    const steps: Step[] = [backgroundStep(doc, canvas, ctx), ...doc.layers.map((layer) => layerStep(layer, canvas, ctx))];
+    const steps: Step[] = [
+      backgroundStep(doc, canvas, ctx),
+      ...doc.layers.map((layer) => layerStep(layer, canvas, ctx)),
+    ];
     const downloads = steps.filter((s) => s.image);
     let started = 0; // steps whose preparation started
     let done = 0; // steps blended
@@ -461,7 +523,10 @@ export async function renderTemplate(input: TemplateDocument, opts: RenderOption
         }
         if (base.raw && !ontoWhite) pixels = Buffer.from(base.raw);
         else {
-          pixels = Buffer.alloc(canvasArea * 4, Buffer.from([color.r, color.g, color.b, Math.round(color.alpha * 255)]));
+          pixels = Buffer.alloc(
+            canvasArea * 4,
+            Buffer.from([color.r, color.g, color.b, Math.round(color.alpha * 255)]),
+          );
           if (base.raw) blendOver(pixels, doc.width, { ...canvas, data: base.raw }, true);
         }
         if (base.overlay) blendOver(pixels, doc.width, base.overlay, opaque);
@@ -475,7 +540,9 @@ export async function renderTemplate(input: TemplateDocument, opts: RenderOption
     }
 
     if (!pixels) throw new RenderError("RENDER_FAILED", "no background was drawn", { retryable: true });
-    let image: Sharp = sharp(pixels, { raw: { width: doc.width, height: doc.height, channels: 4 } }).timeout({ seconds: budget.sharpSeconds() });
+    let image: Sharp = sharp(pixels, { raw: { width: doc.width, height: doc.height, channels: 4 } }).timeout({
+      seconds: budget.sharpSeconds(),
+    });
     pixels = undefined;
     // Overlays are composited "over", so an opaque background gives an opaque image.
     if (opaque) image = image.removeAlpha();
@@ -495,7 +562,13 @@ export async function renderTemplate(input: TemplateDocument, opts: RenderOption
       buffer = await budget.race(image.toBuffer());
     } catch (err) {
       if (err instanceof RenderError) throw err;
-      throw budget.errorFor(err) ?? new RenderError("RENDER_FAILED", `could not encode the ${format} image: ${errorMessage(err)}`, { cause: err, retryable: true });
+      throw (
+        budget.errorFor(err) ??
+        new RenderError("RENDER_FAILED", `could not encode the ${format} image: ${errorMessage(err)}`, {
+          cause: err,
+          retryable: true,
+        })
+      );
     }
     return { buffer, width: doc.width, height: doc.height, format, contentType: contentTypeFor(format) };
   } catch (err) {

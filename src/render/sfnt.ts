@@ -28,17 +28,21 @@ function readTables(font: Buffer): { version: number; tables: TableRecord[] } {
   const version = u32(font, 0);
   // 0x00010000 TrueType outlines, "OTTO" CFF outlines, "true" (old Apple TrueType).
   if (version !== 0x00010000 && version !== 0x4f54544f && version !== 0x74727565) {
-    throw new SfntError(version === 0x74746366 ? "font collections (.ttc) are not supported" : "not a TrueType/OpenType font");
+    throw new SfntError(
+      version === 0x74746366 ? "font collections (.ttc) are not supported" : "not a TrueType/OpenType font",
+    );
   }
   const numTables = u16(font, 4);
-  if (numTables === 0 || numTables > 200 || 12 + numTables * 16 > font.length) throw new SfntError("bad table directory");
+  if (numTables === 0 || numTables > 200 || 12 + numTables * 16 > font.length)
+    throw new SfntError("bad table directory");
   const tables: TableRecord[] = [];
   for (let i = 0; i < numTables; i++) {
     const rec = 12 + i * 16;
     const tag = font.toString("latin1", rec, rec + 4);
     const offset = u32(font, rec + 8);
     const length = u32(font, rec + 12);
-    if (offset > font.length || length > font.length - offset) throw new SfntError(`table ${tag} lies outside the file`);
+    if (offset > font.length || length > font.length - offset)
+      throw new SfntError(`table ${tag} lies outside the file`);
     tables.push({ tag, offset, length });
   }
   return { version, tables };
@@ -98,7 +102,10 @@ export function renameFontFamily(font: Buffer, family: string, subfamily = "Regu
     ]),
   );
   const kept = tables.filter((t) => t.tag !== "name");
-  const entries = [...kept.map((t) => ({ tag: t.tag, data: font.subarray(t.offset, t.offset + t.length) })), { tag: "name", data: name }];
+  const entries = [
+    ...kept.map((t) => ({ tag: t.tag, data: font.subarray(t.offset, t.offset + t.length) })),
+    { tag: "name", data: name },
+  ];
   entries.sort((a, b) => (a.tag < b.tag ? -1 : a.tag > b.tag ? 1 : 0));
 
   const numTables = entries.length;

@@ -74,7 +74,12 @@ async function drawSvgOnCanvas(
 }
 
 /** `timeoutSeconds`: sharp's timeout for the rasteriser (0: none). */
-export async function renderShape(layer: RectLayer | EllipseLayer, box: Rect, canvas: Rect, timeoutSeconds = 0): Promise<Overlay | null> {
+export async function renderShape(
+  layer: RectLayer | EllipseLayer,
+  box: Rect,
+  canvas: Rect,
+  timeoutSeconds = 0,
+): Promise<Overlay | null> {
   const fill = parseHexColor(layer.fill);
   const stroke = layer.stroke_color && layer.stroke_width > 0 ? parseHexColor(layer.stroke_color) : null;
   const radius = layer.type === "rect" ? layer.radius : 0;
@@ -83,14 +88,26 @@ export async function renderShape(layer: RectLayer | EllipseLayer, box: Rect, ca
   if (layer.type === "rect" && !visibleStroke && radius < 0.5 && layer.rotation % 360 === 0) {
     // Plain rectangle: exact colour, no rasteriser needed.
     const visible = intersect(box, canvas);
-    return visible && { ...visible, data: solidPixels(visible.width, visible.height, fill, layer.opacity), opaque: fill.alpha * layer.opacity >= 1 };
+    return (
+      visible && {
+        ...visible,
+        data: solidPixels(visible.width, visible.height, fill, layer.opacity),
+        opaque: fill.alpha * layer.opacity >= 1,
+      }
+    );
   }
   const content = shapeElements(layer.type, box, fill, visibleStroke, layer.stroke_width, radius);
   return drawSvgOnCanvas(content, box, layer.rotation, layer.opacity, canvas, timeoutSeconds);
 }
 
 /** Alpha mask (one byte per pixel) of a rounded rectangle filling a w x h box, for `region` of it. */
-export async function roundedMask(width: number, height: number, radius: number, region: Rect, timeoutSeconds = 0): Promise<Uint8Array> {
+export async function roundedMask(
+  width: number,
+  height: number,
+  radius: number,
+  region: Rect,
+  timeoutSeconds = 0,
+): Promise<Uint8Array> {
   const r = Math.min(radius, width / 2, height / 2);
   const svg =
     `<svg xmlns="http://www.w3.org/2000/svg" width="${region.width}" height="${region.height}" ` +

@@ -33,7 +33,8 @@ const CHILD = fileURLToPath(new URL("./svg-child.mjs", import.meta.url));
  */
 export function svgKind(body: Buffer): "svg" | "svgz" | null {
   if (body.length >= 2 && body[0] === 0x1f && body[1] === 0x8b) return "svgz";
-  if (body.length >= 2 && ((body[0] === 0xfe && body[1] === 0xff) || (body[0] === 0xff && body[1] === 0xfe))) return "svg";
+  if (body.length >= 2 && ((body[0] === 0xfe && body[1] === 0xff) || (body[0] === 0xff && body[1] === 0xfe)))
+    return "svg";
   let i = body.length >= 3 && body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf ? 3 : 0;
   while (i < body.length && (body[i] === 0x20 || body[i] === 0x09 || body[i] === 0x0a || body[i] === 0x0d)) i++;
   return body[i] === 0x3c ? "svg" : null;
@@ -89,7 +90,12 @@ export class SvgRasterizer {
 
   constructor(private readonly signal: AbortSignal) {
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => ENV_KEYS.test(k)));
-    this.child = fork(CHILD, [], { execArgv: [], serialization: "advanced", env, stdio: ["ignore", "ignore", "pipe", "ipc"] });
+    this.child = fork(CHILD, [], {
+      execArgv: [],
+      serialization: "advanced",
+      env,
+      stdio: ["ignore", "ignore", "pipe", "ipc"],
+    });
     this.child.stderr?.on("data", (chunk: Buffer) => {
       if (this.stderr.length < 2000) this.stderr += chunk.toString("utf8");
     });
@@ -134,10 +140,16 @@ export class SvgRasterizer {
         cleanup();
         const detail = this.stderr.trim().split("\n").pop();
         if (this.overMemory) {
-          reject(new SvgMemoryError(`drawing the SVG needed more than ${SVG_MAX_RSS_BYTES / 1024 / 1024} MiB of memory`));
+          reject(
+            new SvgMemoryError(`drawing the SVG needed more than ${SVG_MAX_RSS_BYTES / 1024 / 1024} MiB of memory`),
+          );
           return;
         }
-        reject(new SvgProcessError(`the SVG rasteriser stopped (${sig ?? `exit code ${code}`})${detail ? `: ${detail}` : ""}`));
+        reject(
+          new SvgProcessError(
+            `the SVG rasteriser stopped (${sig ?? `exit code ${code}`})${detail ? `: ${detail}` : ""}`,
+          ),
+        );
       };
       const onError = (err: Error) => {
         cleanup();
@@ -171,7 +183,13 @@ export class SvgRasterizer {
   async render(plan: FitPlan, maxPixels: number, timeoutSeconds: number): Promise<Raster> {
     const reply = await this.request({ op: "render", plan, maxPixels, timeoutSeconds });
     if (reply.op !== "raster") throw new Error("error" in reply ? reply.error : "unexpected answer");
-    const data = Buffer.isBuffer(reply.data) ? reply.data : Buffer.from((reply.data as Uint8Array).buffer, (reply.data as Uint8Array).byteOffset, (reply.data as Uint8Array).byteLength);
+    const data = Buffer.isBuffer(reply.data)
+      ? reply.data
+      : Buffer.from(
+          (reply.data as Uint8Array).buffer,
+          (reply.data as Uint8Array).byteOffset,
+          (reply.data as Uint8Array).byteLength,
+        );
     return { ...reply, data };
   }
 

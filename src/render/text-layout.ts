@@ -107,7 +107,13 @@ interface Broken {
 
 const TOKEN = / +|[^ ]+/g;
 
-function breakLines(paragraphs: readonly string[], m: Measurer, maxWidth: number, ls: number, stopAfter: number): Broken {
+function breakLines(
+  paragraphs: readonly string[],
+  m: Measurer,
+  maxWidth: number,
+  ls: number,
+  stopAfter: number,
+): Broken {
   const lines: string[] = [];
   let forced = false;
   const fits = (w: number) => w - ls <= maxWidth + 0.01;

@@ -50,7 +50,11 @@ function escapePangoMarkup(text: string): string {
 
 /** The text as it will be laid out: newlines normalised, tabs as spaces, control characters dropped, transformed. */
 function prepareText(layer: Pick<TextLayer, "text" | "text_transform">): string {
-  const text = layer.text.replace(/\r\n?/g, "\n").replace(/\t/g, " ").replace(CONTROL_CHARS, "").replace(LONE_SURROGATE, "\uFFFD");
+  const text = layer.text
+    .replace(/\r\n?/g, "\n")
+    .replace(/\t/g, " ")
+    .replace(CONTROL_CHARS, "")
+    .replace(LONE_SURROGATE, "\uFFFD");
   if (layer.text_transform === "uppercase") return text.toUpperCase();
   if (layer.text_transform === "lowercase") return text.toLowerCase();
   return text;
@@ -62,7 +66,13 @@ interface PangoRaster {
   height: number;
 }
 
-async function pangoRender(markup: string, font: string, fontfile: string, align: TextLayer["align"], timeoutSeconds: number): Promise<PangoRaster> {
+async function pangoRender(
+  markup: string,
+  font: string,
+  fontfile: string,
+  align: TextLayer["align"],
+  timeoutSeconds: number,
+): Promise<PangoRaster> {
   const { data, info } = await sharp({
     text: { text: markup, font, fontfile, align: align === "center" ? "centre" : align, rgba: true, dpi: 72 },
   })
@@ -107,7 +117,11 @@ function locate(raster: PangoRaster, layer: TextLayer, box: Rect, firstLineTop: 
       }
     }
     originX =
-      layer.align === "left" ? gx0 : layer.align === "right" ? gx1 + 1 - box.width : (gx0 + gx1 + 1) / 2 - box.width / 2;
+      layer.align === "left"
+        ? gx0
+        : layer.align === "right"
+          ? gx1 + 1 - box.width
+          : (gx0 + gx1 + 1) / 2 - box.width / 2;
   } else {
     // Tiny sizes (a few pixels) blur the sentinel away; the raster is then placed as the block,
     // which is off by at most a couple of pixels at such sizes.
@@ -145,18 +159,28 @@ function inkColumns(raster: PangoRaster, threshold: number): [number, number] | 
 
 function fontError(layer: TextLayer, err: unknown): RenderError {
   if (err instanceof FontLoadError) {
-    return new RenderError("RENDER_FAILED", `text layer "${layer.name}": ${err.message}`, { cause: err, retryable: err.retryable });
+    return new RenderError("RENDER_FAILED", `text layer "${layer.name}": ${err.message}`, {
+      cause: err,
+      retryable: err.retryable,
+    });
   }
-  return new RenderError("RENDER_FAILED", `text layer "${layer.name}": font could not be loaded: ${err instanceof Error ? err.message : String(err)}`, {
-    cause: err,
-    retryable: true,
-  });
+  return new RenderError(
+    "RENDER_FAILED",
+    `text layer "${layer.name}": font could not be loaded: ${err instanceof Error ? err.message : String(err)}`,
+    {
+      cause: err,
+      retryable: true,
+    },
+  );
 }
 
 function selectFace(layer: TextLayer, fonts: readonly UploadedFontFace[]): FontFaceFile {
   const face = selectFontFace(layer.font_family, layer.font_weight, layer.font_style, fonts);
   if (!face) {
-    throw new RenderError("RENDER_FAILED", `text layer "${layer.name}": font family "${layer.font_family}" is not available`);
+    throw new RenderError(
+      "RENDER_FAILED",
+      `text layer "${layer.name}": font family "${layer.font_family}" is not available`,
+    );
   }
   return face;
 }
@@ -223,10 +247,18 @@ export async function renderTextPiece(
     let maxWidth = box.width;
     for (let attempt = 0; ; attempt++) {
       raster = null;
-      const layout = layoutText({ font: face.font, key: face.renderFile }, textInput(layer, text, maxWidth, box.height));
+      const layout = layoutText(
+        { font: face.font, key: face.renderFile },
+        textInput(layer, text, maxWidth, box.height),
+      );
       const lh = layout.lineHeightPx;
       const blockHeight = layout.lines.length * lh;
-      const blockTop = layer.vertical_align === "top" ? 0 : layer.vertical_align === "bottom" ? box.height - blockHeight : (box.height - blockHeight) / 2;
+      const blockTop =
+        layer.vertical_align === "top"
+          ? 0
+          : layer.vertical_align === "bottom"
+            ? box.height - blockHeight
+            : (box.height - blockHeight) / 2;
       // Only the lines that can show in the region are drawn (a line's ink may reach past its box).
       const first = Math.max(0, Math.floor((region.top - blockTop) / lh) - 1);
       const last = Math.min(layout.lines.length, Math.ceil((region.top + region.height - blockTop) / lh) + 1);
@@ -242,12 +274,22 @@ export async function renderTextPiece(
         `<span line_height="${Math.max(1024, Math.round(lh * 1024))}">${SENTINEL}\n` +
         `<span foreground="#ff0000"${ls !== 0 ? ` letter_spacing="${ls}"` : ""}>${body}</span></span>`;
       try {
-        raster = await pangoRender(markup, pangoFontDescription(face, layout.fontSize), face.renderFile, layer.align, timeoutSeconds());
+        raster = await pangoRender(
+          markup,
+          pangoFontDescription(face, layout.fontSize),
+          face.renderFile,
+          layer.align,
+          timeoutSeconds(),
+        );
       } catch (err) {
-        throw new RenderError("RENDER_FAILED", `text layer "${layer.name}": ${err instanceof Error ? err.message : String(err)}`, {
-          cause: err,
-          retryable: true,
-        });
+        throw new RenderError(
+          "RENDER_FAILED",
+          `text layer "${layer.name}": ${err instanceof Error ? err.message : String(err)}`,
+          {
+            cause: err,
+            retryable: true,
+          },
+        );
       }
       placement = locate(raster, layer, box, blockTop + first * lh);
       // Our measurements and Pango's shaping can differ by a few pixels (or a fallback font drew
@@ -257,7 +299,8 @@ export async function renderTextPiece(
       if (!ink) break;
       const overLeft = Math.max(0, -(ink[0] + placement.dx));
       const overRight = Math.max(0, ink[1] + placement.dx + 1 - box.width);
-      const excess = layer.align === "left" ? overRight : layer.align === "right" ? overLeft : 2 * Math.max(overLeft, overRight);
+      const excess =
+        layer.align === "left" ? overRight : layer.align === "right" ? overLeft : 2 * Math.max(overLeft, overRight);
       if (excess <= 0 || maxWidth - excess - 1 < layout.fontSize) break;
       maxWidth -= excess + 1;
     }
@@ -266,11 +309,14 @@ export async function renderTextPiece(
   // Compose: background, then the text colour with the glyph coverage as alpha, clipped to the box (region).
   let area: Rect | null = region;
   if (!hasBackground) {
-    area = raster ? intersect(region, { left: placement.dx, top: placement.dy, width: raster.width, height: raster.height }) : null;
+    area = raster
+      ? intersect(region, { left: placement.dx, top: placement.dy, width: raster.width, height: raster.height })
+      : null;
     if (!area) return null;
   }
   const out = Buffer.alloc(area.width * area.height * 4);
-  if (hasBackground) out.fill(Buffer.from([background.r, background.g, background.b, Math.round(background.alpha * 255)]));
+  if (hasBackground)
+    out.fill(Buffer.from([background.r, background.g, background.b, Math.round(background.alpha * 255)]));
   if (raster) {
     const ta = color.alpha;
     const span = intersect(area, { left: placement.dx, top: placement.dy, width: raster.width, height: raster.height });

@@ -40,7 +40,8 @@ export async function narrowTree(dir: string): Promise<void> {
     try {
       if (entry.isDirectory()) await narrowTree(full);
       else if (!entry.isFile()) continue; // symbolic links and sockets: not followed, not changed
-      if (((await stat(full)).mode & 0o077) !== 0) await chmod(full, entry.isDirectory() ? PRIVATE_DIR_MODE : PRIVATE_FILE_MODE);
+      if (((await stat(full)).mode & 0o077) !== 0)
+        await chmod(full, entry.isDirectory() ? PRIVATE_DIR_MODE : PRIVATE_FILE_MODE);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e; // removed meanwhile: nothing to narrow
     }

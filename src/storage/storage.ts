@@ -36,7 +36,11 @@ const isValidStorageKey = (key: string) => RENDER_KEY.test(key) || FONT_KEY.test
  * The local-disk storage at `dir`, created 0700 or narrowed to 0700 if it exists with a wider mode.
  * `warn` hears when the directory belongs to someone else and could not be narrowed.
  */
-export async function openLocalDiskStorage(dir: string, baseUrl: string, warn: (msg: string) => void = () => {}): Promise<LocalDiskStorage> {
+export async function openLocalDiskStorage(
+  dir: string,
+  baseUrl: string,
+  warn: (msg: string) => void = () => {},
+): Promise<LocalDiskStorage> {
   if (!(await ensurePrivateDir(dir))) warn(notPrivateWarning(dir));
   return new LocalDiskStorage(dir, baseUrl);
 }

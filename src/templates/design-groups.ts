@@ -6,7 +6,14 @@ import { newId } from "../db/ids.js";
 import type { Page, PageQuery } from "../db/pagination.js";
 import type { DesignGroup } from "../generated/prisma/client.js";
 import { NotFoundError, ValidationError } from "../errors.js";
-import { findLiveDesignGroup, findLiveTemplateIds, insertDesignGroup, listLiveDesignGroups, softDeleteDesignGroup, updateDesignGroupRow } from "./template-repository.js";
+import {
+  findLiveDesignGroup,
+  findLiveTemplateIds,
+  insertDesignGroup,
+  listLiveDesignGroups,
+  softDeleteDesignGroup,
+  updateDesignGroupRow,
+} from "./template-repository.js";
 
 export const MAX_GROUP_TEMPLATES = 20;
 
@@ -33,7 +40,12 @@ export const designGroupView = (g: DesignGroup): DesignGroupView => ({
 });
 
 /** Every id must be a live template of the organisation (400 naming the ones that are not). */
-export async function checkTemplateIds(prisma: Prisma, orgId: string, ids: string[], field = "template_ids"): Promise<void> {
+export async function checkTemplateIds(
+  prisma: Prisma,
+  orgId: string,
+  ids: string[],
+  field = "template_ids",
+): Promise<void> {
   const known = await findLiveTemplateIds(prisma, orgId, ids);
   const missing = ids.findIndex((id) => !known.has(id));
   if (missing >= 0) throw new ValidationError(`template ${ids[missing]} not found`, [field, missing]);
@@ -50,7 +62,12 @@ export async function getDesignGroup(prisma: Prisma, orgId: string, id: string):
   return group;
 }
 
-export async function updateDesignGroup(prisma: Prisma, orgId: string, id: string, input: DesignGroupInput): Promise<DesignGroup> {
+export async function updateDesignGroup(
+  prisma: Prisma,
+  orgId: string,
+  id: string,
+  input: DesignGroupInput,
+): Promise<DesignGroup> {
   await getDesignGroup(prisma, orgId, id);
   await checkTemplateIds(prisma, orgId, input.template_ids);
   return updateDesignGroupRow(prisma, id, { name: input.name, templateIds: input.template_ids });

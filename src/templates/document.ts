@@ -8,7 +8,10 @@ import { z } from "zod";
 /** Hex colour (#rgb, #rgba, #rrggbb, #rrggbbaa) or "transparent". */
 export const Color = z
   .string()
-  .regex(/^(?:#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})|transparent)$/, "must be a hex colour such as #1e293b or #1e293bcc, or \"transparent\"");
+  .regex(
+    /^(?:#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})|transparent)$/,
+    'must be a hex colour such as #1e293b or #1e293bcc, or "transparent"',
+  );
 
 const MAX_CANVAS = 5000;
 /** Largest output in pixels: canvas width x height x scale². */
@@ -21,8 +24,16 @@ export const MAX_OUTPUT_PIXELS = 40_000_000;
  * full 5000x5000 canvases, or all 200 layers covering a 1200x630 card at scale 2.
  */
 export const MAX_LAYER_PIXELS = 400_000_000;
-const Coordinate = z.number().finite().min(-MAX_CANVAS).max(MAX_CANVAS * 2);
-const Size = z.number().finite().positive().max(MAX_CANVAS * 2);
+const Coordinate = z
+  .number()
+  .finite()
+  .min(-MAX_CANVAS)
+  .max(MAX_CANVAS * 2);
+const Size = z
+  .number()
+  .finite()
+  .positive()
+  .max(MAX_CANVAS * 2);
 const Unit = z.number().min(0).max(1);
 export const HttpUrl = z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).max(4096);
 
@@ -147,7 +158,16 @@ export const TemplateDocument = z
 // Render budgets known before rendering (the renderer checks the same numbers again)
 
 /** A layer's geometry (x, y and rotation default to 0, as in the schema); text layers add their type size. */
-type Box = { x?: number; y?: number; width: number; height: number; rotation?: number; type?: string; font_size?: number; line_height?: number };
+type Box = {
+  x?: number;
+  y?: number;
+  width: number;
+  height: number;
+  rotation?: number;
+  type?: string;
+  font_size?: number;
+  line_height?: number;
+};
 
 /**
  * What a text layer's raster can cost (px, unscaled): Pango draws whole lines, the box wide (or
@@ -185,9 +205,15 @@ export interface PixelWork {
   layers: number;
 }
 
-export function pixelWork(doc: Pick<TemplateDocument, "width" | "height"> & { layers: readonly Box[] }, scale: number): PixelWork {
+export function pixelWork(
+  doc: Pick<TemplateDocument, "width" | "height"> & { layers: readonly Box[] },
+  scale: number,
+): PixelWork {
   const output = Math.max(1, Math.round(doc.width * scale)) * Math.max(1, Math.round(doc.height * scale));
-  const covered = doc.layers.reduce((sum, layer) => sum + Math.max(layerCoverage(layer, doc.width, doc.height), textRasterCost(layer, doc.height)), 0);
+  const covered = doc.layers.reduce(
+    (sum, layer) => sum + Math.max(layerCoverage(layer, doc.width, doc.height), textRasterCost(layer, doc.height)),
+    0,
+  );
   return { output, layers: Math.ceil(covered * scale * scale) };
 }
 

@@ -27,8 +27,10 @@ export function describeFont(bytes: Buffer): FontDescription {
   if (magic === "wOFF") format = "woff";
   else if (magic === "OTTO") format = "otf";
   else if (magic === "\x00\x01\x00\x00" || magic === "true") format = "ttf";
-  else if (magic === "wOF2") throw new InvalidFontError("WOFF2 fonts are not supported: upload the TTF, OTF or WOFF file");
-  else if (magic === "ttcf") throw new InvalidFontError("font collections (.ttc) are not supported: upload one face as TTF or OTF");
+  else if (magic === "wOF2")
+    throw new InvalidFontError("WOFF2 fonts are not supported: upload the TTF, OTF or WOFF file");
+  else if (magic === "ttcf")
+    throw new InvalidFontError("font collections (.ttc) are not supported: upload one face as TTF or OTF");
   else throw new InvalidFontError("not a font file: expected TTF, OTF or WOFF");
 
   const sfnt = format === "woff" ? woffToSfnt(bytes) : bytes;
@@ -62,7 +64,11 @@ function woffToSfnt(woff: Buffer): Buffer {
     const tables: { tag: number; checksum: number; data: Buffer }[] = [];
     for (let i = 0; i < numTables; i++) {
       const e = 44 + i * 20;
-      const [offset, compLength, origLength] = [woff.readUInt32BE(e + 4), woff.readUInt32BE(e + 8), woff.readUInt32BE(e + 12)];
+      const [offset, compLength, origLength] = [
+        woff.readUInt32BE(e + 4),
+        woff.readUInt32BE(e + 8),
+        woff.readUInt32BE(e + 12),
+      ];
       if (offset + compLength > woff.length) throw new Error("table outside the file");
       const raw = woff.subarray(offset, offset + compLength);
       const data = compLength < origLength ? inflateSync(raw, { maxOutputLength: origLength }) : Buffer.from(raw);

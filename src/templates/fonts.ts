@@ -8,7 +8,16 @@ import { NotFoundError, ValidationError } from "../errors.js";
 import type { Storage } from "../storage/storage.js";
 import { FontStyle, FontWeight, SHIPPED_FONT_FAMILIES } from "./document.js";
 import { describeFont, InvalidFontError } from "./font-files.js";
-import { deleteFontRow, findFontFace, findFontForOrg, findFontsOfFamilies, findUploadedFamilies, insertFont, listFontsForOrg, updateFont } from "./template-repository.js";
+import {
+  deleteFontRow,
+  findFontFace,
+  findFontForOrg,
+  findFontsOfFamilies,
+  findUploadedFamilies,
+  insertFont,
+  listFontsForOrg,
+  updateFont,
+} from "./template-repository.js";
 
 /** Query options of an upload; each defaults to what the file itself says. */
 export const FontUploadOptions = z.object({
@@ -57,7 +66,9 @@ export async function uploadFont(
   }
   const family = options.family ?? described.family;
   if ((SHIPPED_FONT_FAMILIES as readonly string[]).some((f) => f.toLowerCase() === family.toLowerCase())) {
-    throw new ValidationError(`"${family}" is a built-in family; upload the font under another name (?family=...)`, ["family"]);
+    throw new ValidationError(`"${family}" is a built-in family; upload the font under another name (?family=...)`, [
+      "family",
+    ]);
   }
   const id = newId("fnt");
   const key = `fonts/${id}.${described.format === "otf" ? "otf" : "ttf"}`;
@@ -73,7 +84,9 @@ export async function uploadFont(
   };
   // Uploading the same face again replaces it.
   const previous = await findFontFace(deps.prisma, orgId, data);
-  const font = previous ? await updateFont(deps.prisma, previous.id, data) : await insertFont(deps.prisma, { id, orgId, ...data });
+  const font = previous
+    ? await updateFont(deps.prisma, previous.id, data)
+    : await insertFont(deps.prisma, { id, orgId, ...data });
   if (previous) await deps.storage.delete(previous.storageKey);
   return font;
 }
@@ -82,7 +95,11 @@ export function listFonts(prisma: Prisma, orgId: string): Promise<Font[]> {
   return listFontsForOrg(prisma, orgId);
 }
 
-export async function deleteFont(deps: { prisma: Prisma; storage: Storage }, orgId: string, fontId: string): Promise<void> {
+export async function deleteFont(
+  deps: { prisma: Prisma; storage: Storage },
+  orgId: string,
+  fontId: string,
+): Promise<void> {
   const font = await findFontForOrg(deps.prisma, orgId, fontId);
   if (!font) throw new NotFoundError("font not found");
   await deleteFontRow(deps.prisma, font.id);

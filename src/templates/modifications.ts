@@ -37,7 +37,11 @@ const TEXT_ONLY = ["text", "font_size", "font_family", "font_weight"] as const;
 
 function applyOne(layer: Layer, mod: Modification, index: number): Layer {
   const refuse = (field: string, appliesTo: string): never => {
-    throw new ModificationError(`layer "${layer.name}" is a ${layer.type} layer; ${field} applies to ${appliesTo}`, ["modifications", index, field]);
+    throw new ModificationError(`layer "${layer.name}" is a ${layer.type} layer; ${field} applies to ${appliesTo}`, [
+      "modifications",
+      index,
+      field,
+    ]);
   };
   const next: Layer = { ...layer };
   if (mod.hide !== undefined) next.hidden = mod.hide;
@@ -74,7 +78,11 @@ function applyOne(layer: Layer, mod: Modification, index: number): Layer {
  * With `skipUnknownLayers` (design groups: one set of modifications for templates of different
  * layouts), a modification naming a layer this template does not have is skipped.
  */
-export function applyModifications(doc: TemplateDocument, mods: Modification[], opts: { skipUnknownLayers?: boolean } = {}): TemplateDocument {
+export function applyModifications(
+  doc: TemplateDocument,
+  mods: Modification[],
+  opts: { skipUnknownLayers?: boolean } = {},
+): TemplateDocument {
   const layers = [...doc.layers];
   const indexByName = new Map(layers.map((l, i) => [l.name, i]));
   mods.forEach((mod, i) => {
@@ -82,7 +90,11 @@ export function applyModifications(doc: TemplateDocument, mods: Modification[], 
     if (idx === undefined && opts.skipUnknownLayers) return;
     if (idx === undefined) {
       const names = layers.map((l) => `"${l.name}"`).join(", ") || "(none)";
-      throw new ModificationError(`unknown layer "${mod.name}"; the template's layers are ${names}`, ["modifications", i, "name"]);
+      throw new ModificationError(`unknown layer "${mod.name}"; the template's layers are ${names}`, [
+        "modifications",
+        i,
+        "name",
+      ]);
     }
     layers[idx] = applyOne(layers[idx]!, mod, i);
   });

@@ -21,7 +21,10 @@ import {
 } from "./template-repository.js";
 
 /** The body of POST/PUT /api/v1/templates: the document plus an optional display name. */
-export const TemplateInput = z.intersection(z.object({ name: z.string().min(1).max(200).optional() }), TemplateDocument);
+export const TemplateInput = z.intersection(
+  z.object({ name: z.string().min(1).max(200).optional() }),
+  TemplateDocument,
+);
 export type TemplateInput = z.infer<typeof TemplateInput>;
 
 export interface TemplateView extends TemplateDocument {
@@ -59,13 +62,23 @@ export const templateVersionView = (v: TemplateVersion): TemplateVersionView => 
 });
 
 /** Every text layer's family must be shipped or uploaded by the organisation. */
-export async function checkFonts(prisma: Prisma, orgId: string, doc: TemplateDocument, pathPrefix: (string | number)[] = []): Promise<void> {
+export async function checkFonts(
+  prisma: Prisma,
+  orgId: string,
+  doc: TemplateDocument,
+  pathPrefix: (string | number)[] = [],
+): Promise<void> {
   const used = doc.layers.flatMap((l, i) => (l.type === "text" ? [{ family: l.font_family, i }] : []));
   if (used.length === 0) return;
   const families = await availableFamilies(prisma, orgId);
   const bad = used.find((u) => !families.includes(u.family));
   if (bad) {
-    throw new ValidationError(`unknown font family "${bad.family}"; available: ${families.join(", ")}`, [...pathPrefix, "layers", bad.i, "font_family"]);
+    throw new ValidationError(`unknown font family "${bad.family}"; available: ${families.join(", ")}`, [
+      ...pathPrefix,
+      "layers",
+      bad.i,
+      "font_family",
+    ]);
   }
 }
 
@@ -75,14 +88,24 @@ function splitInput(input: TemplateInput): { name: string | undefined; document:
 }
 
 /** Inserts a validated template and its first version row, inside the caller's transaction. */
-export async function insertTemplate(tx: Tx, orgId: string, id: string, name: string | undefined, document: TemplateDocument): Promise<Template> {
+export async function insertTemplate(
+  tx: Tx,
+  orgId: string,
+  id: string,
+  name: string | undefined,
+  document: TemplateDocument,
+): Promise<Template> {
   const template = await insertTemplateRow(tx, { id, orgId, name: name ?? "Untitled", document });
   await insertTemplateVersion(tx, { templateId: id, version: 1, name: template.name, document });
   return template;
 }
 
 /** Validates the input (document and fonts) into what insertTemplate takes. */
-export async function prepareTemplate(prisma: Prisma, orgId: string, input: TemplateInput): Promise<{ name: string | undefined; document: TemplateDocument }> {
+export async function prepareTemplate(
+  prisma: Prisma,
+  orgId: string,
+  input: TemplateInput,
+): Promise<{ name: string | undefined; document: TemplateDocument }> {
   const prepared = splitInput(input);
   await checkFonts(prisma, orgId, prepared.document);
   return prepared;
@@ -115,7 +138,10 @@ export interface TemplateSnapshot {
  * that (acceptPaidRenders) and the caller then reads again with `fresh`: so an update or delete
  * takes effect for the very next accept, and a job accepted before it keeps the old version.
  */
-const templateCaches = new WeakMap<Prisma, { entries: Map<string, TemplateSnapshot & { size: number }>; size: number }>();
+const templateCaches = new WeakMap<
+  Prisma,
+  { entries: Map<string, TemplateSnapshot & { size: number }>; size: number }
+>();
 const TEMPLATE_CACHE_MAX_ENTRIES = 2_000;
 /** Bounds the memory (approximately: characters of the documents' JSON). */
 const TEMPLATE_CACHE_MAX_SIZE = 32 * 1024 * 1024;
@@ -141,7 +167,12 @@ function forgetTemplate(prisma: Prisma, orgId: string, id: string): void {
  * has not seen it) as the database has it now; null when the organisation has no such live
  * template. Only for a caller whose write re-checks the version: see templateCaches.
  */
-export async function findTemplateSnapshot(prisma: Prisma, orgId: string, id: string, opts: { fresh?: boolean } = {}): Promise<TemplateSnapshot | null> {
+export async function findTemplateSnapshot(
+  prisma: Prisma,
+  orgId: string,
+  id: string,
+  opts: { fresh?: boolean } = {},
+): Promise<TemplateSnapshot | null> {
   const cache = templateCache(prisma);
   const key = cacheKey(orgId, id);
   const hit = opts.fresh ? undefined : cache.entries.get(key);
@@ -170,16 +201,23 @@ export async function getTemplate(prisma: Prisma, orgId: string, id: string): Pr
 }
 
 /** Replaces the document (and the name, when given) and records it as the next version. */
-export async function updateTemplate(prisma: Prisma, orgId: string, id: string, input: TemplateInput): Promise<Template> {
+export async function updateTemplate(
+  prisma: Prisma,
+  orgId: string,
+  id: string,
+  input: TemplateInput,
+): Promise<Template> {
   const { name, document } = splitInput(input);
   await checkFonts(prisma, orgId, document);
-  return prisma.$transaction(async (tx) => {
-    // The version bump is one conditional UPDATE, so two concurrent updates get two versions.
-    const row = await bumpTemplateVersion(tx, orgId, id, { name, document });
-    if (!row) throw new NotFoundError("template not found");
-    await insertTemplateVersion(tx, { templateId: id, version: row.version, name: row.name, document });
-    return getTemplateById(tx, id);
-  }).finally(() => forgetTemplate(prisma, orgId, id));
+  return prisma
+    .$transaction(async (tx) => {
+      // The version bump is one conditional UPDATE, so two concurrent updates get two versions.
+      const row = await bumpTemplateVersion(tx, orgId, id, { name, document });
+      if (!row) throw new NotFoundError("template not found");
+      await insertTemplateVersion(tx, { templateId: id, version: row.version, name: row.name, document });
+      return getTemplateById(tx, id);
+    })
+    .finally(() => forgetTemplate(prisma, orgId, id));
 }
 
 export async function deleteTemplate(prisma: Prisma, orgId: string, id: string): Promise<void> {

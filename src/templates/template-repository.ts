@@ -9,11 +9,17 @@ import type { TemplateDocument } from "./document.js";
 
 // ---- templates and versions -------------------------------------------------------------------
 
-export async function insertTemplateRow(db: Db, row: { id: string; orgId: string; name: string; document: TemplateDocument }): Promise<Template> {
+export async function insertTemplateRow(
+  db: Db,
+  row: { id: string; orgId: string; name: string; document: TemplateDocument },
+): Promise<Template> {
   return db.template.create({ data: row });
 }
 
-export async function insertTemplateVersion(db: Db, row: { templateId: string; version: number; name: string; document: TemplateDocument }): Promise<void> {
+export async function insertTemplateVersion(
+  db: Db,
+  row: { templateId: string; version: number; name: string; document: TemplateDocument },
+): Promise<void> {
   await db.templateVersion.create({ data: row });
 }
 
@@ -29,7 +35,10 @@ export async function findLiveTemplates(db: Db, orgId: string, ids: string[]): P
 
 /** Which of `ids` are live templates of the organisation. */
 export async function findLiveTemplateIds(db: Db, orgId: string, ids: string[]): Promise<Set<string>> {
-  const found = await db.template.findMany({ where: { id: { in: ids }, orgId, deletedAt: null }, select: { id: true } });
+  const found = await db.template.findMany({
+    where: { id: { in: ids }, orgId, deletedAt: null },
+    select: { id: true },
+  });
   return new Set(found.map((t) => t.id));
 }
 
@@ -59,7 +68,10 @@ export async function bumpTemplateVersion(
 
 /** Marks a live template deleted. Returns false when there was none. */
 export async function softDeleteTemplate(db: Db, orgId: string, id: string): Promise<boolean> {
-  const deleted = await db.template.updateMany({ where: { id, orgId, deletedAt: null }, data: { deletedAt: new Date() } });
+  const deleted = await db.template.updateMany({
+    where: { id, orgId, deletedAt: null },
+    data: { deletedAt: new Date() },
+  });
   return deleted.count > 0;
 }
 
@@ -80,7 +92,10 @@ export async function findTemplateVersions(db: Db, templateId: string): Promise<
 
 // ---- design groups ----------------------------------------------------------------------------
 
-export async function insertDesignGroup(db: Db, row: { id: string; orgId: string; name: string; templateIds: string[] }): Promise<DesignGroup> {
+export async function insertDesignGroup(
+  db: Db,
+  row: { id: string; orgId: string; name: string; templateIds: string[] },
+): Promise<DesignGroup> {
   return db.designGroup.create({ data: row });
 }
 
@@ -90,13 +105,20 @@ export async function findLiveDesignGroup(db: Db, orgId: string, id: string): Pr
 }
 
 /** Sets the group's name and templates (the caller checked it is the organisation's). */
-export async function updateDesignGroupRow(db: Db, id: string, change: { name: string; templateIds: string[] }): Promise<DesignGroup> {
+export async function updateDesignGroupRow(
+  db: Db,
+  id: string,
+  change: { name: string; templateIds: string[] },
+): Promise<DesignGroup> {
   return db.designGroup.update({ where: { id }, data: change });
 }
 
 /** Marks a live design group deleted. Returns false when there was none. */
 export async function softDeleteDesignGroup(db: Db, orgId: string, id: string): Promise<boolean> {
-  const deleted = await db.designGroup.updateMany({ where: { id, orgId, deletedAt: null }, data: { deletedAt: new Date() } });
+  const deleted = await db.designGroup.updateMany({
+    where: { id, orgId, deletedAt: null },
+    data: { deletedAt: new Date() },
+  });
   return deleted.count > 0;
 }
 
@@ -122,7 +144,9 @@ export type FontColumns = FontFace & { internalFamily: string; format: string; s
 
 /** The organisation's upload of exactly this face (family, weight, style), or null. */
 export async function findFontFace(db: Db, orgId: string, face: FontFace): Promise<Font | null> {
-  return db.font.findUnique({ where: { orgId_family_weight_style: { orgId, family: face.family, weight: face.weight, style: face.style } } });
+  return db.font.findUnique({
+    where: { orgId_family_weight_style: { orgId, family: face.family, weight: face.weight, style: face.style } },
+  });
 }
 
 export async function insertFont(db: Db, row: FontColumns & { id: string; orgId: string }): Promise<Font> {

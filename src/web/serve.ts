@@ -49,7 +49,8 @@ const NOT_BUILT = `<!doctype html>
 
 const SAFE_NAME = /^[\w-][\w.-]*$/;
 
-const common = (reply: FastifyReply) => reply.header("x-content-type-options", "nosniff").header("referrer-policy", "no-referrer");
+const common = (reply: FastifyReply) =>
+  reply.header("x-content-type-options", "nosniff").header("referrer-policy", "no-referrer");
 
 export const webPlugin =
   (distDir: string = WEB_DIST_DIR): FastifyPluginAsync =>

@@ -20,18 +20,33 @@ export function createDeliverWorker(ctx: AppContext): DeliverWorker {
   async function process(bullJob: BullJob<DeliverPayload>, token?: string): Promise<void> {
     const attempt = { number: bullJob.attemptsMade + 1, max: bullJob.opts.attempts ?? 1 };
     try {
-      if (bullJob.data.kind === "send_to") await deliverSendTo(ctx, bullJob.data.jobId, attempt, (job) => announce(ctx, job));
+      if (bullJob.data.kind === "send_to")
+        await deliverSendTo(ctx, bullJob.data.jobId, attempt, (job) => announce(ctx, job));
       else await deliverWebhook(ctx, bullJob.data.jobId, attempt, (job) => viewOf(ctx, job));
       deliveryAttempts.inc({ kind: bullJob.data.kind, outcome: "done" });
-      log.info({ jobId: bullJob.data.jobId, requestId: await findJobRequestId(ctx.prisma, bullJob.data.jobId), kind: bullJob.data.kind, attempt: attempt.number }, "delivery processed");
+      log.info(
+        {
+          jobId: bullJob.data.jobId,
+          requestId: await findJobRequestId(ctx.prisma, bullJob.data.jobId),
+          kind: bullJob.data.kind,
+          attempt: attempt.number,
+        },
+        "delivery processed",
+      );
     } catch (err) {
-      deliveryAttempts.inc({ kind: bullJob.data.kind, outcome: err instanceof RetryableDeliveryError ? "retry" : "error" });
+      deliveryAttempts.inc({
+        kind: bullJob.data.kind,
+        outcome: err instanceof RetryableDeliveryError ? "retry" : "error",
+      });
       if (isDatabaseUnavailable(err) && token) {
         // Not the destination's fault: wait for the database without spending an attempt.
         await bullJob.moveToDelayed(Date.now() + 2_000, token);
         throw new DelayedError();
       }
-      log.warn({ jobId: bullJob.data.jobId, kind: bullJob.data.kind, attempt: attempt.number, err: (err as Error).message }, "delivery attempt failed");
+      log.warn(
+        { jobId: bullJob.data.jobId, kind: bullJob.data.kind, attempt: attempt.number, err: (err as Error).message },
+        "delivery attempt failed",
+      );
       throw err;
     }
   }
@@ -42,7 +57,10 @@ export function createDeliverWorker(ctx: AppContext): DeliverWorker {
     concurrency: 16, // waiting on the network, not the CPU
     settings: {
       backoffStrategy: (attemptsMade: number, type?: string, err?: Error) => {
-        const scheduled = type === "webhook-schedule" ? (ctx.webhookSchedule[attemptsMade] ?? ctx.webhookSchedule.at(-1) ?? 0) : 2_000 * 2 ** (attemptsMade - 1);
+        const scheduled =
+          type === "webhook-schedule"
+            ? (ctx.webhookSchedule[attemptsMade] ?? ctx.webhookSchedule.at(-1) ?? 0)
+            : 2_000 * 2 ** (attemptsMade - 1);
         const retryAfter = err instanceof RetryableDeliveryError ? (err.retryAfterMs ?? 0) : 0;
         return Math.max(scheduled, retryAfter);
       },

@@ -20,7 +20,15 @@ import type { AppContext } from "../context.js";
 import { markComplete, markFailed, markProcessing } from "../jobs/transitions.js";
 import { uploadedFaces } from "../templates/fonts.js";
 import { RENDER_QUEUE, type RenderPayload } from "../queue/render-queue.js";
-import { configureImageCache, configureSharp, FETCH_AHEAD, imagesToFetch, prefetchImages, RenderError, renderTemplate } from "../render/index.js";
+import {
+  configureImageCache,
+  configureSharp,
+  FETCH_AHEAD,
+  imagesToFetch,
+  prefetchImages,
+  RenderError,
+  renderTemplate,
+} from "../render/index.js";
 import type { OutputFormat, TemplateDocument } from "../templates/document.js";
 import { FairSlots } from "./fair-slots.js";
 
@@ -38,14 +46,20 @@ export function createRenderWorker(ctx: AppContext): RenderWorker {
   configureImageCache({ ttlMs: ctx.config.IMAGE_CACHE_TTL_MS });
   const log = ctx.logger.child({ component: "render-worker" });
   const cpu = new FairSlots(cpuSlots);
-  const fetchSlots = new FairSlots(ctx.config.RENDER_FETCH_SLOTS, Math.max(FETCH_AHEAD, Math.ceil(ctx.config.RENDER_FETCH_SLOTS / 2)));
+  const fetchSlots = new FairSlots(
+    ctx.config.RENDER_FETCH_SLOTS,
+    Math.max(FETCH_AHEAD, Math.ceil(ctx.config.RENDER_FETCH_SLOTS / 2)),
+  );
 
   /** A slot of the organisation freed: admit its next waiting job (the reconciler does, should this fail). */
   async function admitNext(orgId: string): Promise<void> {
     try {
       await ctx.renderQueue.admit(orgId);
     } catch (err) {
-      log.warn({ orgId, err: errorMessage(err) }, "admission failed; the reconciler will admit the organisation's next job");
+      log.warn(
+        { orgId, err: errorMessage(err) },
+        "admission failed; the reconciler will admit the organisation's next job",
+      );
     }
   }
 
@@ -97,7 +111,14 @@ export function createRenderWorker(ctx: AppContext): RenderWorker {
         const queued = performance.now();
         out = await cpu.run(job.orgId, () => {
           cpuWaitMs = performance.now() - queued;
-          return renderTemplate(document, { ...options, format: job.format as OutputFormat, quality: output.quality ?? undefined, scale, fonts, prefetched });
+          return renderTemplate(document, {
+            ...options,
+            format: job.format as OutputFormat,
+            quality: output.quality ?? undefined,
+            scale,
+            fonts,
+            prefetched,
+          });
         });
       } finally {
         releaseFetch();
@@ -107,12 +128,18 @@ export function createRenderWorker(ctx: AppContext): RenderWorker {
       const elapsed = performance.now() - started;
       await markComplete(ctx, job.id, { outputKey: key, renderMs: Math.round(elapsed) });
       renderDuration.observe({ format: out.format }, elapsed / 1000);
-      log.info({ jobId, requestId, renderMs: Math.round(elapsed), fetchMs, cpuWaitMs: Math.round(cpuWaitMs) }, "render complete");
+      log.info(
+        { jobId, requestId, renderMs: Math.round(elapsed), fetchMs, cpuWaitMs: Math.round(cpuWaitMs) },
+        "render complete",
+      );
       await admitNext(job.orgId);
     } catch (err) {
       const permanent = err instanceof RenderError && !err.retryable;
       const lastAttempt = bullJob.attemptsMade + 1 >= (bullJob.opts.attempts ?? 1);
-      log.warn({ jobId, requestId, err: errorMessage(err), attempt: bullJob.attemptsMade + 1, permanent }, "render failed");
+      log.warn(
+        { jobId, requestId, err: errorMessage(err), attempt: bullJob.attemptsMade + 1, permanent },
+        "render failed",
+      );
       if (isDatabaseUnavailable(err)) throw err; // not the render's fault: postponed above
       if (permanent || lastAttempt) {
         await markFailed(ctx, job.id, errorMessage(err));

@@ -61,7 +61,13 @@ const TITLES = [
   "How we render ten thousand cards an hour on two cores",
   "Short title",
 ];
-const TARGETS = { sync_median_ms: 60, accept_median_ms: 5, accepts_per_s: 1500, pipeline_ratio: 0.85, subscription_median_ms: 5 };
+const TARGETS = {
+  sync_median_ms: 60,
+  accept_median_ms: 5,
+  accepts_per_s: 1500,
+  pipeline_ratio: 0.85,
+  subscription_median_ms: 5,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -110,7 +116,10 @@ function cleanup(): Promise<void> {
     while (undo.length) {
       const { what, fn } = undo.pop()!;
       try {
-        await Promise.race([fn(), new Promise((_, reject) => setTimeout(() => reject(new Error("timed out")), 20_000).unref())]);
+        await Promise.race([
+          fn(),
+          new Promise((_, reject) => setTimeout(() => reject(new Error("timed out")), 20_000).unref()),
+        ]);
       } catch (e) {
         note(`cleanup: ${what}: ${(e as Error).message}`);
       }
@@ -120,7 +129,8 @@ function cleanup(): Promise<void> {
 }
 const children: Child[] = [];
 function dumpChildren() {
-  for (const c of children) if (c.tail.length) note(`last output of ${c.name} (pid ${c.pid}, ${c.lines} lines):\n  ${c.tail.join("\n  ")}`);
+  for (const c of children)
+    if (c.tail.length) note(`last output of ${c.name} (pid ${c.pid}, ${c.lines} lines):\n  ${c.tail.join("\n  ")}`);
 }
 let finishing = false;
 async function abort(reason: string, code: number) {
@@ -136,7 +146,12 @@ process.once("SIGTERM", () => void abort("SIGTERM", 143));
 const watchdog = setTimeout(() => void abort(`time limit of ${o.timeLimitS} s reached`, 2), o.timeLimitS * 1000);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | null | undefined | false>, everyMs = 50): Promise<T> {
+async function until<T>(
+  what: string,
+  timeoutMs: number,
+  probe: () => Promise<T | null | undefined | false>,
+  everyMs = 50,
+): Promise<T> {
   const end = performance.now() + timeoutMs;
   for (;;) {
     const v = await probe();
@@ -159,7 +174,8 @@ async function main() {
   let photoRequests = 0;
   const photoServer: Server = createServer((req, res) => {
     photoRequests++;
-    if (req.url === "/photo.jpg") res.writeHead(200, { "content-type": "image/jpeg", "content-length": photo.length }).end(photo);
+    if (req.url === "/photo.jpg")
+      res.writeHead(200, { "content-type": "image/jpeg", "content-length": photo.length }).end(photo);
     else res.writeHead(404).end();
   });
   await new Promise<void>((resolve) => photoServer.listen(0, "127.0.0.1", resolve));
@@ -192,7 +208,10 @@ async function main() {
   // The stack's key too: the organisation's webhook secret is stored encrypted with it.
   const secretsKey = randomBytes(32);
   const setupDb = await openDatabase({ databaseUrl: dbUrl, pgliteDir: storageDir, migrate: false });
-  const { org, apiKey } = await createOrganization({ prisma: setupDb.prisma, secretsKey }, { name: "e2e bench", balanceCents: 1_000_000_000 });
+  const { org, apiKey } = await createOrganization(
+    { prisma: setupDb.prisma, secretsKey },
+    { name: "e2e bench", balanceCents: 1_000_000_000 },
+  );
   await setupDb.close();
 
   // The stack: one API, one render worker per core, separate processes.
@@ -211,10 +230,13 @@ async function main() {
     RENDER_CONCURRENCY: String(o.renderConcurrency),
   };
   const profDir = o.cpuProf ? (o.cpuProfDir ?? mkdtempSync(path.join(os.tmpdir(), "templified-e2e-prof-"))) : null;
-  const profile = (who: "api" | "workers") => (profDir && (o.cpuProf === who || o.cpuProf === "all") ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`] : []);
+  const profile = (who: "api" | "workers") =>
+    profDir && (o.cpuProf === who || o.cpuProf === "all") ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`] : [];
   const api = startChild("api", ROOT, "src/main.ts", ["api"], env, profile("api"));
   children.push(api);
-  const workers = Array.from({ length: o.workers }, (_, i) => startChild(`render-${i + 1}`, ROOT, "workers/render.ts", [], env, profile("workers")));
+  const workers = Array.from({ length: o.workers }, (_, i) =>
+    startChild(`render-${i + 1}`, ROOT, "workers/render.ts", [], env, profile("workers")),
+  );
   children.push(...workers);
   onCleanup("stop processes", () => Promise.all(children.map((c) => stopChild(c))));
 
@@ -222,20 +244,34 @@ async function main() {
   await waitHealthy(`${base}/health`, api);
   const queue = new Queue("render", { connection: { url: redisUrl }, prefix });
   onCleanup("bench queue connection", () => queue.close());
-  await until("render workers registered", 30_000, async () => {
-    for (const w of workers) if (w.exitCode !== undefined) throw new Error(`${w.name} exited (${w.exitCode}):\n${w.tail.join("\n")}`);
-    return (await queue.getWorkersCount()) >= o.workers;
-  }, 100);
+  await until(
+    "render workers registered",
+    30_000,
+    async () => {
+      for (const w of workers)
+        if (w.exitCode !== undefined) throw new Error(`${w.name} exited (${w.exitCode}):\n${w.tail.join("\n")}`);
+      return (await queue.getWorkersCount()) >= o.workers;
+    },
+    100,
+  );
   const startupS = (performance.now() - t0) / 1000;
 
   const client = new JsonClient(base, { authorization: `Bearer ${apiKey}` }, o.clients);
   onCleanup("http agent", () => client.close());
   const card = JSON.parse(readFileSync(FIXTURE, "utf8")) as Record<string, unknown>;
   const saved = await client.request("POST", "/api/v1/templates", JSON.stringify(card));
-  if (saved.status !== 201 && saved.status !== 200) throw new Error(`saving the template: ${saved.status} ${saved.body}`);
+  if (saved.status !== 201 && saved.status !== 200)
+    throw new Error(`saving the template: ${saved.status} ${saved.body}`);
   const templateId = (JSON.parse(saved.body) as { template_id: string }).template_id;
   const bodies = TITLES.map((title) =>
-    JSON.stringify({ template_id: templateId, modifications: [{ name: "photo", image_url: photoUrl }, { name: "title", text: title }], format: "jpeg" }),
+    JSON.stringify({
+      template_id: templateId,
+      modifications: [
+        { name: "photo", image_url: photoUrl },
+        { name: "title", text: title },
+      ],
+      format: "jpeg",
+    }),
   );
   const bodyFor = (i: number) => bodies[i % bodies.length]!;
 
@@ -245,21 +281,41 @@ async function main() {
   onCleanup("bench subscriber", () => sub.quit());
   sub.on("message", (_channel: string, message: string) => {
     const e = JSON.parse(message) as JobEvent;
-    if (e.job.status === "complete" || e.job.status === "failed") if (!finals.has(e.job.job_id)) finals.set(e.job.job_id, performance.now());
+    if (e.job.status === "complete" || e.job.status === "failed")
+      if (!finals.has(e.job.job_id)) finals.set(e.job.job_id, performance.now());
   });
   await sub.subscribe(orgChannel(prefix, org.org_id));
 
-  const unfinished = async () => Number((await db.query(`SELECT count(*)::int AS n FROM "jobs" WHERE "status" IN ('pending', 'processing')`)).rows[0].n);
+  const unfinished = async () =>
+    Number(
+      (await db.query(`SELECT count(*)::int AS n FROM "jobs" WHERE "status" IN ('pending', 'processing')`)).rows[0].n,
+    );
   const drain = async (what: string, timeoutMs: number) => {
     const started = performance.now();
-    await until(`${what}: queue drained (no pending/processing job in the database)`, timeoutMs, async () => (await unfinished()) === 0, 200);
+    await until(
+      `${what}: queue drained (no pending/processing job in the database)`,
+      timeoutMs,
+      async () => (await unfinished()) === 0,
+      200,
+    );
     return (performance.now() - started) / 1000;
   };
-  const failedJobs = async () => Number((await db.query(`SELECT count(*)::int AS n FROM "jobs" WHERE "status" = 'failed'`)).rows[0].n);
+  const failedJobs = async () =>
+    Number((await db.query(`SELECT count(*)::int AS n FROM "jobs" WHERE "status" = 'failed'`)).rows[0].n);
 
   const results: Record<string, unknown> = {
-    machine: { node: process.version, cpus: cores, cpu: os.cpus()[0]?.model ?? "", loadavg_at_start: os.loadavg().map((v) => round(v, 2)) },
-    setup: { workers: o.workers, render_concurrency: o.renderConcurrency, clients: o.clients, startup_s: round(startupS, 1) },
+    machine: {
+      node: process.version,
+      cpus: cores,
+      cpu: os.cpus()[0]?.model ?? "",
+      loadavg_at_start: os.loadavg().map((v) => round(v, 2)),
+    },
+    setup: {
+      workers: o.workers,
+      render_concurrency: o.renderConcurrency,
+      clients: o.clients,
+      startup_s: round(startupS, 1),
+    },
   };
 
   // CPU actually used by each part (user + system from /proc), per phase: on a busy machine the
@@ -273,7 +329,8 @@ async function main() {
       return (u.user + u.system) / 1000;
     },
   };
-  const perOp = (cpu: Record<string, number>, ops: number) => Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, round(v / ops, 2)]));
+  const perOp = (cpu: Record<string, number>, ops: number) =>
+    Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, round(v / ops, 2)]));
 
   // 1. Sync end-to-end latency. The warm-up runs whatever is measured (code, fonts, image caches).
   for (let i = 0; i < o.syncWarmup && !o.only.has("sync"); i++) {
@@ -289,8 +346,14 @@ async function main() {
     for (let i = 0; i < o.syncWarmup + o.syncN; i++) {
       if (i === o.syncWarmup) cpuBefore = snapshot(cpuParts);
       const res = await client.request("POST", "/api/v1/create?sync=true", bodyFor(i), 30_000);
-      const job = JSON.parse(res.body) as { status?: string; render_ms?: number; created_at?: string; completed_at?: string };
-      if (res.status !== 200 || job.status !== "complete") throw new Error(`sync render ${i}: ${res.status} ${res.body.slice(0, 300)}`);
+      const job = JSON.parse(res.body) as {
+        status?: string;
+        render_ms?: number;
+        created_at?: string;
+        completed_at?: string;
+      };
+      if (res.status !== 200 || job.status !== "complete")
+        throw new Error(`sync render ${i}: ${res.status} ${res.body.slice(0, 300)}`);
       if (i < o.syncWarmup) continue;
       lat.push(res.ms);
       renderMs.push(job.render_ms ?? NaN);
@@ -308,7 +371,9 @@ async function main() {
   // 2. Accept latency (one client, sequential) and throughput (o.clients clients).
   if (o.only.has("accept")) {
     if (!o.acceptLive) await queue.pause();
-    note(`accept: 20 warm-up + ${o.acceptSeqN} sequential, then ${o.clients} clients for ${o.acceptSeconds} s (max ${o.acceptMax}); render queue ${o.acceptLive ? "running" : "paused"}`);
+    note(
+      `accept: 20 warm-up + ${o.acceptSeqN} sequential, then ${o.clients} clients for ${o.acceptSeconds} s (max ${o.acceptMax}); render queue ${o.acceptLive ? "running" : "paused"}`,
+    );
     const seq: number[] = [];
     for (let i = 0; i < 20 + o.acceptSeqN; i++) {
       const res = await client.request("POST", "/api/v1/create", bodyFor(i));
@@ -371,7 +436,13 @@ async function main() {
     const failed = (await failedJobs()) - failedBefore;
     await sub.unsubscribe();
     note(`pipeline: ${round(pipelineRps)}/s; raw renderer ${o.workers} threads for ${o.rawSeconds} s`);
-    const raw = await rawRendersPerSecond({ photoUrl, format: "jpeg", cache: {}, durationMs: o.rawSeconds * 1000, threads: o.workers });
+    const raw = await rawRendersPerSecond({
+      photoUrl,
+      format: "jpeg",
+      cache: {},
+      durationMs: o.rawSeconds * 1000,
+      threads: o.workers,
+    });
     const cpuPerRender = perOp(cpu, ids.length);
     results.pipeline = {
       renders: ids.length,
@@ -382,7 +453,10 @@ async function main() {
       raw_renders_per_s: round(raw.rendersPerSecond, 1),
       raw_threads: o.workers,
       ratio: round(pipelineRps / raw.rendersPerSecond, 3),
-      cpu_ms_per_render: { ...cpuPerRender, total_without_bench: round(cpuPerRender.api! + cpuPerRender.workers! + cpuPerRender.postgres!, 2) },
+      cpu_ms_per_render: {
+        ...cpuPerRender,
+        total_without_bench: round(cpuPerRender.api! + cpuPerRender.workers! + cpuPerRender.postgres!, 2),
+      },
       raw_cpu_ms_per_render: round(raw.cpuMsPerRender, 2),
       window_monotonic_us: [Number(windowStart), Number(windowEnd)],
     };
@@ -415,20 +489,32 @@ async function main() {
     );
     // Published exactly as EventBus.publishJob does: the job's channel and the organisation's.
     const publish = (jobId: string) => {
-      const event: JobEvent = { org_id: org.org_id, job: { job_id: jobId, status: "processing", template_id: templateId, created_at: new Date().toISOString() } };
+      const event: JobEvent = {
+        org_id: org.org_id,
+        job: { job_id: jobId, status: "processing", template_id: templateId, created_at: new Date().toISOString() },
+      };
       const payload = JSON.stringify(event);
-      return publisher.multi().publish(jobChannel(prefix, jobId), payload).publish(orgChannel(prefix, org.org_id), payload).exec();
+      return publisher
+        .multi()
+        .publish(jobChannel(prefix, jobId), payload)
+        .publish(orgChannel(prefix, org.org_id), payload)
+        .exec();
     };
     // Subscribed once a probe comes through.
-    await until("subscription active", 15_000, async () => {
-      if (subscriptionError) throw new Error(`subscription: ${JSON.stringify(subscriptionError)}`);
-      const got = new Promise<boolean>((resolve) => {
-        waiting = () => resolve(true);
-        setTimeout(() => resolve(false), 100);
-      });
-      await publish(`clx_e2eprobe_${performance.now().toFixed(3)}`);
-      return got;
-    }, 0);
+    await until(
+      "subscription active",
+      15_000,
+      async () => {
+        if (subscriptionError) throw new Error(`subscription: ${JSON.stringify(subscriptionError)}`);
+        const got = new Promise<boolean>((resolve) => {
+          waiting = () => resolve(true);
+          setTimeout(() => resolve(false), 100);
+        });
+        await publish(`clx_e2eprobe_${performance.now().toFixed(3)}`);
+        return got;
+      },
+      0,
+    );
     const lat: number[] = [];
     for (let i = 0; i < 100 + o.events; i++) {
       const received = new Promise<string>((resolve, reject) => {
@@ -466,36 +552,102 @@ function table(r: Record<string, any>) {
   const mark = (ok: boolean) => (ok ? "ok  " : "MISS");
   const rows: [string, string, string, string][] = [];
   if (r.sync) {
-    rows.push(["sync end-to-end (?sync=true -> 200)", `median ${r.sync.median_ms} ms, p99 ${r.sync.p99_ms} ms`, `median <= ${TARGETS.sync_median_ms} ms`, mark(r.sync.median_ms <= TARGETS.sync_median_ms)]);
-    rows.push(["  server (completed_at - created_at)", `median ${r.sync.server_ms_median} ms, p99 ${r.sync.server_ms_p99} ms; worker render_ms median ${r.sync.render_ms_median}`, "", ""]);
+    rows.push([
+      "sync end-to-end (?sync=true -> 200)",
+      `median ${r.sync.median_ms} ms, p99 ${r.sync.p99_ms} ms`,
+      `median <= ${TARGETS.sync_median_ms} ms`,
+      mark(r.sync.median_ms <= TARGETS.sync_median_ms),
+    ]);
+    rows.push([
+      "  server (completed_at - created_at)",
+      `median ${r.sync.server_ms_median} ms, p99 ${r.sync.server_ms_p99} ms; worker render_ms median ${r.sync.render_ms_median}`,
+      "",
+      "",
+    ]);
   }
   if (r.accept) {
     const a = r.accept;
-    const cpu = (c: Record<string, number>) => Object.entries(c).map(([k, v]) => `${k} ${v}`).join(", ");
-    rows.push([`accept latency, 1 client sequential (${a.sequential.n})`, `median ${a.sequential.median_ms} ms, p99 ${a.sequential.p99_ms} ms`, `median <= ${TARGETS.accept_median_ms} ms`, mark(a.sequential.median_ms <= TARGETS.accept_median_ms)]);
-    rows.push([`accept latency, ${r.setup.clients} clients`, `median ${a.concurrent.median_ms} ms, p99 ${a.concurrent.p99_ms} ms`, `median <= ${TARGETS.accept_median_ms} ms`, mark(a.concurrent.median_ms <= TARGETS.accept_median_ms)]);
-    rows.push([`accept throughput, ${r.setup.clients} clients`, `${a.accepts_per_s} accepts/s (${a.concurrent.n} in ${a.elapsed_s} s, ${a.errors} errors)`, `>= ${TARGETS.accepts_per_s}/s`, mark(a.accepts_per_s >= TARGETS.accepts_per_s)]);
+    const cpu = (c: Record<string, number>) =>
+      Object.entries(c)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(", ");
+    rows.push([
+      `accept latency, 1 client sequential (${a.sequential.n})`,
+      `median ${a.sequential.median_ms} ms, p99 ${a.sequential.p99_ms} ms`,
+      `median <= ${TARGETS.accept_median_ms} ms`,
+      mark(a.sequential.median_ms <= TARGETS.accept_median_ms),
+    ]);
+    rows.push([
+      `accept latency, ${r.setup.clients} clients`,
+      `median ${a.concurrent.median_ms} ms, p99 ${a.concurrent.p99_ms} ms`,
+      `median <= ${TARGETS.accept_median_ms} ms`,
+      mark(a.concurrent.median_ms <= TARGETS.accept_median_ms),
+    ]);
+    rows.push([
+      `accept throughput, ${r.setup.clients} clients`,
+      `${a.accepts_per_s} accepts/s (${a.concurrent.n} in ${a.elapsed_s} s, ${a.errors} errors)`,
+      `>= ${TARGETS.accepts_per_s}/s`,
+      mark(a.accepts_per_s >= TARGETS.accepts_per_s),
+    ]);
     rows.push(["  CPU ms per accept", cpu(a.cpu_ms_per_accept), "", ""]);
-    rows.push(["  render queue during accept", `${a.render_queue}: drained in ${a.drain_s} s (${a.drain_renders_per_s} renders/s)`, "", ""]);
+    rows.push([
+      "  render queue during accept",
+      `${a.render_queue}: drained in ${a.drain_s} s (${a.drain_renders_per_s} renders/s)`,
+      "",
+      "",
+    ]);
   }
   if (r.pipeline) {
-    rows.push([`pipeline (${r.pipeline.renders} renders, first 202 -> last done)`, `${r.pipeline.renders_per_s} renders/s in ${r.pipeline.seconds} s (${r.pipeline.failed} failed)`, "", ""]);
-    rows.push([`raw renderer (${r.pipeline.raw_threads} threads, cache on, jpeg)`, `${r.pipeline.raw_renders_per_s} renders/s`, "", ""]);
-    rows.push(["  CPU ms per render: pipeline / raw", `${Object.entries(r.pipeline.cpu_ms_per_render as Record<string, number>).map(([k, v]) => `${k} ${v}`).join(", ")} / raw ${r.pipeline.raw_cpu_ms_per_render}`, "", ""]);
-    rows.push(["pipeline / raw", `${(r.pipeline.ratio * 100).toFixed(1)} %`, `>= ${TARGETS.pipeline_ratio * 100} %`, mark(r.pipeline.ratio >= TARGETS.pipeline_ratio)]);
+    rows.push([
+      `pipeline (${r.pipeline.renders} renders, first 202 -> last done)`,
+      `${r.pipeline.renders_per_s} renders/s in ${r.pipeline.seconds} s (${r.pipeline.failed} failed)`,
+      "",
+      "",
+    ]);
+    rows.push([
+      `raw renderer (${r.pipeline.raw_threads} threads, cache on, jpeg)`,
+      `${r.pipeline.raw_renders_per_s} renders/s`,
+      "",
+      "",
+    ]);
+    rows.push([
+      "  CPU ms per render: pipeline / raw",
+      `${Object.entries(r.pipeline.cpu_ms_per_render as Record<string, number>)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(", ")} / raw ${r.pipeline.raw_cpu_ms_per_render}`,
+      "",
+      "",
+    ]);
+    rows.push([
+      "pipeline / raw",
+      `${(r.pipeline.ratio * 100).toFixed(1)} %`,
+      `>= ${TARGETS.pipeline_ratio * 100} %`,
+      mark(r.pipeline.ratio >= TARGETS.pipeline_ratio),
+    ]);
   }
   if (r.subscription) {
-    rows.push([`subscription delivery (${r.subscription.n} events)`, `median ${r.subscription.median_ms} ms, p99 ${r.subscription.p99_ms} ms`, `median <= ${TARGETS.subscription_median_ms} ms`, mark(r.subscription.median_ms <= TARGETS.subscription_median_ms)]);
+    rows.push([
+      `subscription delivery (${r.subscription.n} events)`,
+      `median ${r.subscription.median_ms} ms, p99 ${r.subscription.p99_ms} ms`,
+      `median <= ${TARGETS.subscription_median_ms} ms`,
+      mark(r.subscription.median_ms <= TARGETS.subscription_median_ms),
+    ]);
   }
-  const mem = Object.entries(r.memory_peak_rss_mib as Record<string, number>).map(([k, v]) => `${k} ${v}`).join(", ");
+  const mem = Object.entries(r.memory_peak_rss_mib as Record<string, number>)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(", ");
   rows.push(["peak RSS (VmHWM, MiB)", mem, "", ""]);
   const w = [0, 1, 2].map((i) => Math.max(...rows.map((row) => row[i]!.length)));
   log();
-  log(`Templified end-to-end: ${r.setup.workers} render worker processes (RENDER_CONCURRENCY=${r.setup.render_concurrency}) + 1 API, ${r.machine.cpus} cores (${r.machine.cpu}), node ${r.machine.node}; load at start ${r.machine.loadavg_at_start.join(" ")}`);
+  log(
+    `Templified end-to-end: ${r.setup.workers} render worker processes (RENDER_CONCURRENCY=${r.setup.render_concurrency}) + 1 API, ${r.machine.cpus} cores (${r.machine.cpu}), node ${r.machine.node}; load at start ${r.machine.loadavg_at_start.join(" ")}`,
+  );
   log(`${"measure".padEnd(w[0]!)}  ${"figure".padEnd(w[1]!)}  ${"target".padEnd(w[2]!)}`);
   log(`${"-".repeat(w[0]!)}  ${"-".repeat(w[1]!)}  ${"-".repeat(w[2]!)}  ----`);
   for (const row of rows) log(`${row[0].padEnd(w[0]!)}  ${row[1].padEnd(w[1]!)}  ${row[2].padEnd(w[2]!)}  ${row[3]}`);
-  log(`(${r.total_s} s in all; startup ${r.setup.startup_s} s${r.cpu_profiles ? `; CPU profiles (CPU.<date>.<time>.<pid>.…) in ${r.cpu_profiles.dir}, pids ${JSON.stringify(r.cpu_profiles.pids)}` : ""})`);
+  log(
+    `(${r.total_s} s in all; startup ${r.setup.startup_s} s${r.cpu_profiles ? `; CPU profiles (CPU.<date>.<time>.<pid>.…) in ${r.cpu_profiles.dir}, pids ${JSON.stringify(r.cpu_profiles.pids)}` : ""})`,
+  );
 }
 
 let exitCode = 0;

@@ -164,15 +164,29 @@ async function main() {
   mkdirSync(outDir, { recursive: true });
   try {
     for (const example of EXAMPLES) {
-      const template = TemplateDocument.parse(JSON.parse(readFileSync(path.join(here, "../fixtures", example.template), "utf8")));
-      const mods = example.body.modifications.map((m) => (m.image_url ? { ...m, image_url: m.image_url.replace("https://example.com", local) } : m));
+      const template = TemplateDocument.parse(
+        JSON.parse(readFileSync(path.join(here, "../fixtures", example.template), "utf8")),
+      );
+      const mods = example.body.modifications.map((m) =>
+        m.image_url ? { ...m, image_url: m.image_url.replace("https://example.com", local) } : m,
+      );
       const doc = applyModifications(template, mods);
-      const out = await renderTemplate(doc, { format: example.body.format, scale: example.body.scale, quality: example.body.quality, allowPrivateNetworks: true });
+      const out = await renderTemplate(doc, {
+        format: example.body.format,
+        scale: example.body.scale,
+        quality: example.body.quality,
+        allowPrivateNetworks: true,
+      });
       // Same pixels, smaller file for the repository: PNG is lossless, so recompressing harder changes nothing visible.
       const file = path.join(outDir, `${example.name}.png`);
-      const buffer = example.body.format === "png" ? await sharp(out.buffer).png({ compressionLevel: 9, adaptiveFiltering: true }).toBuffer() : out.buffer;
+      const buffer =
+        example.body.format === "png"
+          ? await sharp(out.buffer).png({ compressionLevel: 9, adaptiveFiltering: true }).toBuffer()
+          : out.buffer;
       writeFileSync(file, buffer);
-      console.log(`${path.relative(process.cwd(), file)}: ${out.width}x${out.height}, ${Math.round(buffer.length / 1024)} KiB`);
+      console.log(
+        `${path.relative(process.cwd(), file)}: ${out.width}x${out.height}, ${Math.round(buffer.length / 1024)} KiB`,
+      );
       if (process.argv.includes("--print")) console.log(JSON.stringify(example.body, null, 2));
     }
   } finally {

@@ -18,7 +18,13 @@ import os from "node:os";
 import path from "node:path";
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
 import sharp from "sharp";
-import { configureImageCache, configureSharp, ENCODER_SETTINGS, renderTemplate, type ImageCacheSettings } from "../../src/render/index.js";
+import {
+  configureImageCache,
+  configureSharp,
+  ENCODER_SETTINGS,
+  renderTemplate,
+  type ImageCacheSettings,
+} from "../../src/render/index.js";
 import { TemplateDocument, type OutputFormat } from "../../src/templates/document.js";
 
 const here = import.meta.dirname;
@@ -51,15 +57,22 @@ async function makePhoto(): Promise<Buffer> {
       raw[i + 2] = Math.max(0, Math.min(255, 30 + ((x + y) / (w + h)) * 120 + rand()));
     }
   }
-  return sharp(raw, { raw: { width: w, height: h, channels: 3 } }).blur(1.5).jpeg({ quality: 80 }).toBuffer();
+  return sharp(raw, { raw: { width: w, height: h, channels: 3 } })
+    .blur(1.5)
+    .jpeg({ quality: 80 })
+    .toBuffer();
 }
 
 function cardDocuments(photoUrl: string): TemplateDocument[] {
-  const card = JSON.parse(readFileSync(fixturePath, "utf8")) as { layers: { name: string; image_url?: string; text?: string }[] };
+  const card = JSON.parse(readFileSync(fixturePath, "utf8")) as {
+    layers: { name: string; image_url?: string; text?: string }[];
+  };
   return TITLES.map((title) =>
     TemplateDocument.parse({
       ...card,
-      layers: card.layers.map((l) => (l.name === "photo" ? { ...l, image_url: photoUrl } : l.name === "title" ? { ...l, text: title } : l)),
+      layers: card.layers.map((l) =>
+        l.name === "photo" ? { ...l, image_url: photoUrl } : l.name === "title" ? { ...l, text: title } : l,
+      ),
     }),
   );
 }
@@ -98,16 +111,25 @@ async function throughput(job: Omit<WorkerJob, "format">, format: OutputFormat, 
     register();
     await import(${JSON.stringify(import.meta.url)});
   })();`;
-  const threads = Array.from({ length: workers }, () => new Worker(boot, { eval: true, workerData: { ...job, format } }));
-  const ready = threads.map((t) => new Promise<void>((resolve, reject) => {
-    t.once("message", () => resolve());
-    t.once("error", reject);
-  }));
+  const threads = Array.from(
+    { length: workers },
+    () => new Worker(boot, { eval: true, workerData: { ...job, format } }),
+  );
+  const ready = threads.map(
+    (t) =>
+      new Promise<void>((resolve, reject) => {
+        t.once("message", () => resolve());
+        t.once("error", reject);
+      }),
+  );
   await Promise.all(ready);
-  const counts = threads.map((t) => new Promise<number>((resolve, reject) => {
-    t.once("message", (m: { count: number }) => resolve(m.count));
-    t.once("error", reject);
-  }));
+  const counts = threads.map(
+    (t) =>
+      new Promise<number>((resolve, reject) => {
+        t.once("message", (m: { count: number }) => resolve(m.count));
+        t.once("error", reject);
+      }),
+  );
   const started = performance.now();
   for (const t of threads) t.postMessage("go");
   const total = (await Promise.all(counts)).reduce((a, b) => a + b, 0);
@@ -125,7 +147,11 @@ interface Timing {
   kib: number;
 }
 
-async function singleThread(docs: TemplateDocument[], format: OutputFormat, n: number): Promise<{ timing: Timing; last: Buffer }> {
+async function singleThread(
+  docs: TemplateDocument[],
+  format: OutputFormat,
+  n: number,
+): Promise<{ timing: Timing; last: Buffer }> {
   const opts = { format, allowPrivateNetworks: true };
   let last = (await renderTemplate(docs[0]!, opts)).buffer;
   for (let i = 0; i < 10; i++) await renderTemplate(docs[i % docs.length]!, opts); // warm-up
@@ -152,7 +178,8 @@ async function main() {
   const photo = existsSync(photoPath) ? readFileSync(photoPath) : await makePhoto();
   if (!existsSync(photoPath) && photo.length < 300 * 1024) writeFileSync(photoPath, photo);
   const server = createServer((req, res) => {
-    if (req.url === "/photo.jpg") res.writeHead(200, { "content-type": "image/jpeg", "content-length": photo.length }).end(photo);
+    if (req.url === "/photo.jpg")
+      res.writeHead(200, { "content-type": "image/jpeg", "content-length": photo.length }).end(photo);
     else res.writeHead(404).end();
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -168,10 +195,20 @@ async function main() {
   );
   log(`encoders: ${JSON.stringify(ENCODER_SETTINGS)}, quality 85`);
   const results = {
-    machine: { node: process.version, sharp: sharp.versions.sharp, vips: sharp.versions.vips, cpus: workers, cpu: os.cpus()[0]?.model ?? "" },
+    machine: {
+      node: process.version,
+      sharp: sharp.versions.sharp,
+      vips: sharp.versions.vips,
+      cpus: workers,
+      cpu: os.cpus()[0]?.model ?? "",
+    },
     encoders: ENCODER_SETTINGS,
     singleThread: {} as Record<string, Record<string, Timing>>,
-    throughput: { workers, durationS: durationMs / 1000, rendersPerSecond: {} as Record<string, Record<string, number>> },
+    throughput: {
+      workers,
+      durationS: durationMs / 1000,
+      rendersPerSecond: {} as Record<string, Record<string, number>>,
+    },
   };
 
   log("\n== one thread (sharp concurrency 1), ms per render");
@@ -182,17 +219,22 @@ async function main() {
     for (const format of FORMATS) {
       const { timing, last } = await singleThread(docs, format, n);
       results.singleThread[mode.key]![format] = timing;
-      log(`${format.padEnd(5)} median ${timing.median.toFixed(1).padStart(5)} ms   p99 ${timing.p99.toFixed(1).padStart(5)} ms   (${timing.kib} KiB)`);
+      log(
+        `${format.padEnd(5)} median ${timing.median.toFixed(1).padStart(5)} ms   p99 ${timing.p99.toFixed(1).padStart(5)} ms   (${timing.kib} KiB)`,
+      );
       if (outArg && format === "png" && mode.key === "cached") writeFileSync(outArg, last);
     }
   }
 
-  log(`\n== throughput: ${workers} worker threads (one per core), sharp concurrency 1 each, ${durationMs / 1000} s per figure`);
+  log(
+    `\n== throughput: ${workers} worker threads (one per core), sharp concurrency 1 each, ${durationMs / 1000} s per figure`,
+  );
   for (const mode of MODES) {
     results.throughput.rendersPerSecond[mode.key] = {};
     const line: string[] = [];
     for (const format of FORMATS) {
-      const rps = Math.round((await throughput({ photoUrl, cache: mode.cache, durationMs }, format, workers)) * 10) / 10;
+      const rps =
+        Math.round((await throughput({ photoUrl, cache: mode.cache, durationMs }, format, workers)) * 10) / 10;
       results.throughput.rendersPerSecond[mode.key]![format] = rps;
       line.push(`${format} ${rps.toFixed(1)}/s`);
     }

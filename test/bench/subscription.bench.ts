@@ -25,12 +25,22 @@ await migratePostgres(dbUrl, () => {});
 
 const port = await freePort();
 const prefix = `bench-${randomBytes(3).toString("hex")}`;
-const config = parseConfig({ PORT: String(port), HOST: "127.0.0.1", DATABASE_URL: dbUrl, QUEUE_PREFIX: prefix, RATE_LIMIT_MAX: "0" });
+const config = parseConfig({
+  PORT: String(port),
+  HOST: "127.0.0.1",
+  DATABASE_URL: dbUrl,
+  QUEUE_PREFIX: prefix,
+  RATE_LIMIT_MAX: "0",
+});
 const app = await buildApp(config, { api: true, worker: false, migrate: false, logger: createLogger("warn") });
 await app.start();
 const { org, apiKey } = await createOrganization(app.ctx, { name: "bench", balanceCents: 0 });
 
-const client = createClient({ url: `ws://127.0.0.1:${port}/graphql`, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${apiKey}` } });
+const client = createClient({
+  url: `ws://127.0.0.1:${port}/graphql`,
+  webSocketImpl: WebSocket,
+  connectionParams: { authorization: `Bearer ${apiKey}` },
+});
 let waiting: ((id: string) => void) | null = null;
 const subscribed = new Promise<void>((resolve) => {
   client.subscribe<{ jobUpdates: { id: string } }>(
@@ -46,7 +56,12 @@ const subscribed = new Promise<void>((resolve) => {
 });
 await subscribed;
 
-const view = (i: number): JobView => ({ job_id: `clx_bench${i}`, status: "processing", template_id: "tpl_bench", created_at: new Date().toISOString() });
+const view = (i: number): JobView => ({
+  job_id: `clx_bench${i}`,
+  status: "processing",
+  template_id: "tpl_bench",
+  created_at: new Date().toISOString(),
+});
 const latencies: number[] = [];
 for (let i = 0; i < events + 100; i++) {
   const received = new Promise<string>((resolve) => (waiting = resolve));
@@ -58,7 +73,12 @@ for (let i = 0; i < events + 100; i++) {
 }
 latencies.sort((a, b) => a - b);
 const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]!;
-const result = { events: latencies.length, median_ms: +q(0.5).toFixed(3), p99_ms: +q(0.99).toFixed(3), max_ms: +q(1).toFixed(3) };
+const result = {
+  events: latencies.length,
+  median_ms: +q(0.5).toFixed(3),
+  p99_ms: +q(0.99).toFixed(3),
+  max_ms: +q(1).toFixed(3),
+};
 
 console.log(`subscription delivery (publish -> graphql-ws client), ${result.events} events`);
 console.log(`  median ${result.median_ms} ms   p99 ${result.p99_ms} ms   max ${result.max_ms} ms`);

@@ -26,7 +26,8 @@ beforeAll(async () => {
 });
 afterAll(() => domain?.close());
 
-const render = (templateId: string, extra: Partial<CreateRenderInput> = {}) => CreateRenderInput.parse({ template_id: templateId, ...extra });
+const render = (templateId: string, extra: Partial<CreateRenderInput> = {}) =>
+  CreateRenderInput.parse({ template_id: templateId, ...extra });
 
 /** What exists for the organisation: jobs, ledger rows by kind, templates. */
 async function footprint(orgId: string) {
@@ -50,7 +51,14 @@ describe("createRender", () => {
     const accepted = await createRender(domain.ctx, orgId, render(template.id), { requestId: "req-1" });
 
     expect(accepted.replayed).toBe(false);
-    expect(accepted.job).toMatchObject({ orgId, status: "pending", kind: "render", templateId: template.id, templateVersion: 1, priceCents: 1 });
+    expect(accepted.job).toMatchObject({
+      orgId,
+      status: "pending",
+      kind: "render",
+      templateId: template.id,
+      templateVersion: 1,
+      priceCents: 1,
+    });
     expect((accepted.job.input as { request_id: string }).request_id).toBe("req-1");
     const charges = await domain.ctx.prisma.ledgerEntry.findMany({ where: { jobId: accepted.job.id } });
     expect(charges.map((c) => [c.kind, c.amountCents])).toEqual([["CHARGE", -1]]);
@@ -65,7 +73,17 @@ describe("createRender", () => {
   it("returns the job exactly as written, without reading it back", async () => {
     const orgId = await domain.createOrg(10);
     const template = await domain.createTemplate(orgId);
-    const accepted = await createRender(domain.ctx, orgId, render(template.id, { modifications: [{ name: "box", color: "#00ff00" }], webhook_url: "https://example.com/hook", quality: 80, format: "jpeg" }), { requestId: "req-2" });
+    const accepted = await createRender(
+      domain.ctx,
+      orgId,
+      render(template.id, {
+        modifications: [{ name: "box", color: "#00ff00" }],
+        webhook_url: "https://example.com/hook",
+        quality: 80,
+        format: "jpeg",
+      }),
+      { requestId: "req-2" },
+    );
     // As written: admission to the render queue (queued_at) comes after, in the enqueue.
     const stored = await domain.ctx.prisma.job.findUniqueOrThrow({ where: { id: accepted.job.id } });
     expect(accepted.job).toEqual({ ...stored, queuedAt: null });
@@ -121,7 +139,11 @@ describe("createRender", () => {
   it("a modification that does not fit: ValidationError naming the path, nothing charged", async () => {
     const orgId = await domain.createOrg(10);
     const template = await domain.createTemplate(orgId);
-    const error = await createRender(domain.ctx, orgId, render(template.id, { modifications: [{ name: "box", font_size: 20 }] })).catch((e: unknown) => e);
+    const error = await createRender(
+      domain.ctx,
+      orgId,
+      render(template.id, { modifications: [{ name: "box", font_size: 20 }] }),
+    ).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ValidationError);
     expect((error as ValidationError).fields[0]?.path).toBe("modifications[0].font_size");
     expect(await footprint(orgId)).toMatchObject({ jobs: 0, charges: 0 });
@@ -133,7 +155,9 @@ describe("createRender", () => {
     const refusing = { enqueue: () => Promise.reject(new Error("Redis is away")) } as unknown as RenderQueue;
     const accepted = await createRender({ ...domain.ctx, renderQueue: refusing }, orgId, render(template.id));
     expect(accepted.job.status).toBe("pending");
-    expect(await domain.ctx.prisma.job.findUniqueOrThrow({ where: { id: accepted.job.id } })).toMatchObject({ status: "pending" });
+    expect(await domain.ctx.prisma.job.findUniqueOrThrow({ where: { id: accepted.job.id } })).toMatchObject({
+      status: "pending",
+    });
     expect(await domain.ctx.renderQueue.queue.getJob(accepted.job.id)).toBeUndefined();
     expect(await expectLedgerBalanced(domain.ctx.prisma, orgId)).toBe(9);
   });
@@ -143,7 +167,9 @@ describe("concurrent accepts against a small balance", () => {
   it("never go negative: 5 cents, 20 concurrent renders of 1 cent: 5 accepted, 15 refused, balance 0", async () => {
     const orgId = await domain.createOrg(5);
     const template = await domain.createTemplate(orgId);
-    const results = await Promise.allSettled(Array.from({ length: 20 }, () => createRender(domain.ctx, orgId, render(template.id))));
+    const results = await Promise.allSettled(
+      Array.from({ length: 20 }, () => createRender(domain.ctx, orgId, render(template.id))),
+    );
     const accepted = results.filter((r) => r.status === "fulfilled");
     const refused = results.filter((r) => r.status === "rejected");
     expect(accepted).toHaveLength(5);
@@ -158,7 +184,9 @@ describe("concurrent accepts against a small balance", () => {
     const template = await domain.createTemplate(orgId);
     await createRender(domain.ctx, orgId, render(template.id)); // the template is now cached
     const queuedBefore = await domain.queuedRenders();
-    const accepted = await Promise.all(Array.from({ length: 30 }, () => createRender(domain.ctx, orgId, render(template.id))));
+    const accepted = await Promise.all(
+      Array.from({ length: 30 }, () => createRender(domain.ctx, orgId, render(template.id))),
+    );
     const jobs = await domain.ctx.prisma.job.findMany({ where: { id: { in: accepted.map((a) => a.job.id) } } });
     expect(jobs).toHaveLength(30);
     // One transaction, one created_at: fewer commits than accepts.
@@ -178,7 +206,9 @@ describe("concurrent accepts against a small balance", () => {
     const template = await domain.createTemplate(orgId);
     await createRender(domain.ctx, orgId, render(template.id));
     await setOrganizationStatus(domain.ctx.prisma, orgId, "SUSPENDED");
-    const results = await Promise.allSettled(Array.from({ length: 10 }, () => createRender(domain.ctx, orgId, render(template.id))));
+    const results = await Promise.allSettled(
+      Array.from({ length: 10 }, () => createRender(domain.ctx, orgId, render(template.id))),
+    );
     for (const r of results) expect(r.status === "rejected" && r.reason instanceof AccountSuspendedError).toBe(true);
     expect(await footprint(orgId)).toMatchObject({ jobs: 1, charges: 1 });
     expect(await expectLedgerBalanced(domain.ctx.prisma, orgId)).toBe(99);
@@ -210,10 +240,17 @@ describe("idempotency keys", () => {
   it("replays the same request: the first job, no second job, no second charge — even after the template is gone", async () => {
     const orgId = await domain.createOrg(10);
     const template = await domain.createTemplate(orgId);
-    const first = await createRender(domain.ctx, orgId, render(template.id, { format: "png" }), { idempotencyKey: "order-42" });
+    const first = await createRender(domain.ctx, orgId, render(template.id, { format: "png" }), {
+      idempotencyKey: "order-42",
+    });
     const queuedAfterFirst = await domain.queuedRenders();
     // Same request, keys in another order: the fingerprint is over the canonical form.
-    const again = await createRender(domain.ctx, orgId, CreateRenderInput.parse({ format: "png", template_id: template.id }), { idempotencyKey: "order-42" });
+    const again = await createRender(
+      domain.ctx,
+      orgId,
+      CreateRenderInput.parse({ format: "png", template_id: template.id }),
+      { idempotencyKey: "order-42" },
+    );
     expect(again.replayed).toBe(true);
     expect(again.job.id).toBe(first.job.id);
     expect(await footprint(orgId)).toMatchObject({ jobs: 1, charges: 1 });
@@ -221,7 +258,9 @@ describe("idempotency keys", () => {
     expect(await expectLedgerBalanced(domain.ctx.prisma, orgId)).toBe(9);
 
     await deleteTemplate(domain.ctx.prisma, orgId, template.id);
-    const afterDelete = await createRender(domain.ctx, orgId, render(template.id, { format: "png" }), { idempotencyKey: "order-42" });
+    const afterDelete = await createRender(domain.ctx, orgId, render(template.id, { format: "png" }), {
+      idempotencyKey: "order-42",
+    });
     expect([afterDelete.replayed, afterDelete.job.id]).toEqual([true, first.job.id]);
   });
 
@@ -229,10 +268,14 @@ describe("idempotency keys", () => {
     const orgId = await domain.createOrg(10);
     const template = await domain.createTemplate(orgId);
     await createRender(domain.ctx, orgId, render(template.id), { idempotencyKey: "k1" });
-    await expect(createRender(domain.ctx, orgId, render(template.id, { format: "jpeg" }), { idempotencyKey: "k1" })).rejects.toBeInstanceOf(IdempotencyConflictError);
+    await expect(
+      createRender(domain.ctx, orgId, render(template.id, { format: "jpeg" }), { idempotencyKey: "k1" }),
+    ).rejects.toBeInstanceOf(IdempotencyConflictError);
     // The same key on another operation is a different request too.
     const studio = StudioRenderInput.parse({ design: smallTemplate() });
-    await expect(createStudioRender(domain.ctx, orgId, studio, { idempotencyKey: "k1" })).rejects.toBeInstanceOf(IdempotencyConflictError);
+    await expect(createStudioRender(domain.ctx, orgId, studio, { idempotencyKey: "k1" })).rejects.toBeInstanceOf(
+      IdempotencyConflictError,
+    );
     expect(await footprint(orgId)).toMatchObject({ jobs: 1, charges: 1, templates: 1 });
 
     const other = await domain.createOrg(10);
@@ -245,7 +288,9 @@ describe("idempotency keys", () => {
     const orgId = await domain.createOrg(100);
     const template = await domain.createTemplate(orgId);
     const results = await Promise.all(
-      Array.from({ length: 10 }, () => createRender(domain.ctx, orgId, render(template.id), { idempotencyKey: "burst" })),
+      Array.from({ length: 10 }, () =>
+        createRender(domain.ctx, orgId, render(template.id), { idempotencyKey: "burst" }),
+      ),
     );
     expect(new Set(results.map((r) => r.job.id)).size).toBe(1);
     expect(results.filter((r) => !r.replayed)).toHaveLength(1);
@@ -256,12 +301,16 @@ describe("idempotency keys", () => {
   it("a refused debit leaves the key unclaimed: the same request succeeds after a top-up", async () => {
     const orgId = await domain.createOrg(0);
     const template = await domain.createTemplate(orgId);
-    await expect(createRender(domain.ctx, orgId, render(template.id), { idempotencyKey: "retry-me" })).rejects.toBeInstanceOf(InsufficientBalanceError);
+    await expect(
+      createRender(domain.ctx, orgId, render(template.id), { idempotencyKey: "retry-me" }),
+    ).rejects.toBeInstanceOf(InsufficientBalanceError);
     expect(await domain.ctx.prisma.idempotencyKey.count({ where: { orgId } })).toBe(0);
     await fundOrganization(domain.ctx.prisma, orgId, 5);
     const accepted = await createRender(domain.ctx, orgId, render(template.id), { idempotencyKey: "retry-me" });
     expect(accepted.replayed).toBe(false);
-    expect(await domain.ctx.prisma.idempotencyKey.findUniqueOrThrow({ where: { orgId_key: { orgId, key: "retry-me" } } })).toMatchObject({ jobId: accepted.job.id });
+    expect(
+      await domain.ctx.prisma.idempotencyKey.findUniqueOrThrow({ where: { orgId_key: { orgId, key: "retry-me" } } }),
+    ).toMatchObject({ jobId: accepted.job.id });
     expect(await expectLedgerBalanced(domain.ctx.prisma, orgId)).toBe(4);
   });
 });
@@ -269,7 +318,11 @@ describe("idempotency keys", () => {
 describe("createStudioRender", () => {
   it("saves the design as a template (version 1) and renders it, charged once", async () => {
     const orgId = await domain.createOrg(10);
-    const accepted = await createStudioRender(domain.ctx, orgId, StudioRenderInput.parse({ design: smallTemplate("#00ff00", "studio") }));
+    const accepted = await createStudioRender(
+      domain.ctx,
+      orgId,
+      StudioRenderInput.parse({ design: smallTemplate("#00ff00", "studio") }),
+    );
     expect(accepted.templateId).toBeDefined();
     const template = await domain.ctx.prisma.template.findUniqueOrThrow({ where: { id: accepted.templateId! } });
     expect(template).toMatchObject({ orgId, name: "studio", version: 1 });
@@ -280,14 +333,21 @@ describe("createStudioRender", () => {
 
   it("refused for money: not even the template is saved", async () => {
     const orgId = await domain.createOrg(0);
-    await expect(createStudioRender(domain.ctx, orgId, StudioRenderInput.parse({ design: smallTemplate() }))).rejects.toBeInstanceOf(InsufficientBalanceError);
+    await expect(
+      createStudioRender(domain.ctx, orgId, StudioRenderInput.parse({ design: smallTemplate() })),
+    ).rejects.toBeInstanceOf(InsufficientBalanceError);
     expect(await footprint(orgId)).toEqual({ jobs: 0, charges: 0, refunds: 0, templates: 0 });
   });
 
   it("an invalid design: ValidationError with the path inside `design`", async () => {
     const orgId = await domain.createOrg(10);
-    const design = { ...smallTemplate(), layers: [{ type: "text", name: "t", x: 0, y: 0, width: 10, height: 10, text: "x", font_family: "Comic Sans" }] };
-    const error = await createStudioRender(domain.ctx, orgId, StudioRenderInput.parse({ design })).catch((e: unknown) => e);
+    const design = {
+      ...smallTemplate(),
+      layers: [{ type: "text", name: "t", x: 0, y: 0, width: 10, height: 10, text: "x", font_family: "Comic Sans" }],
+    };
+    const error = await createStudioRender(domain.ctx, orgId, StudioRenderInput.parse({ design })).catch(
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(ValidationError);
     expect((error as ValidationError).fields[0]?.path).toBe("design.layers[0].font_family");
     expect(await footprint(orgId)).toEqual({ jobs: 0, charges: 0, refunds: 0, templates: 0 });
@@ -300,9 +360,16 @@ describe("createGroupRender", () => {
     const a = await domain.createTemplate(orgId);
     const b = await domain.createTemplate(orgId, { width: 1200, height: 630, background: "#000000" });
     const queuedBefore = await domain.queuedRenders();
-    const accepted = await createGroupRender(domain.ctx, orgId, GroupRenderInput.parse({ template_ids: [a.id, b.id], scale: 4, format: "jpeg" }));
+    const accepted = await createGroupRender(
+      domain.ctx,
+      orgId,
+      GroupRenderInput.parse({ template_ids: [a.id, b.id], scale: 4, format: "jpeg" }),
+    );
     expect(accepted.job).toMatchObject({ kind: "group", status: "pending", priceCents: 1 + 2, parentId: null });
-    const items = await domain.ctx.prisma.job.findMany({ where: { parentId: accepted.job.id }, orderBy: { priceCents: "asc" } });
+    const items = await domain.ctx.prisma.job.findMany({
+      where: { parentId: accepted.job.id },
+      orderBy: { priceCents: "asc" },
+    });
     expect(items.map((i) => [i.kind, i.templateId, i.priceCents])).toEqual([
       ["render", a.id, 1],
       ["render", b.id, 2],
@@ -319,7 +386,9 @@ describe("createGroupRender", () => {
     const a = await domain.createTemplate(orgId);
     const b = await domain.createTemplate(orgId);
     const queuedBefore = await domain.queuedRenders();
-    await expect(createGroupRender(domain.ctx, orgId, GroupRenderInput.parse({ template_ids: [a.id, b.id] }))).rejects.toBeInstanceOf(InsufficientBalanceError);
+    await expect(
+      createGroupRender(domain.ctx, orgId, GroupRenderInput.parse({ template_ids: [a.id, b.id] })),
+    ).rejects.toBeInstanceOf(InsufficientBalanceError);
     expect(await footprint(orgId)).toMatchObject({ jobs: 0, charges: 0 });
     expect(await domain.queuedRenders()).toBe(queuedBefore);
     expect(await expectLedgerBalanced(domain.ctx.prisma, orgId)).toBe(1);

@@ -2,10 +2,26 @@
 // their top-ups, the ledger, idempotency keys' window, and the database's own guards. After
 // every scenario the ledger sums to the balance, and no job is refunded more than it was charged.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AccountSuspendedError, debit, InsufficientBalanceError, recordCharge, refundJob } from "../../src/billing/charges.js";
-import { claimIdempotencyKey, completeIdempotencyKey, findIdempotentJob, requestFingerprint } from "../../src/billing/idempotency.js";
+import {
+  AccountSuspendedError,
+  debit,
+  InsufficientBalanceError,
+  recordCharge,
+  refundJob,
+} from "../../src/billing/charges.js";
+import {
+  claimIdempotencyKey,
+  completeIdempotencyKey,
+  findIdempotentJob,
+  requestFingerprint,
+} from "../../src/billing/idempotency.js";
 import { accountView, listLedger } from "../../src/billing/ledger.js";
-import { fundOrganization, OrganizationNotFoundError, setOrganizationStatus, showOrganization } from "../../src/billing/organizations.js";
+import {
+  fundOrganization,
+  OrganizationNotFoundError,
+  setOrganizationStatus,
+  showOrganization,
+} from "../../src/billing/organizations.js";
 import { createGroupRender, createRender, CreateRenderInput, GroupRenderInput } from "../../src/jobs/accept.js";
 import { markComplete, markFailed, markProcessing } from "../../src/jobs/transitions.js";
 import { startDomain, type Domain } from "../helpers/domain.js";
@@ -53,14 +69,19 @@ describe("debit", () => {
         await debit(tx, orgId, 1);
       }),
     ).rejects.toBeInstanceOf(InsufficientBalanceError);
-    expect(await showOrganization(prisma(), orgId)).toMatchObject({ balance_cents: 0, name: expect.not.stringContaining("renamed") });
+    expect(await showOrganization(prisma(), orgId)).toMatchObject({
+      balance_cents: 0,
+      name: expect.not.stringContaining("renamed"),
+    });
   });
 
   it("refuses a suspended organisation with AccountSuspendedError, and an unknown one as insufficient", async () => {
     const orgId = await domain.createOrg(100);
     await setOrganizationStatus(prisma(), orgId, "SUSPENDED");
     await expect(prisma().$transaction((tx) => debit(tx, orgId, 1))).rejects.toBeInstanceOf(AccountSuspendedError);
-    await expect(prisma().$transaction((tx) => debit(tx, "org_unknown", 1))).rejects.toBeInstanceOf(InsufficientBalanceError);
+    await expect(prisma().$transaction((tx) => debit(tx, "org_unknown", 1))).rejects.toBeInstanceOf(
+      InsufficientBalanceError,
+    );
     expect((await showOrganization(prisma(), orgId)).balance_cents).toBe(100);
   });
 });
@@ -81,7 +102,9 @@ describe("charges and refunds", () => {
     const orgId = await domain.createOrg(10);
     const template = await domain.createTemplate(orgId);
     const job = await acceptRender(orgId, template.id);
-    const refunded = await Promise.all(Array.from({ length: 6 }, () => prisma().$transaction((tx) => refundJob(tx, job.id))));
+    const refunded = await Promise.all(
+      Array.from({ length: 6 }, () => prisma().$transaction((tx) => refundJob(tx, job.id))),
+    );
     expect(refunded.sort()).toEqual([0, 0, 0, 0, 0, 1]);
     expect(await expectLedgerBalanced(prisma(), orgId)).toBe(10);
     await expectRefundsWithinCharges(orgId);
@@ -90,7 +113,11 @@ describe("charges and refunds", () => {
   it("a job never charged (a group job) is never refunded", async () => {
     const orgId = await domain.createOrg(10);
     const template = await domain.createTemplate(orgId);
-    const { job: group } = await createGroupRender(domain.ctx, orgId, GroupRenderInput.parse({ template_ids: [template.id] }));
+    const { job: group } = await createGroupRender(
+      domain.ctx,
+      orgId,
+      GroupRenderInput.parse({ template_ids: [template.id] }),
+    );
     expect(await prisma().$transaction((tx) => refundJob(tx, group.id))).toBe(0);
     expect(await prisma().$transaction((tx) => refundJob(tx, "clx_unknown"))).toBe(0);
     expect(await expectLedgerBalanced(prisma(), orgId)).toBe(9);
@@ -99,9 +126,15 @@ describe("charges and refunds", () => {
   it("a charge of 0 cents (a free price table) records the row and refunds nothing", async () => {
     const orgId = await domain.createOrg(0);
     const template = await domain.createTemplate(orgId);
-    const job = await createRender({ ...domain.ctx, prices: { ...domain.ctx.prices, standardCents: 0 } }, orgId, CreateRenderInput.parse({ template_id: template.id }));
+    const job = await createRender(
+      { ...domain.ctx, prices: { ...domain.ctx.prices, standardCents: 0 } },
+      orgId,
+      CreateRenderInput.parse({ template_id: template.id }),
+    );
     expect(await prisma().$transaction((tx) => refundJob(tx, job.job.id))).toBe(0);
-    expect((await prisma().ledgerEntry.findMany({ where: { jobId: job.job.id } })).map((e) => [e.kind, e.amountCents])).toEqual([["CHARGE", 0]]);
+    expect(
+      (await prisma().ledgerEntry.findMany({ where: { jobId: job.job.id } })).map((e) => [e.kind, e.amountCents]),
+    ).toEqual([["CHARGE", 0]]);
     expect(await expectLedgerBalanced(prisma(), orgId)).toBe(0);
   });
 
@@ -121,7 +154,10 @@ describe("charges and refunds", () => {
     await markProcessing(domain.ctx, e); // a retry
     await markComplete(domain.ctx, e, { outputKey: `renders/${e}.png`, renderMs: 1 });
     await markFailed(domain.ctx, e, "late duplicate");
-    await Promise.all([markComplete(domain.ctx, f, { outputKey: `renders/${f}.png`, renderMs: 1 }), markFailed(domain.ctx, f, "race")]);
+    await Promise.all([
+      markComplete(domain.ctx, f, { outputKey: `renders/${f}.png`, renderMs: 1 }),
+      markFailed(domain.ctx, f, "race"),
+    ]);
     await prisma().$transaction((tx) => refundJob(tx, g)); // refunded by hand (an operator's correction)
     await markFailed(domain.ctx, g, "and then failed"); // ...and the failure finds the refund already there
     // jobs[7] stays pending.
@@ -156,13 +192,17 @@ describe("organisations and the ledger", () => {
     expect(await expectLedgerBalanced(prisma(), orgId)).toBe(0);
     const funded = await fundOrganization(prisma(), orgId, 25, "invoice 7");
     expect(funded).toMatchObject({ org_id: orgId, balance_cents: 25, status: "ACTIVE" });
-    expect((await prisma().ledgerEntry.findMany({ where: { orgId } })).map((e) => [e.kind, e.amountCents, e.note])).toEqual([["TOPUP", 25, "invoice 7"]]);
+    expect(
+      (await prisma().ledgerEntry.findMany({ where: { orgId } })).map((e) => [e.kind, e.amountCents, e.note]),
+    ).toEqual([["TOPUP", 25, "invoice 7"]]);
     expect(await expectLedgerBalanced(prisma(), orgId)).toBe(25);
   });
 
   it("unknown organisations: OrganizationNotFoundError, nothing written", async () => {
     await expect(fundOrganization(prisma(), "org_unknown", 5)).rejects.toBeInstanceOf(OrganizationNotFoundError);
-    await expect(setOrganizationStatus(prisma(), "org_unknown", "SUSPENDED")).rejects.toBeInstanceOf(OrganizationNotFoundError);
+    await expect(setOrganizationStatus(prisma(), "org_unknown", "SUSPENDED")).rejects.toBeInstanceOf(
+      OrganizationNotFoundError,
+    );
     await expect(showOrganization(prisma(), "org_unknown")).rejects.toBeInstanceOf(OrganizationNotFoundError);
     expect(await prisma().ledgerEntry.count({ where: { orgId: "org_unknown" } })).toBe(0);
   });
@@ -171,7 +211,12 @@ describe("organisations and the ledger", () => {
     const orgId = await domain.createOrg(20);
     const template = await domain.createTemplate(orgId);
     for (let i = 0; i < 3; i++) await acceptRender(orgId, template.id);
-    expect(await accountView(prisma(), domain.ctx.prices, orgId)).toMatchObject({ org_id: orgId, balance_cents: 17, status: "ACTIVE", prices: { standard_cents: 1 } });
+    expect(await accountView(prisma(), domain.ctx.prices, orgId)).toMatchObject({
+      org_id: orgId,
+      balance_cents: 17,
+      status: "ACTIVE",
+      prices: { standard_cents: 1 },
+    });
     const seen: { id: string; kind: string; amountCents: number; createdAt: Date }[] = [];
     let cursor: string | undefined;
     do {
@@ -188,14 +233,19 @@ describe("organisations and the ledger", () => {
       ["TOPUP", 20],
     ]);
     // Newest first (rows made in one millisecond may come in either order: ties go by id).
-    for (let i = 1; i < seen.length; i++) expect(seen[i]!.createdAt.getTime()).toBeLessThanOrEqual(seen[i - 1]!.createdAt.getTime());
+    for (let i = 1; i < seen.length; i++)
+      expect(seen[i]!.createdAt.getTime()).toBeLessThanOrEqual(seen[i - 1]!.createdAt.getTime());
   });
 
   it("the database guards the money: no negative balance, no edited or deleted ledger row", async () => {
     const orgId = await domain.createOrg(1);
-    await expect(prisma().organization.update({ where: { id: orgId }, data: { balanceCents: { decrement: 2 } } })).rejects.toThrow(/balance_non_negative/);
+    await expect(
+      prisma().organization.update({ where: { id: orgId }, data: { balanceCents: { decrement: 2 } } }),
+    ).rejects.toThrow(/balance_non_negative/);
     const row = await prisma().ledgerEntry.findFirstOrThrow({ where: { orgId } });
-    await expect(prisma().ledgerEntry.update({ where: { id: row.id }, data: { amountCents: 1000 } })).rejects.toThrow(/append-only/);
+    await expect(prisma().ledgerEntry.update({ where: { id: row.id }, data: { amountCents: 1000 } })).rejects.toThrow(
+      /append-only/,
+    );
     await expect(prisma().ledgerEntry.delete({ where: { id: row.id } })).rejects.toThrow(/append-only/);
     expect(await expectLedgerBalanced(prisma(), orgId)).toBe(1);
   });
@@ -231,8 +281,12 @@ describe("idempotency keys", () => {
     });
     // Key order does not matter to the fingerprint; array order does.
     expect(await findIdempotentJob(prisma(), orgId, claim("k", { y: [1, { a: 3, z: 2 }], x: 1 }))).toBe(job.id);
-    await expect(findIdempotentJob(prisma(), orgId, claim("k", { x: 1, y: [{ z: 2, a: 3 }, 1] }))).rejects.toThrow(/different request/);
+    await expect(findIdempotentJob(prisma(), orgId, claim("k", { x: 1, y: [{ z: 2, a: 3 }, 1] }))).rejects.toThrow(
+      /different request/,
+    );
     expect(await prisma().$transaction((tx) => claimIdempotencyKey(tx, orgId, mine))).toBe(job.id);
-    await expect(prisma().$transaction((tx) => claimIdempotencyKey(tx, orgId, claim("k", { x: 2 })))).rejects.toThrow(/different request/);
+    await expect(prisma().$transaction((tx) => claimIdempotencyKey(tx, orgId, claim("k", { x: 2 })))).rejects.toThrow(
+      /different request/,
+    );
   });
 });

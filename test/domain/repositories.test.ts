@@ -29,7 +29,11 @@ import {
   settleUnfinishedGroupJob,
   startGroupJob,
 } from "../../src/jobs/job-repository.js";
-import { bumpTemplateVersion, findLiveTemplateIds, softDeleteTemplate } from "../../src/templates/template-repository.js";
+import {
+  bumpTemplateVersion,
+  findLiveTemplateIds,
+  softDeleteTemplate,
+} from "../../src/templates/template-repository.js";
 import { smallTemplate, startDomain, type Domain } from "../helpers/domain.js";
 
 let domain: Domain;
@@ -64,7 +68,9 @@ describe("billing repository", () => {
 
   it("debitBalance: concurrent debits in their own transactions never spend a cent twice", async () => {
     const orgId = await domain.createOrg(3);
-    const results = await Promise.all(Array.from({ length: 8 }, () => domain.ctx.prisma.$transaction((tx) => debitBalance(tx, orgId, 1))));
+    const results = await Promise.all(
+      Array.from({ length: 8 }, () => domain.ctx.prisma.$transaction((tx) => debitBalance(tx, orgId, 1))),
+    );
     expect(results.filter(Boolean)).toHaveLength(3);
     expect(await balanceOf(orgId)).toBe(0);
   });
@@ -81,7 +87,9 @@ describe("billing repository", () => {
     const job = await newJob(orgId);
     await insertLedgerEntry(db(), { orgId, jobId: job.id, kind: "CHARGE", amountCents: -1 });
     const refunds = await Promise.all(
-      Array.from({ length: 4 }, () => insertLedgerEntryOnce(db(), { orgId, jobId: job.id, kind: "REFUND", amountCents: 1, note: "render failed" })),
+      Array.from({ length: 4 }, () =>
+        insertLedgerEntryOnce(db(), { orgId, jobId: job.id, kind: "REFUND", amountCents: 1, note: "render failed" }),
+      ),
     );
     expect(refunds.filter(Boolean)).toHaveLength(1);
     expect(await findJobLedgerEntry(db(), job.id, "REFUND")).toMatchObject({ amountCents: 1, note: "render failed" });
@@ -97,7 +105,8 @@ describe("billing repository", () => {
     expect(await insertIdempotencyKey(db(), other, "k", "f3")).toBe(true);
     expect(await findLiveIdempotencyKey(db(), orgId, "k", 24)).toEqual({ fingerprint: "f1", jobId: null });
 
-    await domain.ctx.prisma.$executeRaw`UPDATE "idempotency_keys" SET "created_at" = now() - interval '3 hours' WHERE "org_id" = ${orgId}`;
+    await domain.ctx.prisma
+      .$executeRaw`UPDATE "idempotency_keys" SET "created_at" = now() - interval '3 hours' WHERE "org_id" = ${orgId}`;
     expect(await findLiveIdempotencyKey(db(), orgId, "k", 4)).not.toBeNull();
     expect(await findLiveIdempotencyKey(db(), orgId, "k", 2)).toBeNull();
     await deleteExpiredIdempotencyKey(db(), orgId, "k", 4); // not expired yet: kept
@@ -183,10 +192,15 @@ describe("job repository", () => {
     const orgId = await domain.createOrg(0);
     const group = await newJob(orgId, { kind: "group" });
     const item = await newJob(orgId, { parentId: group.id });
-    expect(await completeUnfinishedJob(db(), item.id, { outputKey: "renders/i.png", renderMs: 1 }, "standalone")).toBeNull();
+    expect(
+      await completeUnfinishedJob(db(), item.id, { outputKey: "renders/i.png", renderMs: 1 }, "standalone"),
+    ).toBeNull();
     expect(await failUnfinishedJob(db(), item.id, "broken", "standalone")).toBeNull();
     expect(await getJobById(db(), item.id)).toMatchObject({ status: "pending" });
-    expect(await failUnfinishedJob(db(), item.id, "broken", "any")).toMatchObject({ status: "failed", parentId: group.id });
+    expect(await failUnfinishedJob(db(), item.id, "broken", "any")).toMatchObject({
+      status: "failed",
+      parentId: group.id,
+    });
   });
 
   it("failUnfinishedJob refunds the charge in the same statement, once; a refund already there is not paid again", async () => {
@@ -198,9 +212,15 @@ describe("job repository", () => {
     };
     const orgId = await domain.createOrg(10);
     const a = await charged(orgId, 3);
-    const reports = await Promise.all(Array.from({ length: 4 }, (_, i) => failUnfinishedJob(db(), a.id, `report ${i}`)));
+    const reports = await Promise.all(
+      Array.from({ length: 4 }, (_, i) => failUnfinishedJob(db(), a.id, `report ${i}`)),
+    );
     expect(reports.filter((r) => r !== null)).toHaveLength(1);
-    expect(await findJobLedgerEntry(db(), a.id, "REFUND")).toMatchObject({ orgId, amountCents: 3, note: "render failed" });
+    expect(await findJobLedgerEntry(db(), a.id, "REFUND")).toMatchObject({
+      orgId,
+      amountCents: 3,
+      note: "render failed",
+    });
     expect(await balanceOf(orgId)).toBe(10);
 
     // Refunded by hand first (an operator's correction): failing it later credits nothing more.
@@ -241,27 +261,55 @@ describe("job repository", () => {
     const jobsOf = () => domain.ctx.prisma.job.count({ where: { orgId } });
 
     const two = [render(template.id, 2), render(template.id, 3)];
-    const accepted = await acceptPaidRenders(db(), orgId, two.map((r) => r.encoded));
+    const accepted = await acceptPaidRenders(
+      db(),
+      orgId,
+      two.map((r) => r.encoded),
+    );
     expect(accepted).toMatchObject({ accepted: true, current: 2 });
     expect(accepted.createdAt).toBeInstanceOf(Date);
     expect(await balanceOf(orgId)).toBe(0);
-    for (const [r, cents] of [[two[0]!, 2], [two[1]!, 3]] as const) {
-      expect(await getJobById(db(), r.id)).toMatchObject({ orgId, status: "pending", kind: "render", templateId: template.id, priceCents: cents, createdAt: accepted.createdAt });
+    for (const [r, cents] of [
+      [two[0]!, 2],
+      [two[1]!, 3],
+    ] as const) {
+      expect(await getJobById(db(), r.id)).toMatchObject({
+        orgId,
+        status: "pending",
+        kind: "render",
+        templateId: template.id,
+        priceCents: cents,
+        createdAt: accepted.createdAt,
+      });
       expect(await findJobLedgerEntry(db(), r.id, "CHARGE")).toMatchObject({ orgId, amountCents: -cents });
     }
 
     // Short by a cent: nothing written. Then funded, but one render of another organisation's
     // template, an old version or a deleted template spoils the batch: nothing written either.
-    expect(await acceptPaidRenders(db(), orgId, [render(template.id, 1).encoded])).toMatchObject({ accepted: false, current: 1 });
+    expect(await acceptPaidRenders(db(), orgId, [render(template.id, 1).encoded])).toMatchObject({
+      accepted: false,
+      current: 1,
+    });
     await creditBalance(db(), orgId, 10);
     await insertLedgerEntry(db(), { orgId, kind: "TOPUP", amountCents: 10 });
-    expect(await acceptPaidRenders(db(), orgId, [render(template.id, 1).encoded, render(theirs.id, 1).encoded])).toMatchObject({ accepted: false, current: 1 });
-    expect(await acceptPaidRenders(db(), orgId, [render(template.id, 1, 2).encoded])).toMatchObject({ accepted: false, current: 0 });
+    expect(
+      await acceptPaidRenders(db(), orgId, [render(template.id, 1).encoded, render(theirs.id, 1).encoded]),
+    ).toMatchObject({ accepted: false, current: 1 });
+    expect(await acceptPaidRenders(db(), orgId, [render(template.id, 1, 2).encoded])).toMatchObject({
+      accepted: false,
+      current: 0,
+    });
     await setOrganizationStatus(domain.ctx.prisma, orgId, "SUSPENDED");
-    expect(await acceptPaidRenders(db(), orgId, [render(template.id, 1).encoded])).toMatchObject({ accepted: false, current: 1 });
+    expect(await acceptPaidRenders(db(), orgId, [render(template.id, 1).encoded])).toMatchObject({
+      accepted: false,
+      current: 1,
+    });
     await setOrganizationStatus(domain.ctx.prisma, orgId, "ACTIVE");
     await softDeleteTemplate(db(), orgId, template.id);
-    expect(await acceptPaidRenders(db(), orgId, [render(template.id, 1).encoded])).toMatchObject({ accepted: false, current: 0 });
+    expect(await acceptPaidRenders(db(), orgId, [render(template.id, 1).encoded])).toMatchObject({
+      accepted: false,
+      current: 0,
+    });
     expect(await jobsOf()).toBe(2);
     expect(await balanceOf(orgId)).toBe(10);
   });
@@ -299,7 +347,9 @@ describe("job repository", () => {
       .poll(
         async () => {
           if (!secondPid) return null;
-          const rows = await domain.ctx.prisma.$queryRaw<{ wait: string | null }[]>`SELECT "wait_event_type" AS wait FROM pg_stat_activity WHERE pid = ${secondPid}`;
+          const rows = await domain.ctx.prisma.$queryRaw<
+            { wait: string | null }[]
+          >`SELECT "wait_event_type" AS wait FROM pg_stat_activity WHERE pid = ${secondPid}`;
           return rows[0]?.wait ?? null;
         },
         { timeout: 20_000 },
@@ -318,8 +368,14 @@ describe("template repository", () => {
     const other = await domain.createOrg(0);
     const template = await domain.createTemplate(orgId, smallTemplate("#ff0000", "named"));
     const { name: _n, ...document } = smallTemplate("#00ff00");
-    expect(await bumpTemplateVersion(db(), orgId, template.id, { name: undefined, document })).toEqual({ version: 2, name: "named" });
-    expect(await bumpTemplateVersion(db(), orgId, template.id, { name: "renamed", document })).toEqual({ version: 3, name: "renamed" });
+    expect(await bumpTemplateVersion(db(), orgId, template.id, { name: undefined, document })).toEqual({
+      version: 2,
+      name: "named",
+    });
+    expect(await bumpTemplateVersion(db(), orgId, template.id, { name: "renamed", document })).toEqual({
+      version: 3,
+      name: "renamed",
+    });
     expect(await bumpTemplateVersion(db(), other, template.id, { name: undefined, document })).toBeNull();
     expect(await softDeleteTemplate(db(), orgId, template.id)).toBe(true);
     expect(await softDeleteTemplate(db(), orgId, template.id)).toBe(false);
@@ -333,6 +389,8 @@ describe("template repository", () => {
     const gone = await domain.createTemplate(orgId);
     const theirs = await domain.createTemplate(other);
     await softDeleteTemplate(db(), orgId, gone.id);
-    expect(await findLiveTemplateIds(db(), orgId, [live.id, gone.id, theirs.id, "tpl_unknown"])).toEqual(new Set([live.id]));
+    expect(await findLiveTemplateIds(db(), orgId, [live.id, gone.id, theirs.id, "tpl_unknown"])).toEqual(
+      new Set([live.id]),
+    );
   });
 });

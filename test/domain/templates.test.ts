@@ -5,7 +5,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createGroupRender, createRender, CreateRenderInput, GroupRenderInput } from "../../src/jobs/accept.js";
 import { NotFoundError, ValidationError } from "../../src/errors.js";
-import { createDesignGroup, deleteDesignGroup, getDesignGroup, listDesignGroups, updateDesignGroup } from "../../src/templates/design-groups.js";
+import {
+  createDesignGroup,
+  deleteDesignGroup,
+  getDesignGroup,
+  listDesignGroups,
+  updateDesignGroup,
+} from "../../src/templates/design-groups.js";
 import { TemplateDocument } from "../../src/templates/document.js";
 import { availableFamilies } from "../../src/templates/fonts.js";
 import {
@@ -19,7 +25,12 @@ import {
   templateView,
   updateTemplate,
 } from "../../src/templates/service.js";
-import { bumpTemplateVersion, insertFont, insertTemplateVersion, softDeleteTemplate } from "../../src/templates/template-repository.js";
+import {
+  bumpTemplateVersion,
+  insertFont,
+  insertTemplateVersion,
+  softDeleteTemplate,
+} from "../../src/templates/template-repository.js";
 import { smallTemplate, startDomain, type Domain } from "../helpers/domain.js";
 import { expectLedgerBalanced } from "../helpers/ledger.js";
 
@@ -57,7 +68,9 @@ describe("versions", () => {
     const orgId = await domain.createOrg(0);
     const created = await domain.createTemplate(orgId);
     const colours = ["#000001", "#000002", "#000003", "#000004", "#000005", "#000006"];
-    const updated = await Promise.all(colours.map((c) => updateTemplate(prisma(), orgId, created.id, smallTemplate(c))));
+    const updated = await Promise.all(
+      colours.map((c) => updateTemplate(prisma(), orgId, created.id, smallTemplate(c))),
+    );
     expect(updated.map((t) => t.version).sort()).toEqual([2, 3, 4, 5, 6, 7]);
     const versions = await listTemplateVersions(prisma(), orgId, created.id);
     expect(versions.map((v) => v.version)).toEqual([7, 6, 5, 4, 3, 2, 1]);
@@ -79,7 +92,11 @@ describe("versions", () => {
     expect([byId.get(before.id)!.templateVersion, backgroundOf(byId.get(before.id)!.document)]).toEqual([1, "#ff0000"]);
     expect([byId.get(after.id)!.templateVersion, backgroundOf(byId.get(after.id)!.document)]).toEqual([2, "#00ff00"]);
     // A group accepted now snapshots the current version too.
-    const { job: group } = await createGroupRender(domain.ctx, orgId, GroupRenderInput.parse({ template_ids: [template.id] }));
+    const { job: group } = await createGroupRender(
+      domain.ctx,
+      orgId,
+      GroupRenderInput.parse({ template_ids: [template.id] }),
+    );
     const [item] = await prisma().job.findMany({ where: { parentId: group.id } });
     expect([item!.templateVersion, backgroundOf(item!.document)]).toEqual([2, "#00ff00"]);
     expect(await expectLedgerBalanced(prisma(), orgId)).toBe(7);
@@ -88,7 +105,8 @@ describe("versions", () => {
   it("an update or delete by another process, which this process's template cache never heard of, holds for the next accept", async () => {
     const orgId = await domain.createOrg(10);
     const template = await domain.createTemplate(orgId, smallTemplate("#ff0000"));
-    const accept = async () => (await createRender(domain.ctx, orgId, CreateRenderInput.parse({ template_id: template.id }))).job;
+    const accept = async () =>
+      (await createRender(domain.ctx, orgId, CreateRenderInput.parse({ template_id: template.id }))).job;
     const first = await accept(); // version 1, now cached
     // Written straight to the database, as another API instance would.
     const { name: _name, ...document } = smallTemplate("#00ff00");
@@ -97,7 +115,10 @@ describe("versions", () => {
       await insertTemplateVersion(tx, { templateId: template.id, version: row!.version, name: row!.name, document });
     });
     const second = await accept();
-    const stored = await prisma().job.findMany({ where: { id: { in: [first.id, second.id] } }, orderBy: { templateVersion: "asc" } });
+    const stored = await prisma().job.findMany({
+      where: { id: { in: [first.id, second.id] } },
+      orderBy: { templateVersion: "asc" },
+    });
     expect(stored.map((j) => [j.id, j.templateVersion, backgroundOf(j.document)])).toEqual([
       [first.id, 1, "#ff0000"],
       [second.id, 2, "#00ff00"],
@@ -114,8 +135,13 @@ describe("versions", () => {
   it("refuses an invalid update (ValidationError) and changes nothing", async () => {
     const orgId = await domain.createOrg(0);
     const template = await domain.createTemplate(orgId);
-    await expect(updateTemplate(prisma(), orgId, template.id, { ...smallTemplate(), height: 99999 })).rejects.toThrow(/height/);
-    const bad = TemplateInput.parse({ ...smallTemplate(), layers: [{ type: "text", name: "t", x: 0, y: 0, width: 10, height: 10, text: "x", font_family: "Comic Sans" }] });
+    await expect(updateTemplate(prisma(), orgId, template.id, { ...smallTemplate(), height: 99999 })).rejects.toThrow(
+      /height/,
+    );
+    const bad = TemplateInput.parse({
+      ...smallTemplate(),
+      layers: [{ type: "text", name: "t", x: 0, y: 0, width: 10, height: 10, text: "x", font_family: "Comic Sans" }],
+    });
     await expect(updateTemplate(prisma(), orgId, template.id, bad)).rejects.toBeInstanceOf(ValidationError);
     expect((await getTemplate(prisma(), orgId, template.id)).version).toBe(1);
     expect(await listTemplateVersions(prisma(), orgId, template.id)).toHaveLength(1);
@@ -134,7 +160,9 @@ describe("delete and ownership", () => {
     await expect(updateTemplate(prisma(), orgId, template.id, smallTemplate())).rejects.toBeInstanceOf(NotFoundError);
     await expect(listTemplateVersions(prisma(), orgId, template.id)).rejects.toBeInstanceOf(NotFoundError);
     await expect(deleteTemplate(prisma(), orgId, template.id)).rejects.toBeInstanceOf(NotFoundError);
-    await expect(createRender(domain.ctx, orgId, CreateRenderInput.parse({ template_id: template.id }))).rejects.toBeInstanceOf(NotFoundError);
+    await expect(
+      createRender(domain.ctx, orgId, CreateRenderInput.parse({ template_id: template.id })),
+    ).rejects.toBeInstanceOf(NotFoundError);
     expect((await listTemplates(prisma(), orgId, { limit: 100 })).data.map((t) => t.id)).not.toContain(template.id);
 
     const kept = await prisma().job.findUniqueOrThrow({ where: { id: job.id } });
@@ -167,7 +195,8 @@ describe("delete and ownership", () => {
     } while (cursor);
     expect(seen.map((t) => t.id).sort()).toEqual([ids[0], ids[1], ids[3], ids[4]].sort());
     // Newest first (two made in one millisecond may come in either order: ties go by id).
-    for (let i = 1; i < seen.length; i++) expect(seen[i]!.createdAt.getTime()).toBeLessThanOrEqual(seen[i - 1]!.createdAt.getTime());
+    for (let i = 1; i < seen.length; i++)
+      expect(seen[i]!.createdAt.getTime()).toBeLessThanOrEqual(seen[i - 1]!.createdAt.getTime());
   });
 });
 
@@ -183,7 +212,9 @@ describe("design groups", () => {
       [[a.id, theirs.id], 1],
       [[gone.id, a.id], 0],
     ] as const) {
-      const error = await createDesignGroup(prisma(), orgId, { name: "g", template_ids: [...ids] }).catch((e: unknown) => e);
+      const error = await createDesignGroup(prisma(), orgId, { name: "g", template_ids: [...ids] }).catch(
+        (e: unknown) => e,
+      );
       expect(error).toBeInstanceOf(ValidationError);
       expect((error as ValidationError).fields[0]?.path).toBe(`template_ids[${index}]`);
     }
@@ -195,11 +226,16 @@ describe("design groups", () => {
     const a = await domain.createTemplate(orgId);
     const b = await domain.createTemplate(orgId);
     const group = await createDesignGroup(prisma(), orgId, { name: "campaign", template_ids: [a.id] });
-    const updated = await updateDesignGroup(prisma(), orgId, group.id, { name: "campaign 2", template_ids: [a.id, b.id] });
+    const updated = await updateDesignGroup(prisma(), orgId, group.id, {
+      name: "campaign 2",
+      template_ids: [a.id, b.id],
+    });
     expect(updated).toMatchObject({ id: group.id, name: "campaign 2", templateIds: [a.id, b.id] });
     const other = await domain.createOrg(0);
     await expect(getDesignGroup(prisma(), other, group.id)).rejects.toBeInstanceOf(NotFoundError);
-    await expect(updateDesignGroup(prisma(), other, group.id, { name: "x", template_ids: [a.id] })).rejects.toBeInstanceOf(NotFoundError);
+    await expect(
+      updateDesignGroup(prisma(), other, group.id, { name: "x", template_ids: [a.id] }),
+    ).rejects.toBeInstanceOf(NotFoundError);
     await expect(deleteDesignGroup(prisma(), other, group.id)).rejects.toBeInstanceOf(NotFoundError);
     await deleteDesignGroup(prisma(), orgId, group.id);
     await expect(getDesignGroup(prisma(), orgId, group.id)).rejects.toBeInstanceOf(NotFoundError);
@@ -212,13 +248,24 @@ describe("fonts", () => {
   it("a family is usable once the organisation has uploaded it, and only by that organisation", async () => {
     const orgId = await domain.createOrg(0);
     const other = await domain.createOrg(0);
-    const doc = { ...smallTemplate(), layers: [{ type: "text" as const, name: "t", x: 0, y: 0, width: 10, height: 10, text: "x", font_family: "Brand Sans" }] };
+    const doc = {
+      ...smallTemplate(),
+      layers: [
+        { type: "text" as const, name: "t", x: 0, y: 0, width: 10, height: 10, text: "x", font_family: "Brand Sans" },
+      ],
+    };
     const parsed = TemplateDocument.parse(doc);
     const error = await checkFonts(prisma(), orgId, parsed, ["design"]).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ValidationError);
     expect((error as ValidationError).fields[0]?.path).toBe("design.layers[0].font_family");
 
-    const face = { family: "Brand Sans", internalFamily: "Brand Sans", format: "ttf", sizeBytes: 1, storageKey: "fonts/x.ttf" };
+    const face = {
+      family: "Brand Sans",
+      internalFamily: "Brand Sans",
+      format: "ttf",
+      sizeBytes: 1,
+      storageKey: "fonts/x.ttf",
+    };
     await insertFont(prisma(), { id: `fnt_${orgId}a`, orgId, weight: 400, style: "normal", ...face });
     await insertFont(prisma(), { id: `fnt_${orgId}b`, orgId, weight: 700, style: "normal", ...face });
     await checkFonts(prisma(), orgId, parsed);

@@ -26,7 +26,10 @@ async function acceptedRender(balance = 10) {
 }
 
 const ledgerOf = async (jobId: string) =>
-  (await domain.ctx.prisma.ledgerEntry.findMany({ where: { jobId }, orderBy: { kind: "asc" } })).map((e) => [e.kind, e.amountCents]);
+  (await domain.ctx.prisma.ledgerEntry.findMany({ where: { jobId }, orderBy: { kind: "asc" } })).map((e) => [
+    e.kind,
+    e.amountCents,
+  ]);
 
 describe("a render's life", () => {
   it("pending -> processing -> complete, written first and announced in that order", async () => {
@@ -35,7 +38,12 @@ describe("a render's life", () => {
     expect(processing).toMatchObject({ status: "processing", attempts: 1 });
     expect(processing!.startedAt).toBeInstanceOf(Date);
     const complete = await markComplete(domain.ctx, job.id, output(job.id));
-    expect(complete).toMatchObject({ status: "complete", outputKey: `renders/${job.id}.png`, renderMs: 12, error: null });
+    expect(complete).toMatchObject({
+      status: "complete",
+      outputKey: `renders/${job.id}.png`,
+      renderMs: 12,
+      error: null,
+    });
     expect(complete!.completedAt).toBeInstanceOf(Date);
 
     const seen = await events.next(3);
@@ -82,14 +90,18 @@ describe("refunds", () => {
       ["REFUND", 1],
     ]);
     expect(await expectLedgerBalanced(domain.ctx.prisma, orgId)).toBe(10);
-    expect((await domain.ctx.prisma.job.findUniqueOrThrow({ where: { id: job.id } })).error).toBe("image host answered 503");
+    expect((await domain.ctx.prisma.job.findUniqueOrThrow({ where: { id: job.id } })).error).toBe(
+      "image host answered 503",
+    );
     expect((await events.quiet()).map((v) => v.status)).toEqual(["pending", "processing", "failed"]);
     await events.stop();
   });
 
   it("eight concurrent failure reports: one wins, one refund, one failed event", async () => {
     const { orgId, job, events } = await acceptedRender(10);
-    const results = await Promise.all(Array.from({ length: 8 }, (_, i) => markFailed(domain.ctx, job.id, `report ${i}`)));
+    const results = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => markFailed(domain.ctx, job.id, `report ${i}`)),
+    );
     expect(results.filter((r) => r !== null)).toHaveLength(1);
     expect(await ledgerOf(job.id)).toEqual([
       ["CHARGE", -1],
@@ -103,11 +115,21 @@ describe("refunds", () => {
   it("complete and failed racing: exactly one wins, and a refund happens only when failed won", async () => {
     const { orgId, job, events } = await acceptedRender(10);
     await markProcessing(domain.ctx, job.id);
-    const [complete, failed] = await Promise.all([markComplete(domain.ctx, job.id, output(job.id)), markFailed(domain.ctx, job.id, "lost")]);
+    const [complete, failed] = await Promise.all([
+      markComplete(domain.ctx, job.id, output(job.id)),
+      markFailed(domain.ctx, job.id, "lost"),
+    ]);
     expect([complete, failed].filter((r) => r !== null)).toHaveLength(1);
     const final = await domain.ctx.prisma.job.findUniqueOrThrow({ where: { id: job.id } });
     expect(final.status).toBe(complete ? "complete" : "failed");
-    expect(await ledgerOf(job.id)).toEqual(complete ? [["CHARGE", -1]] : [["CHARGE", -1], ["REFUND", 1]]);
+    expect(await ledgerOf(job.id)).toEqual(
+      complete
+        ? [["CHARGE", -1]]
+        : [
+            ["CHARGE", -1],
+            ["REFUND", 1],
+          ],
+    );
     expect(await expectLedgerBalanced(domain.ctx.prisma, orgId)).toBe(complete ? 9 : 10);
     expect((await events.quiet()).map((v) => v.status)).toEqual(["pending", "processing", final.status]);
     await events.stop();
@@ -137,7 +159,11 @@ describe("late duplicates on a final job", () => {
     await markFailed(domain.ctx, job.id, "gave up");
     expect(await markProcessing(domain.ctx, job.id)).toBeNull();
     expect(await markComplete(domain.ctx, job.id, output(job.id))).toBeNull();
-    expect(await domain.ctx.prisma.job.findUniqueOrThrow({ where: { id: job.id } })).toMatchObject({ status: "failed", outputKey: null, attempts: 0 });
+    expect(await domain.ctx.prisma.job.findUniqueOrThrow({ where: { id: job.id } })).toMatchObject({
+      status: "failed",
+      outputKey: null,
+      attempts: 0,
+    });
     expect(await expectLedgerBalanced(domain.ctx.prisma, orgId)).toBe(10);
     expect((await events.quiet()).map((v) => v.status)).toEqual(["pending", "failed"]);
     await events.stop();
@@ -188,7 +214,9 @@ describe("group jobs follow their items", () => {
     expect(seen.filter(([id]) => id === group.id).map(([, s]) => s)).toEqual(["pending", "processing", "failed"]);
     expect(seen.filter(([id]) => id === b.id).map(([, s]) => s)).toEqual(["processing", "failed"]);
     // The group's final event comes after its last item's, and lists every item's outcome.
-    expect(seen.findIndex(([id, s]) => id === group.id && s === "failed")).toBeGreaterThan(seen.findIndex(([id, s]) => id === b.id && s === "failed"));
+    expect(seen.findIndex(([id, s]) => id === group.id && s === "failed")).toBeGreaterThan(
+      seen.findIndex(([id, s]) => id === b.id && s === "failed"),
+    );
     const groupFinal = (await events.quiet()).find((v) => v.job_id === group.id && v.status === "failed")!;
     expect(groupFinal.items?.map((i) => [i.job_id, i.status])).toEqual([
       [a.id, "complete"],
@@ -201,7 +229,10 @@ describe("group jobs follow their items", () => {
     const { orgId, group, items, events } = await acceptedGroup(4);
     for (const item of items) await markProcessing(domain.ctx, item.id);
     await Promise.all(items.map((item) => markComplete(domain.ctx, item.id, output(item.id))));
-    expect(await domain.ctx.prisma.job.findUniqueOrThrow({ where: { id: group.id } })).toMatchObject({ status: "complete", error: null });
+    expect(await domain.ctx.prisma.job.findUniqueOrThrow({ where: { id: group.id } })).toMatchObject({
+      status: "complete",
+      error: null,
+    });
     const groupEvents = (await events.quiet()).filter((v) => v.job_id === group.id).map((v) => v.status);
     expect(groupEvents).toEqual(["pending", "processing", "complete"]);
     expect(await expectLedgerBalanced(domain.ctx.prisma, orgId)).toBe(6);

@@ -50,11 +50,17 @@ export async function startDomain(env: Record<string, string> = {}): Promise<Dom
     SECRETS_KEY: randomBytes(32).toString("base64"),
     ...env,
   });
-  const ctx = await createContext(config, { migrate: false, logger: createLogger(process.env.TEST_LOG_LEVEL ?? "silent") });
+  const ctx = await createContext(config, {
+    migrate: false,
+    logger: createLogger(process.env.TEST_LOG_LEVEL ?? "silent"),
+  });
   return {
     ctx,
     async createOrg(balanceCents = 100) {
-      const { org } = await createOrganization(ctx, { name: `domain org ${randomBytes(3).toString("hex")}`, balanceCents });
+      const { org } = await createOrganization(ctx, {
+        name: `domain org ${randomBytes(3).toString("hex")}`,
+        balanceCents,
+      });
       return org.org_id;
     },
     createTemplate: (orgId, input = smallTemplate()) => createTemplate(ctx.prisma, orgId, TemplateInput.parse(input)),
@@ -105,7 +111,10 @@ export async function recordOrgEvents(events: EventBus, orgId: string) {
     async quiet(): Promise<JobView[]> {
       const id = `marker_${++markers}`;
       const arrived = until(() => seen.some((v) => v.job_id === id));
-      await events.publishJob({ org_id: orgId, job: { job_id: id, status: "pending", created_at: new Date().toISOString() } });
+      await events.publishJob({
+        org_id: orgId,
+        job: { job_id: id, status: "pending", created_at: new Date().toISOString() },
+      });
       await arrived;
       return real();
     },

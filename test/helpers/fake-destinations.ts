@@ -10,7 +10,8 @@ import { verifyWebhook } from "../../src/delivery/signing.js";
 type Headers = http.IncomingHttpHeaders;
 
 /** A scripted answer: a status, or a status with headers/body and an optional delay before answering. */
-export type ScriptedAnswer = number | { status: number; headers?: Record<string, string>; body?: string | Buffer; delayMs?: number };
+export type ScriptedAnswer =
+  number | { status: number; headers?: Record<string, string>; body?: string | Buffer; delayMs?: number };
 
 interface Base {
   url: string;
@@ -18,7 +19,10 @@ interface Base {
   close: () => Promise<void>;
 }
 
-async function listen(handler: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>, port = 0): Promise<{ server: http.Server; url: string; close: () => Promise<void> }> {
+async function listen(
+  handler: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>,
+  port = 0,
+): Promise<{ server: http.Server; url: string; close: () => Promise<void> }> {
   const server = http.createServer((req, res) => {
     handler(req, res).catch((err: unknown) => {
       if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
@@ -46,7 +50,11 @@ async function readAll(req: http.IncomingMessage): Promise<Buffer> {
 
 function json(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json", "content-length": String(Buffer.byteLength(text)), ...headers });
+  res.writeHead(status, {
+    "content-type": "application/json",
+    "content-length": String(Buffer.byteLength(text)),
+    ...headers,
+  });
   res.end(text);
 }
 
@@ -69,7 +77,11 @@ function respondAfter(ms: number, res: http.ServerResponse): Promise<void> {
   });
 }
 
-async function answer(res: http.ServerResponse, a: ScriptedAnswer, fallbackBody: (status: number) => string | Buffer): Promise<number> {
+async function answer(
+  res: http.ServerResponse,
+  a: ScriptedAnswer,
+  fallbackBody: (status: number) => string | Buffer,
+): Promise<number> {
   const spec = typeof a === "number" ? { status: a } : a;
   if (spec.delayMs) await respondAfter(spec.delayMs, res);
   if (res.destroyed) return spec.status;
@@ -108,7 +120,12 @@ export interface FakeDropbox extends Base {
 export function dropboxContentHash(bytes: Buffer): string {
   const block = 4 * 1024 * 1024;
   const outer = createHash("sha256");
-  for (let i = 0; i < bytes.length; i += block) outer.update(createHash("sha256").update(bytes.subarray(i, i + block)).digest());
+  for (let i = 0; i < bytes.length; i += block)
+    outer.update(
+      createHash("sha256")
+        .update(bytes.subarray(i, i + block))
+        .digest(),
+    );
   return outer.digest("hex");
 }
 
@@ -129,9 +146,21 @@ export async function startFakeDropbox(opts: { token: string }): Promise<FakeDro
       record(failure.status);
       const summary = failure.errorSummary ?? (failure.status === 429 ? "too_many_requests/.." : "internal_error/..");
       const tag = summary.split("/")[0] ?? "other";
-      const headers: Record<string, string> = failure.retryAfterSeconds !== undefined ? { "retry-after": String(failure.retryAfterSeconds) } : {};
+      const headers: Record<string, string> =
+        failure.retryAfterSeconds !== undefined ? { "retry-after": String(failure.retryAfterSeconds) } : {};
       if (failure.status >= 500) return text(res, failure.status, "");
-      return json(res, failure.status, { error_summary: summary, error: { ".tag": tag, ...(failure.retryAfterSeconds !== undefined ? { retry_after: failure.retryAfterSeconds } : {}) } }, headers);
+      return json(
+        res,
+        failure.status,
+        {
+          error_summary: summary,
+          error: {
+            ".tag": tag,
+            ...(failure.retryAfterSeconds !== undefined ? { retry_after: failure.retryAfterSeconds } : {}),
+          },
+        },
+        headers,
+      );
     }
     const fail400 = (msg: string) => {
       record(400);
@@ -149,11 +178,15 @@ export async function startFakeDropbox(opts: { token: string }): Promise<FakeDro
     }
     const ct = req.headers["content-type"];
     if (ct !== "application/octet-stream") {
-      return fail400(`Bad HTTP "Content-Type" header: "${ct ?? ""}". Expecting one of "application/octet-stream", "text/plain; charset=dropbox-cors-hack".`);
+      return fail400(
+        `Bad HTTP "Content-Type" header: "${ct ?? ""}". Expecting one of "application/octet-stream", "text/plain; charset=dropbox-cors-hack".`,
+      );
     }
     const rawArg = req.headers["dropbox-api-arg"];
-    if (typeof rawArg !== "string") return fail400('Must provide HTTP header "Dropbox-API-Arg" or URL parameter "arg".');
-    if (!/^[\x20-\x7e]*$/.test(rawArg)) return fail400('HTTP header "Dropbox-API-Arg": could not decode input as JSON (characters must be escaped)');
+    if (typeof rawArg !== "string")
+      return fail400('Must provide HTTP header "Dropbox-API-Arg" or URL parameter "arg".');
+    if (!/^[\x20-\x7e]*$/.test(rawArg))
+      return fail400('HTTP header "Dropbox-API-Arg": could not decode input as JSON (characters must be escaped)');
     let arg: Record<string, unknown>;
     try {
       arg = JSON.parse(rawArg) as Record<string, unknown>;
@@ -165,12 +198,16 @@ export async function startFakeDropbox(opts: { token: string }): Promise<FakeDro
     if (unknown) return fail400(`HTTP header "Dropbox-API-Arg": unknown field "${unknown}"`);
     const path = arg.path;
     if (typeof path !== "string" || !path.startsWith("/") || path.endsWith("/")) {
-      return fail400(`HTTP header "Dropbox-API-Arg": path: '${String(path)}' did not match pattern '(/(.|[\\r\\n])*)|(ns:[0-9]+(/.*)?)|(id:.*)'`);
+      return fail400(
+        `HTTP header "Dropbox-API-Arg": path: '${String(path)}' did not match pattern '(/(.|[\\r\\n])*)|(ns:[0-9]+(/.*)?)|(id:.*)'`,
+      );
     }
     const mode = arg.mode ?? "add";
-    if (mode !== "add" && mode !== "overwrite") return fail400(`HTTP header "Dropbox-API-Arg": mode: unknown tag "${JSON.stringify(mode)}"`);
+    if (mode !== "add" && mode !== "overwrite")
+      return fail400(`HTTP header "Dropbox-API-Arg": mode: unknown tag "${JSON.stringify(mode)}"`);
     for (const flag of ["autorename", "mute"] as const) {
-      if (arg[flag] !== undefined && typeof arg[flag] !== "boolean") return fail400(`HTTP header "Dropbox-API-Arg": ${flag}: expected boolean`);
+      if (arg[flag] !== undefined && typeof arg[flag] !== "boolean")
+        return fail400(`HTTP header "Dropbox-API-Arg": ${flag}: expected boolean`);
     }
     const autorename = arg.autorename === true;
 
@@ -181,7 +218,11 @@ export async function startFakeDropbox(opts: { token: string }): Promise<FakeDro
         record(409);
         return json(res, 409, {
           error_summary: "path/conflict/file/..",
-          error: { ".tag": "path", reason: { ".tag": "conflict", conflict: { ".tag": "file" } }, upload_session_id: `pid_upload_session:${randomBytes(6).toString("hex")}` },
+          error: {
+            ".tag": "path",
+            reason: { ".tag": "conflict", conflict: { ".tag": "file" } },
+            upload_session_id: `pid_upload_session:${randomBytes(6).toString("hex")}`,
+          },
         });
       }
       const dot = path.lastIndexOf(".");
@@ -191,7 +232,13 @@ export async function startFakeDropbox(opts: { token: string }): Promise<FakeDro
     const id = existing && target === path ? existing.id : `id:${randomBytes(11).toString("base64url")}`;
     const rev = `${(++counter).toString(16).padStart(9, "0")}${randomBytes(5).toString("hex")}`;
     files.set(target.toLowerCase(), { pathDisplay: target, bytes: body, id, rev });
-    uploads.push({ arg: { path, mode, autorename, mute: arg.mute === true }, rawArg, storedPath: target, bytes: body, headers: req.headers });
+    uploads.push({
+      arg: { path, mode, autorename, mute: arg.mute === true },
+      rawArg,
+      storedPath: target,
+      bytes: body,
+      headers: req.headers,
+    });
     record(200);
     const now = new Date().toISOString().replace(/\.\d+Z$/, "Z");
     json(res, 200, {
@@ -214,7 +261,8 @@ export async function startFakeDropbox(opts: { token: string }): Promise<FakeDro
     requests,
     files,
     failNext(n, status, o = {}) {
-      for (let i = 0; i < n; i++) failures.push({ status, retryAfterSeconds: o.retryAfterSeconds, errorSummary: o.errorSummary });
+      for (let i = 0; i < n; i++)
+        failures.push({ status, retryAfterSeconds: o.retryAfterSeconds, errorSummary: o.errorSummary });
     },
   };
 }
@@ -241,7 +289,11 @@ export interface WebhookReceiver extends Base {
 }
 
 /** Verifies every request with verifyWebhook(secret) and records it; answers 200 unless scripted. */
-export async function startWebhookReceiver(opts: { secret: string; script?: ScriptedAnswer[]; port?: number }): Promise<WebhookReceiver> {
+export async function startWebhookReceiver(opts: {
+  secret: string;
+  script?: ScriptedAnswer[];
+  port?: number;
+}): Promise<WebhookReceiver> {
   const attempts: WebhookAttempt[] = [];
   const script: ScriptedAnswer[] = [...(opts.script ?? [])];
   const srv = await listen(async (req, res) => {
@@ -254,8 +306,18 @@ export async function startWebhookReceiver(opts: { secret: string; script?: Scri
     }
     const next: ScriptedAnswer = script.shift() ?? (verifyError ? 401 : 200);
     const status = typeof next === "number" ? next : next.status;
-    attempts.push({ method: req.method ?? "", path: req.url ?? "", headers: req.headers, body, verified: verifyError === null, verifyError, status });
-    await answer(res, next, (s) => JSON.stringify(s < 300 ? { received: true } : { error: verifyError ?? `scripted ${s}` }));
+    attempts.push({
+      method: req.method ?? "",
+      path: req.url ?? "",
+      headers: req.headers,
+      body,
+      verified: verifyError === null,
+      verifyError,
+      status,
+    });
+    await answer(res, next, (s) =>
+      JSON.stringify(s < 300 ? { received: true } : { error: verifyError ?? `scripted ${s}` }),
+    );
   }, opts.port);
   return { url: srv.url, close: srv.close, attempts, respond: (...answers) => void script.push(...answers) };
 }
@@ -294,19 +356,26 @@ export async function startFakeGfcrew(opts: { apiKey: string }): Promise<FakeGfc
     if (req.method !== "POST") return refuse(405, "method not allowed");
     if (req.headers.authorization !== `Bearer ${opts.apiKey}`) return refuse(401, "invalid api key");
     const ct = req.headers["content-type"] ?? "";
-    if (!/^multipart\/form-data;\s*boundary=/i.test(ct)) return refuse(415, `expected multipart/form-data, got "${ct}"`);
+    if (!/^multipart\/form-data;\s*boundary=/i.test(ct))
+      return refuse(415, `expected multipart/form-data, got "${ct}"`);
     let form: FormData;
     try {
-      form = await new Request(`http://gfcrew.local${req.url ?? "/"}`, { method: "POST", headers: { "content-type": ct }, body: new Uint8Array(body) }).formData();
+      form = await new Request(`http://gfcrew.local${req.url ?? "/"}`, {
+        method: "POST",
+        headers: { "content-type": ct },
+        body: new Uint8Array(body),
+      }).formData();
     } catch (err) {
       return refuse(400, `unparseable multipart body: ${(err as Error).message}`);
     }
     const keys = [...new Set([...form.keys()])].sort();
-    if (keys.join(",") !== "file,metadata") return refuse(400, `expected parts file and metadata, got ${keys.join(",")}`);
+    if (keys.join(",") !== "file,metadata")
+      return refuse(400, `expected parts file and metadata, got ${keys.join(",")}`);
     const file = form.get("file");
     if (typeof file === "string" || file === null) return refuse(400, "part file must be a file");
     if (!file.name) return refuse(400, "part file has no filename");
-    if (!file.type.startsWith("image/")) return refuse(400, `part file has content type "${file.type}", expected an image`);
+    if (!file.type.startsWith("image/"))
+      return refuse(400, `part file has content type "${file.type}", expected an image`);
     const metaText = form.get("metadata");
     if (typeof metaText !== "string") return refuse(400, "part metadata must be a text field");
     let metadata: Record<string, unknown>;
@@ -316,10 +385,19 @@ export async function startFakeGfcrew(opts: { apiKey: string }): Promise<FakeGfc
       return refuse(400, "metadata is not JSON");
     }
     if (typeof metadata.job_id !== "string" || !metadata.job_id) return refuse(400, "metadata.job_id missing");
-    if (!Array.isArray(metadata.tags) || !metadata.tags.every((t) => typeof t === "string")) return refuse(400, "metadata.tags must be an array of strings");
-    if (typeof metadata.created_at !== "string" || Number.isNaN(Date.parse(metadata.created_at))) return refuse(400, "metadata.created_at must be an ISO date");
+    if (!Array.isArray(metadata.tags) || !metadata.tags.every((t) => typeof t === "string"))
+      return refuse(400, "metadata.tags must be an array of strings");
+    if (typeof metadata.created_at !== "string" || Number.isNaN(Date.parse(metadata.created_at)))
+      return refuse(400, "metadata.created_at must be an ISO date");
     const id = `gf_${++counter}`;
-    uploads.push({ filename: file.name, contentType: file.type, bytes: Buffer.from(await file.arrayBuffer()), metadata, headers: req.headers, id });
+    uploads.push({
+      filename: file.name,
+      contentType: file.type,
+      bytes: Buffer.from(await file.arrayBuffer()),
+      metadata,
+      headers: req.headers,
+      id,
+    });
     requests.push({ headers: req.headers, status: 201 });
     json(res, 201, { id, status: "received" });
   });

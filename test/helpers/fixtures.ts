@@ -15,7 +15,9 @@ export interface ImageServer {
 
 /** Serves /photo.jpg (an 800x600 orange JPEG), /broken.jpg (not an image) and 404 elsewhere. */
 export async function startImageServer(): Promise<ImageServer> {
-  const photo = await sharp({ create: { width: 800, height: 600, channels: 3, background: "#ff7f00" } }).jpeg().toBuffer();
+  const photo = await sharp({ create: { width: 800, height: 600, channels: 3, background: "#ff7f00" } })
+    .jpeg()
+    .toBuffer();
   const server: Server = createServer((req, res) => {
     if (req.url === "/photo.jpg") {
       res.writeHead(200, { "content-type": "image/jpeg", "content-length": photo.length }).end(photo);

@@ -25,7 +25,9 @@ export default async function setup(project: TestProject) {
   try {
     await migratePostgres(databaseUrl, () => {});
   } catch (e) {
-    throw new Error(`PostgreSQL is not reachable at ${SERVER_URL} (set TEST_POSTGRES_URL): ${(e as Error).message}`, { cause: e });
+    throw new Error(`PostgreSQL is not reachable at ${SERVER_URL} (set TEST_POSTGRES_URL): ${(e as Error).message}`, {
+      cause: e,
+    });
   }
   project.provide("databaseUrl", databaseUrl);
   project.provide("redisUrl", REDIS_URL);

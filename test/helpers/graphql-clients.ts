@@ -5,7 +5,11 @@ import { createClient as createWsClient, type Client } from "graphql-ws";
 import WebSocket from "ws";
 import type { Stack } from "./stack.js";
 
-export function wsClient(stack: Stack, apiKey: string | null, extra: { onClose?: (code: number) => void } = {}): Client {
+export function wsClient(
+  stack: Stack,
+  apiKey: string | null,
+  extra: { onClose?: (code: number) => void } = {},
+): Client {
   return createWsClient({
     url: `${stack.baseUrl.replace("http", "ws")}/graphql`,
     webSocketImpl: WebSocket,
@@ -17,7 +21,11 @@ export function wsClient(stack: Stack, apiKey: string | null, extra: { onClose?:
 }
 
 export function sseClient(stack: Stack, apiKey: string) {
-  return createSseClient({ url: `${stack.baseUrl}/graphql`, headers: { authorization: `Bearer ${apiKey}` }, retryAttempts: 0 });
+  return createSseClient({
+    url: `${stack.baseUrl}/graphql`,
+    headers: { authorization: `Bearer ${apiKey}` },
+    retryAttempts: 0,
+  });
 }
 
 export type Result = { data?: any; errors?: any[] };

@@ -54,7 +54,11 @@ export async function startImageHost(
     requests,
     held: () => waiting.size,
     async waitForHeld(n = 1, o = {}) {
-      await until(() => waiting.size, (size) => size >= n, { interval: 10, what: `${n} image request(s) held at ${url}`, ...o });
+      await until(
+        () => waiting.size,
+        (size) => size >= n,
+        { interval: 10, what: `${n} image request(s) held at ${url}`, ...o },
+      );
     },
     releaseHeld() {
       for (const res of [...waiting]) answer(res);

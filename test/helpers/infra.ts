@@ -28,7 +28,6 @@ export async function cleanQueuePrefix(redisUrl: string, prefix: string): Promis
   }
 }
 
-
 /**
  * A database of its own, migrated, for tests whose subject scans every row (the reconciler):
  * other files' jobs in the shared test database would be theirs to find. Returns its URL and a drop.

@@ -13,7 +13,11 @@ export interface Pixels {
   /** The channels of the pixel at (x, y). */
   at: (x: number, y: number) => number[];
   /** Bounding box (and count) of the pixels whose colour differs from `bg` by more than `threshold` (sum of channel deltas). */
-  inkBox: (bg: readonly number[], threshold?: number, region?: { x0: number; y0: number; x1: number; y1: number }) => { count: number; minX: number; minY: number; maxX: number; maxY: number };
+  inkBox: (
+    bg: readonly number[],
+    threshold?: number,
+    region?: { x0: number; y0: number; x1: number; y1: number },
+  ) => { count: number; minX: number; minY: number; maxX: number; maxY: number };
 }
 
 /**
@@ -65,5 +69,7 @@ export async function readPixelsAt(url: string, opts: { alpha?: boolean; grey?: 
 /** Each channel of `actual` within `tolerance` of `expected`. */
 export function expectColor(actual: readonly number[], expected: readonly number[], tolerance = 6): void {
   const ok = actual.length >= expected.length && expected.every((v, i) => Math.abs(actual[i]! - v) <= tolerance);
-  expect(ok, `colour ${JSON.stringify(actual)} should be within ${tolerance} of ${JSON.stringify(expected)}`).toBe(true);
+  expect(ok, `colour ${JSON.stringify(actual)} should be within ${tolerance} of ${JSON.stringify(expected)}`).toBe(
+    true,
+  );
 }

@@ -12,7 +12,12 @@ const rss = () => process.memoryUsage.rss();
 
 // Warm-up: load sharp, libvips, fonts and Pango, so the baseline includes them.
 await renderTemplate(
-  { width: 64, height: 64, background: "#ffffff", layers: [{ type: "text", name: "t", x: 0, y: 0, width: 64, height: 64, text: "warm" } as never] },
+  {
+    width: 64,
+    height: 64,
+    background: "#ffffff",
+    layers: [{ type: "text", name: "t", x: 0, y: 0, width: 64, height: 64, text: "warm" } as never],
+  },
   { format: input.options.format },
 );
 global.gc?.();
@@ -22,8 +27,12 @@ try {
   const out = await renderTemplate(input.document, input.options);
   const elapsedMs = Math.round(performance.now() - started);
   const peakRss = process.resourceUsage().maxRSS * 1024;
-  process.stdout.write(`${JSON.stringify({ baselineRss, peakRss, elapsedMs, width: out.width, height: out.height, bytes: out.buffer.length })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ baselineRss, peakRss, elapsedMs, width: out.width, height: out.height, bytes: out.buffer.length })}\n`,
+  );
 } catch (err) {
   const peakRss = process.resourceUsage().maxRSS * 1024;
-  process.stdout.write(`${JSON.stringify({ baselineRss, peakRss, error: err instanceof Error ? err.message : String(err), code: err instanceof RenderError ? err.code : null })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ baselineRss, peakRss, error: err instanceof Error ? err.message : String(err), code: err instanceof RenderError ? err.code : null })}\n`,
+  );
 }

@@ -13,7 +13,12 @@ export interface RunResult {
   stderr: string;
 }
 
-export function run(command: string, args: string[], env: Record<string, string | undefined> = {}, timeoutMs = 60_000): Promise<RunResult> {
+export function run(
+  command: string,
+  args: string[],
+  env: Record<string, string | undefined> = {},
+  timeoutMs = 60_000,
+): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const [bin, ...pre] = command === "tsx" ? NODE_TSX : [command];
     const child = spawn(bin!, [...pre, ...args], {
@@ -42,7 +47,11 @@ export interface ChildProcess {
 
 /** Starts a long-running project process (`src/main.ts all`, `workers/render.ts`, ...). */
 export function startProcess(script: string[], env: Record<string, string>): ChildProcess {
-  const child = spawn(NODE_TSX[0]!, [...NODE_TSX.slice(1), ...script], { cwd: ROOT, env: { ...process.env, LOG_LEVEL: "warn", ...env }, stdio: ["pipe", "pipe", "pipe"] });
+  const child = spawn(NODE_TSX[0]!, [...NODE_TSX.slice(1), ...script], {
+    cwd: ROOT,
+    env: { ...process.env, LOG_LEVEL: "warn", ...env },
+    stdio: ["pipe", "pipe", "pipe"],
+  });
   let output = "";
   child.stdout.on("data", (c: Buffer) => (output += c.toString()));
   child.stderr.on("data", (c: Buffer) => (output += c.toString()));

@@ -22,7 +22,13 @@ export interface Stack {
   /** A new organisation with an API key. */
   createOrg(balanceCents?: number): Promise<{ orgId: string; apiKey: string }>;
   /** fetch() against the API with the key as a bearer token and JSON in and out. */
-  api(apiKey: string | null, method: string, route: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any; headers: Headers }>;
+  api(
+    apiKey: string | null,
+    method: string,
+    route: string,
+    body?: unknown,
+    headers?: Record<string, string>,
+  ): Promise<{ status: number; body: any; headers: Headers }>;
   stop(): Promise<void>;
 }
 
@@ -30,7 +36,10 @@ export interface Stack {
 // other's stored send_to.
 const SECRETS_KEY = randomBytes(32).toString("base64");
 
-export async function startStack(env: Record<string, string> = {}, roles = { api: true, worker: true }): Promise<Stack> {
+export async function startStack(
+  env: Record<string, string> = {},
+  roles = { api: true, worker: true },
+): Promise<Stack> {
   const port = await freePort();
   const storageDir = await mkdtemp(path.join(tmpdir(), "templified-test-"));
   const config = parseConfig({
@@ -47,7 +56,11 @@ export async function startStack(env: Record<string, string> = {}, roles = { api
     WEBHOOK_RETRY_SCHEDULE: "0,200,400,800",
     ...env,
   });
-  const app = await buildApp(config, { ...roles, migrate: false, logger: createLogger(process.env.TEST_LOG_LEVEL ?? "silent") });
+  const app = await buildApp(config, {
+    ...roles,
+    migrate: false,
+    logger: createLogger(process.env.TEST_LOG_LEVEL ?? "silent"),
+  });
   await app.start();
   const baseUrl = `http://127.0.0.1:${port}`;
   return {
@@ -55,7 +68,10 @@ export async function startStack(env: Record<string, string> = {}, roles = { api
     baseUrl,
     queuePrefix: config.QUEUE_PREFIX,
     async createOrg(balanceCents = 1000) {
-      const { org, apiKey } = await createOrganization(app.ctx, { name: `test org ${randomBytes(3).toString("hex")}`, balanceCents });
+      const { org, apiKey } = await createOrganization(app.ctx, {
+        name: `test org ${randomBytes(3).toString("hex")}`,
+        balanceCents,
+      });
       return { orgId: org.org_id, apiKey };
     },
     async api(apiKey, method, route, body, headers = {}) {

@@ -39,7 +39,10 @@ export function until<T>(read: () => T | Promise<T>, ok: (value: T) => boolean, 
   return vi.waitFor(
     async () => {
       const value = await read();
-      if (!ok(value)) throw new Error(`gave up after ${timeout} ms waiting for ${opts.what ?? "the condition"}; last read: ${show(value)}`);
+      if (!ok(value))
+        throw new Error(
+          `gave up after ${timeout} ms waiting for ${opts.what ?? "the condition"}; last read: ${show(value)}`,
+        );
       return value;
     },
     { timeout, interval: opts.interval ?? 50 },
@@ -85,10 +88,18 @@ export async function waitForQueuesIdle(stack: Stack, timeoutMs = WAIT_TIMEOUT_M
 }
 
 /** Waits until GET url answers 2xx; `describe` adds context (a child process's output) to the failure. */
-export async function waitForHttp(url: string, describe: () => string = () => "", timeoutMs = WAIT_TIMEOUT_MS): Promise<void> {
+export async function waitForHttp(
+  url: string,
+  describe: () => string = () => "",
+  timeoutMs = WAIT_TIMEOUT_MS,
+): Promise<void> {
   try {
     await until(
-      () => fetch(url).then((r) => r.status, (e: unknown) => String(e)),
+      () =>
+        fetch(url).then(
+          (r) => r.status,
+          (e: unknown) => String(e),
+        ),
       (status) => typeof status === "number" && status >= 200 && status < 300,
       { timeout: timeoutMs, interval: 100, what: `${url} to answer 2xx` },
     );

@@ -40,7 +40,10 @@ export class DestinationError extends Error {
   /** From Retry-After (seconds or an HTTP date), when the destination sent one. */
   readonly retryAfterMs?: number;
 
-  constructor(message: string, opts: { retryable: boolean; statusCode?: number | undefined; retryAfterMs?: number | undefined; cause?: unknown }) {
+  constructor(
+    message: string,
+    opts: { retryable: boolean; statusCode?: number | undefined; retryAfterMs?: number | undefined; cause?: unknown },
+  ) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.retryable = opts.retryable;
     if (opts.statusCode !== undefined) this.statusCode = opts.statusCode;
@@ -63,12 +66,23 @@ export async function post(
   opts: Pick<SendFileOptions, "allowPrivateNetworks" | "timeoutMs">,
 ): Promise<GuardedResponse> {
   try {
-    return await postOutbound(url, { ...req, timeoutMs: opts.timeoutMs, allowPrivateNetworks: opts.allowPrivateNetworks });
+    return await postOutbound(url, {
+      ...req,
+      timeoutMs: opts.timeoutMs,
+      allowPrivateNetworks: opts.allowPrivateNetworks,
+    });
   } catch (err) {
     if (err instanceof GuardedRequestError) {
-      throw new DestinationError(`${label}: ${err.reason}`, { retryable: transportRetryable(err), statusCode: err.status, cause: err });
+      throw new DestinationError(`${label}: ${err.reason}`, {
+        retryable: transportRetryable(err),
+        statusCode: err.status,
+        cause: err,
+      });
     }
-    throw new DestinationError(`${label}: ${err instanceof Error ? err.message : String(err)}`, { retryable: true, cause: err });
+    throw new DestinationError(`${label}: ${err instanceof Error ? err.message : String(err)}`, {
+      retryable: true,
+      cause: err,
+    });
   }
 }
 

@@ -4,7 +4,15 @@
 import { posix } from "node:path";
 import { z } from "zod";
 import { isSuccess, parseRetryAfter, redirectNote, retryableStatus } from "../outbound.js";
-import { DestinationError, isRecord, parseJson, post, type DeliveryFile, type DestinationResult, type SendFileOptions } from "./destination.js";
+import {
+  DestinationError,
+  isRecord,
+  parseJson,
+  post,
+  type DeliveryFile,
+  type DestinationResult,
+  type SendFileOptions,
+} from "./destination.js";
 
 const DEFAULT_DROPBOX_CONTENT_URL = "https://content.dropboxapi.com";
 /** Dropbox's limit for a single /2/files/upload call (larger files need upload sessions). */
@@ -19,7 +27,10 @@ export const DropboxSendTo = z.object({
     .min(1)
     .max(1000)
     .startsWith("/", 'must start with "/"')
-    .refine((p) => !Array.from(p).some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f), "must not contain control characters"),
+    .refine(
+      (p) => !Array.from(p).some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f),
+      "must not contain control characters",
+    ),
   mode: z.enum(["add", "overwrite"]).default("add"),
   autorename: z.boolean().optional(),
 });
@@ -35,7 +46,10 @@ export function dropboxTargetPath(path: string, filename: string): string {
 
 /** JSON for an HTTP header: 0x7F and every non-ASCII character escaped as \uXXXX (Dropbox requires it). */
 function httpHeaderJson(value: unknown): string {
-  return JSON.stringify(value).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  return JSON.stringify(value).replace(
+    /[\u007f-\uffff]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
 }
 
 /** Response body as text for messages: one line, bounded. */
@@ -44,10 +58,17 @@ function bodySnippet(body: Buffer, max = 200): string {
   return text.length > max ? `${text.slice(0, max - 3)}...` : text;
 }
 
-export async function sendToDropbox(dest: DropboxSendTo, file: DeliveryFile, opts: SendFileOptions): Promise<DestinationResult> {
+export async function sendToDropbox(
+  dest: DropboxSendTo,
+  file: DeliveryFile,
+  opts: SendFileOptions,
+): Promise<DestinationResult> {
   const label = "dropbox";
   if (file.bytes.length > DROPBOX_MAX_UPLOAD_BYTES) {
-    throw new DestinationError(`${label}: file is ${file.bytes.length} bytes, more than the ${DROPBOX_MAX_UPLOAD_BYTES}-byte upload limit`, { retryable: false });
+    throw new DestinationError(
+      `${label}: file is ${file.bytes.length} bytes, more than the ${DROPBOX_MAX_UPLOAD_BYTES}-byte upload limit`,
+      { retryable: false },
+    );
   }
   const base = (opts.dropboxContentUrl ?? DEFAULT_DROPBOX_CONTENT_URL).replace(/\/+$/, "");
   const arg = {
@@ -84,7 +105,8 @@ export async function sendToDropbox(dest: DropboxSendTo, file: DeliveryFile, opt
   // 5xx; 401/409/429 bodies are JSON { error_summary: "path/conflict/file/..", error: {...} }.
   const err = parseJson(res.body);
   // Message: `<status> <error_summary without the trailing "/..">`, else `<status> <body text>`, else `HTTP <status>`.
-  const summary = isRecord(err) && typeof err.error_summary === "string" ? err.error_summary.replace(/\/?\.*$/, "") : "";
+  const summary =
+    isRecord(err) && typeof err.error_summary === "string" ? err.error_summary.replace(/\/?\.*$/, "") : "";
   const detail = summary || bodySnippet(res.body);
   let retryAfterMs = parseRetryAfter(res.headers["retry-after"]);
   if (retryAfterMs === undefined && isRecord(err) && isRecord(err.error) && typeof err.error.retry_after === "number") {

@@ -19,7 +19,16 @@ import { z } from "zod";
 import { displayUrl } from "../../net/guarded-http.js";
 import { HttpUrl } from "../../templates/document.js";
 import { isSuccess, redirectNote } from "../outbound.js";
-import { headerSafe, httpFailure, isRecord, parseJson, post, type DeliveryFile, type DestinationResult, type SendFileOptions } from "./destination.js";
+import {
+  headerSafe,
+  httpFailure,
+  isRecord,
+  parseJson,
+  post,
+  type DeliveryFile,
+  type DestinationResult,
+  type SendFileOptions,
+} from "./destination.js";
 
 export const GfcrewSendTo = z.object({
   type: z.literal("gfcrew"),
@@ -45,7 +54,11 @@ function gfcrewMetadata(dest: GfcrewSendTo, file: DeliveryFile): Record<string, 
   if (width !== undefined) meta.width = width;
   if (height !== undefined) meta.height = height;
   meta.created_at =
-    createdAt instanceof Date ? createdAt.toISOString() : typeof createdAt === "string" && createdAt ? createdAt : new Date().toISOString();
+    createdAt instanceof Date
+      ? createdAt.toISOString()
+      : typeof createdAt === "string" && createdAt
+        ? createdAt
+        : new Date().toISOString();
   return meta;
 }
 
@@ -60,7 +73,11 @@ async function gfcrewMultipart(dest: GfcrewSendTo, file: DeliveryFile): Promise<
   return { body: Buffer.from(await encoded.arrayBuffer()), contentType };
 }
 
-export async function sendToGfcrew(dest: GfcrewSendTo, file: DeliveryFile, opts: SendFileOptions): Promise<DestinationResult> {
+export async function sendToGfcrew(
+  dest: GfcrewSendTo,
+  file: DeliveryFile,
+  opts: SendFileOptions,
+): Promise<DestinationResult> {
   const label = `gfcrew ${displayUrl(dest.endpoint)}`;
   const { body, contentType } = await gfcrewMultipart(dest, file);
   const res = await post(
@@ -82,6 +99,12 @@ export async function sendToGfcrew(dest: GfcrewSendTo, file: DeliveryFile, opts:
     const id = isRecord(json) ? json.id : undefined;
     return { identifiers: typeof id === "string" || typeof id === "number" ? { gfcrew_id: String(id) } : {} };
   }
-  const detail = isRecord(json) ? [json.error, json.message].find((v): v is string => typeof v === "string" && v !== "") : undefined;
-  throw httpFailure(label, res, `HTTP ${res.status}${detail ? ` ${detail.slice(0, 200)}` : ""}${redirectNote(res.status)}`);
+  const detail = isRecord(json)
+    ? [json.error, json.message].find((v): v is string => typeof v === "string" && v !== "")
+    : undefined;
+  throw httpFailure(
+    label,
+    res,
+    `HTTP ${res.status}${detail ? ` ${detail.slice(0, 200)}` : ""}${redirectNote(res.status)}`,
+  );
 }

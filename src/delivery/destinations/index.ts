@@ -9,7 +9,13 @@ import { GfcrewSendTo, sendToGfcrew } from "./gfcrew.js";
 import { PresetSendTo } from "./preset.js";
 import { sendToWebhook, WebhookSendTo } from "./webhook.js";
 
-export { DestinationError, isDestinationError, type DeliveryFile, type DestinationResult, type SendFileOptions } from "./destination.js";
+export {
+  DestinationError,
+  isDestinationError,
+  type DeliveryFile,
+  type DestinationResult,
+  type SendFileOptions,
+} from "./destination.js";
 
 /** Each send_to type's schema. The Studio export routes (one per type) are built from this too. */
 export const SEND_TO_TYPES = {
@@ -30,7 +36,11 @@ export function isDirectSendTo(dest: SendTo): dest is DirectSendTo {
   return dest.type !== "preset";
 }
 
-type Sender<T extends DirectSendTo["type"]> = (dest: Extract<DirectSendTo, { type: T }>, file: DeliveryFile, opts: SendFileOptions) => Promise<DestinationResult>;
+type Sender<T extends DirectSendTo["type"]> = (
+  dest: Extract<DirectSendTo, { type: T }>,
+  file: DeliveryFile,
+  opts: SendFileOptions,
+) => Promise<DestinationResult>;
 
 const SENDERS: { [T in DirectSendTo["type"]]: Sender<T> } = {
   dropbox: sendToDropbox,
@@ -39,8 +49,15 @@ const SENDERS: { [T in DirectSendTo["type"]]: Sender<T> } = {
 };
 
 /** Send one rendered file to a destination. Throws DestinationError. */
-export async function sendFile(dest: DirectSendTo, file: DeliveryFile, opts: SendFileOptions): Promise<DestinationResult> {
+export async function sendFile(
+  dest: DirectSendTo,
+  file: DeliveryFile,
+  opts: SendFileOptions,
+): Promise<DestinationResult> {
   const send = SENDERS[dest.type] as Sender<DirectSendTo["type"]> | undefined;
-  if (!send) throw new DestinationError(`unknown destination type ${String((dest as { type?: unknown }).type)}`, { retryable: false });
+  if (!send)
+    throw new DestinationError(`unknown destination type ${String((dest as { type?: unknown }).type)}`, {
+      retryable: false,
+    });
   return send(dest, file, opts);
 }

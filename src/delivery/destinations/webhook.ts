@@ -6,7 +6,15 @@ import { displayUrl } from "../../net/guarded-http.js";
 import { HttpUrl } from "../../templates/document.js";
 import { isSuccess, redirectNote } from "../outbound.js";
 import { webhookHeaders } from "../signing.js";
-import { DestinationError, headerSafe, httpFailure, post, type DeliveryFile, type DestinationResult, type SendFileOptions } from "./destination.js";
+import {
+  DestinationError,
+  headerSafe,
+  httpFailure,
+  post,
+  type DeliveryFile,
+  type DestinationResult,
+  type SendFileOptions,
+} from "./destination.js";
 
 export const WebhookSendTo = z.object({
   type: z.literal("webhook"),
@@ -19,7 +27,11 @@ export function webhookMessageId(jobId: string): string {
   return `msg_${jobId.replace(/[^A-Za-z0-9_-]/g, "_")}`;
 }
 
-export async function sendToWebhook(dest: WebhookSendTo, file: DeliveryFile, opts: SendFileOptions): Promise<DestinationResult> {
+export async function sendToWebhook(
+  dest: WebhookSendTo,
+  file: DeliveryFile,
+  opts: SendFileOptions,
+): Promise<DestinationResult> {
   const label = `webhook ${displayUrl(dest.url)}`;
   let signed;
   try {

@@ -55,4 +55,10 @@ builder.objectType(ValidationError, {
 });
 
 /** The errors every job-creating mutation can answer with. */
-export const CREATE_JOB_ERRORS = [InsufficientBalanceError, AccountSuspendedError, ValidationError, NotFoundError, IdempotencyConflictError];
+export const CREATE_JOB_ERRORS = [
+  InsufficientBalanceError,
+  AccountSuspendedError,
+  ValidationError,
+  NotFoundError,
+  IdempotencyConflictError,
+];

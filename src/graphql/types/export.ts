@@ -17,7 +17,11 @@ const ExportDesignInputRef = builder.inputType("ExportDesignInput", {
         async: "Answer at once (queued) instead of waiting for the render and the send",
       },
     }),
-    destination: t.field({ type: "JSON", required: true, description: 'A send_to destination, e.g. {"type":"dropbox","access_token":"…","path":"/renders"}' }),
+    destination: t.field({
+      type: "JSON",
+      required: true,
+      description: 'A send_to destination, e.g. {"type":"dropbox","access_token":"…","path":"/renders"}',
+    }),
   }),
 });
 
@@ -52,14 +56,26 @@ builder.mutationField("exportDesign", (t) =>
       idempotencyKey: t.arg.string(idempotencyKeyArg),
     },
     resolve: async (_root, args, ctx) => {
-      const { destination, design, ...rest } = args.input as { destination: unknown; design?: unknown } & Record<string, unknown>;
+      const { destination, design, ...rest } = args.input as { destination: unknown; design?: unknown } & Record<
+        string,
+        unknown
+      >;
       // A design that is not an object is ignored (as if absent), so templateId alone decides.
-      const request = parseInput(ExportRequest, { ...fromGraphQLInput(ExportRequest, rest), ...(design && typeof design === "object" ? { design } : {}) });
-      return exportDesign(ctx.app, principalOf(ctx).orgId, request, parseInput(SendTo, destination, "input.destination"), {
-        idempotencyKey: args.idempotencyKey ?? undefined,
-        requestId: ctx.requestId,
-        waitMs: ctx.app.config.SYNC_TIMEOUT_MS,
+      const request = parseInput(ExportRequest, {
+        ...fromGraphQLInput(ExportRequest, rest),
+        ...(design && typeof design === "object" ? { design } : {}),
       });
+      return exportDesign(
+        ctx.app,
+        principalOf(ctx).orgId,
+        request,
+        parseInput(SendTo, destination, "input.destination"),
+        {
+          idempotencyKey: args.idempotencyKey ?? undefined,
+          requestId: ctx.requestId,
+          waitMs: ctx.app.config.SYNC_TIMEOUT_MS,
+        },
+      );
     },
   }),
 );

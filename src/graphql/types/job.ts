@@ -10,7 +10,9 @@ const JobStatus = builder.enumType("JobStatus", {
   values: ["pending", "processing", "complete", "failed"] as const satisfies readonly JobStatusValue[],
 });
 
-const SendToStatus = builder.enumType("SendToStatus", { values: ["pending", "delivering", "delivered", "failed"] as const });
+const SendToStatus = builder.enumType("SendToStatus", {
+  values: ["pending", "delivering", "delivered", "failed"] as const,
+});
 
 const JobItem = builder.objectRef<JobItemView>("JobItem").implement({
   description: "One render of a design group job.",
@@ -31,15 +33,30 @@ export const JobRef = builder.objectRef<JobView>("Job").implement({
     status: t.field({ type: JobStatus, resolve: (job) => job.status }),
     templateId: t.string({ nullable: true, resolve: (job) => job.template_id ?? null }),
     designGroupId: t.string({ nullable: true, resolve: (job) => job.design_group_id ?? null }),
-    items: t.field({ type: [JobItem], nullable: true, description: "Group jobs: each item's state", resolve: (job) => job.items ?? null }),
+    items: t.field({
+      type: [JobItem],
+      nullable: true,
+      description: "Group jobs: each item's state",
+      resolve: (job) => job.items ?? null,
+    }),
     outputUrl: t.string({ nullable: true, resolve: (job) => job.output_url ?? null }),
     renderMs: t.int({ nullable: true, resolve: (job) => job.render_ms ?? null }),
     error: t.string({ nullable: true, resolve: (job) => job.error ?? null }),
     createdAt: t.field({ type: "DateTime", resolve: (job) => job.created_at }),
     completedAt: t.field({ type: "DateTime", nullable: true, resolve: (job) => job.completed_at ?? null }),
-    sendToStatus: t.field({ type: SendToStatus, nullable: true, description: "With send_to, once the render is complete", resolve: (job) => job.send_to_status ?? null }),
+    sendToStatus: t.field({
+      type: SendToStatus,
+      nullable: true,
+      description: "With send_to, once the render is complete",
+      resolve: (job) => job.send_to_status ?? null,
+    }),
     sendToError: t.string({ nullable: true, resolve: (job) => job.send_to_error ?? null }),
-    sendToResult: t.field({ type: "JSON", nullable: true, description: "The destination's identifiers once delivered", resolve: (job) => job.send_to_result ?? null }),
+    sendToResult: t.field({
+      type: "JSON",
+      nullable: true,
+      description: "The destination's identifiers once delivered",
+      resolve: (job) => job.send_to_result ?? null,
+    }),
   }),
 });
 
@@ -66,7 +83,12 @@ builder.queryFields((t) => ({
       templateId: t.arg.string({ required: false }),
     },
     resolve: async (_root, args, ctx) => {
-      const page = await listJobs(ctx.app, principalOf(ctx).orgId, { status: args.status ?? undefined, templateId: args.templateId ?? undefined }, pageArgs(args));
+      const page = await listJobs(
+        ctx.app,
+        principalOf(ctx).orgId,
+        { status: args.status ?? undefined, templateId: args.templateId ?? undefined },
+        pageArgs(args),
+      );
       return toConnection(page, (job) => viewOf(ctx.app, job), args);
     },
   }),

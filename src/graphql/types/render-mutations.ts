@@ -3,7 +3,14 @@
 // createDesignGroup (POST /api/v1/design-groups/create). Their inputs are derived from the same
 // zod schemas the routes validate with and parsed by them; each answers at once with the pending
 // job (a replayed idempotency key: the job the first request created, as it is now).
-import { createGroupRender, createRender, CreateRenderInput, createStudioRender, GroupRenderInput, StudioRenderInput } from "../../jobs/accept.js";
+import {
+  createGroupRender,
+  createRender,
+  CreateRenderInput,
+  createStudioRender,
+  GroupRenderInput,
+  StudioRenderInput,
+} from "../../jobs/accept.js";
 import { viewOf } from "../../jobs/service.js";
 import { builder, principalOf } from "../builder.js";
 import { fromGraphQLInput, idempotencyKeyArg, parseInput, zodInputFields } from "../inputs.js";
@@ -14,7 +21,10 @@ import "./render-inputs.js";
 const CreateRenderInputRef = builder.inputType("CreateRenderInput", {
   fields: (t) =>
     zodInputFields(t, CreateRenderInput, {
-      descriptions: { webhook_url: "POSTed the final job, signed (Standard Webhooks)", send_to: "A send_to destination, as in the REST API" },
+      descriptions: {
+        webhook_url: "POSTed the final job, signed (Standard Webhooks)",
+        send_to: "A send_to destination, as in the REST API",
+      },
     }),
 });
 
@@ -29,7 +39,10 @@ builder.mutationField("createRender", (t) =>
     },
     resolve: async (_root, args, ctx) => {
       const input = parseInput(CreateRenderInput, fromGraphQLInput(CreateRenderInput, args.input));
-      const accepted = await createRender(ctx.app, principalOf(ctx).orgId, input, { idempotencyKey: args.idempotencyKey ?? undefined, requestId: ctx.requestId });
+      const accepted = await createRender(ctx.app, principalOf(ctx).orgId, input, {
+        idempotencyKey: args.idempotencyKey ?? undefined,
+        requestId: ctx.requestId,
+      });
       return await viewOf(ctx.app, accepted.job);
     },
   }),
@@ -42,24 +55,36 @@ const STUDIO_NOT_OFFERED = ["webhook_url", "send_to"] as const;
 const StudioRenderInputRef = builder.inputType("StudioRenderInput", {
   fields: (t) => ({
     name: t.string(),
-    ...zodInputFields(t, StudioRenderInput, { omit: STUDIO_NOT_OFFERED, descriptions: { design: "A template document, as in POST /api/v1/templates" } }),
+    ...zodInputFields(t, StudioRenderInput, {
+      omit: STUDIO_NOT_OFFERED,
+      descriptions: { design: "A template document, as in POST /api/v1/templates" },
+    }),
   }),
 });
 
 builder.mutationField("createStudioRender", (t) =>
   t.field({
     type: JobRef,
-    description: "Save a design as a template and render it (POST /api/v1/studio/create-and-render). The job's templateId is the new template.",
+    description:
+      "Save a design as a template and render it (POST /api/v1/studio/create-and-render). The job's templateId is the new template.",
     errors: { types: CREATE_JOB_ERRORS, directResult: true, union: { name: "CreateStudioRenderResult" } },
     args: {
       input: t.arg({ type: StudioRenderInputRef, required: true }),
       idempotencyKey: t.arg.string(idempotencyKeyArg),
     },
     resolve: async (_root, args, ctx) => {
-      const { name, design, ...rest } = args.input as { name?: string | null; design?: unknown } & Record<string, unknown>;
-      const withName = Object.fromEntries(Object.entries({ ...(design && typeof design === "object" ? design : {}), name }).filter(([, v]) => v != null));
+      const { name, design, ...rest } = args.input as { name?: string | null; design?: unknown } & Record<
+        string,
+        unknown
+      >;
+      const withName = Object.fromEntries(
+        Object.entries({ ...(design && typeof design === "object" ? design : {}), name }).filter(([, v]) => v != null),
+      );
       const input = parseInput(StudioRenderInput, { ...fromGraphQLInput(StudioRenderInput, rest), design: withName });
-      const accepted = await createStudioRender(ctx.app, principalOf(ctx).orgId, input, { idempotencyKey: args.idempotencyKey ?? undefined, requestId: ctx.requestId });
+      const accepted = await createStudioRender(ctx.app, principalOf(ctx).orgId, input, {
+        idempotencyKey: args.idempotencyKey ?? undefined,
+        requestId: ctx.requestId,
+      });
       return await viewOf(ctx.app, accepted.job);
     },
   }),
@@ -77,7 +102,8 @@ const DesignGroupRenderInputRef = builder.inputType("DesignGroupRenderInput", {
 builder.mutationField("createDesignGroup", (t) =>
   t.field({
     type: JobRef,
-    description: "Render every template of a design group with one set of modifications (POST /api/v1/design-groups/create). Answers with the group job; its items follow.",
+    description:
+      "Render every template of a design group with one set of modifications (POST /api/v1/design-groups/create). Answers with the group job; its items follow.",
     errors: { types: CREATE_JOB_ERRORS, directResult: true, union: { name: "CreateDesignGroupResult" } },
     args: {
       input: t.arg({ type: DesignGroupRenderInputRef, required: true }),
@@ -85,7 +111,10 @@ builder.mutationField("createDesignGroup", (t) =>
     },
     resolve: async (_root, args, ctx) => {
       const input = parseInput(GroupRenderInput, fromGraphQLInput(GroupRenderInput, args.input));
-      const accepted = await createGroupRender(ctx.app, principalOf(ctx).orgId, input, { idempotencyKey: args.idempotencyKey ?? undefined, requestId: ctx.requestId });
+      const accepted = await createGroupRender(ctx.app, principalOf(ctx).orgId, input, {
+        idempotencyKey: args.idempotencyKey ?? undefined,
+        requestId: ctx.requestId,
+      });
       return await viewOf(ctx.app, accepted.job);
     },
   }),

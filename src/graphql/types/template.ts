@@ -50,13 +50,18 @@ builder.queryFields((t) => ({
   templates: t.connection({
     type: TemplateRef,
     description: "Your organisation's templates, newest first.",
-    resolve: async (_root, args, ctx) => toConnection(await listTemplates(ctx.app.prisma, principalOf(ctx).orgId, pageArgs(args)), templateView, args),
+    resolve: async (_root, args, ctx) =>
+      toConnection(await listTemplates(ctx.app.prisma, principalOf(ctx).orgId, pageArgs(args)), templateView, args),
   }),
 }));
 
 /** `document` JSON + optional name -> the domain's validated input. */
 const toTemplateInput = (document: unknown, name: string | null | undefined): TemplateInput =>
-  parseInput(TemplateInput, { ...(document && typeof document === "object" ? document : {}), ...(name ? { name } : {}) }, "document");
+  parseInput(
+    TemplateInput,
+    { ...(document && typeof document === "object" ? document : {}), ...(name ? { name } : {}) },
+    "document",
+  );
 
 const DeletedTemplate = builder.objectRef<{ id: string }>("DeletedTemplate").implement({
   fields: (t) => ({ id: t.exposeID("id") }),
@@ -68,15 +73,28 @@ builder.mutationFields((t) => ({
     errors: { types: [ValidationError], directResult: true, union: { name: "CreateTemplateResult" } },
     args: { name: t.arg.string({ required: false }), document: t.arg({ type: "JSON", required: true }) },
     resolve: async (_root, args, ctx) =>
-      templateView(await createTemplate(ctx.app.prisma, principalOf(ctx).orgId, toTemplateInput(args.document, args.name))),
+      templateView(
+        await createTemplate(ctx.app.prisma, principalOf(ctx).orgId, toTemplateInput(args.document, args.name)),
+      ),
   }),
   updateTemplate: t.field({
     type: TemplateRef,
     description: "Replaces the document (a new version).",
     errors: { types: [ValidationError, NotFoundError], directResult: true, union: { name: "UpdateTemplateResult" } },
-    args: { id: t.arg.id({ required: true }), name: t.arg.string({ required: false }), document: t.arg({ type: "JSON", required: true }) },
+    args: {
+      id: t.arg.id({ required: true }),
+      name: t.arg.string({ required: false }),
+      document: t.arg({ type: "JSON", required: true }),
+    },
     resolve: async (_root, args, ctx) =>
-      templateView(await updateTemplate(ctx.app.prisma, principalOf(ctx).orgId, String(args.id), toTemplateInput(args.document, args.name))),
+      templateView(
+        await updateTemplate(
+          ctx.app.prisma,
+          principalOf(ctx).orgId,
+          String(args.id),
+          toTemplateInput(args.document, args.name),
+        ),
+      ),
   }),
   deleteTemplate: t.field({
     type: DeletedTemplate,

@@ -1,5 +1,11 @@
 // viewer: the API key's organisation, its balance, prices and ledger.
-import { accountView, ledgerEntryView, listLedger, type AccountView, type LedgerEntryView } from "../../billing/ledger.js";
+import {
+  accountView,
+  ledgerEntryView,
+  listLedger,
+  type AccountView,
+  type LedgerEntryView,
+} from "../../billing/ledger.js";
 import { builder, principalOf } from "../builder.js";
 import { pageArgs, toConnection } from "../connections.js";
 
@@ -37,15 +43,21 @@ const Organization = builder.objectRef<AccountView>("Organization").implement({
     ledger: t.connection({
       type: LedgerEntry,
       description: "Newest first.",
-      resolve: async (org, args, ctx) => toConnection(await listLedger(ctx.app.prisma, org.org_id, pageArgs(args)), ledgerEntryView, args),
+      resolve: async (org, args, ctx) =>
+        toConnection(await listLedger(ctx.app.prisma, org.org_id, pageArgs(args)), ledgerEntryView, args),
     }),
   }),
 });
 
 const Viewer = builder.objectRef<{ orgId: string }>("Viewer").implement({
   fields: (t) => ({
-    organization: t.field({ type: Organization, resolve: (viewer, _args, ctx) => accountView(ctx.app.prisma, ctx.app.prices, viewer.orgId) }),
+    organization: t.field({
+      type: Organization,
+      resolve: (viewer, _args, ctx) => accountView(ctx.app.prisma, ctx.app.prices, viewer.orgId),
+    }),
   }),
 });
 
-builder.queryField("viewer", (t) => t.field({ type: Viewer, resolve: (_root, _args, ctx) => ({ orgId: principalOf(ctx).orgId }) }));
+builder.queryField("viewer", (t) =>
+  t.field({ type: Viewer, resolve: (_root, _args, ctx) => ({ orgId: principalOf(ctx).orgId }) }),
+);

@@ -57,18 +57,28 @@ export const deliveryRoutes =
 
     // Studio export: render, then send to the route's destination (src/delivery/export.ts).
     for (const [name, Body] of EXPORT_BODIES) {
-      app.post(`/studio/export/${name}`, { schema: { body: Body } }, async (request: FastifyRequest<{ Body: ExportBody }>, reply: FastifyReply) => {
-        const { template_id, design, modifications, format, quality, scale, webhook_url, async, ...fields } = request.body;
-        const gone = new AbortController();
-        request.raw.once("close", () => gone.abort());
-        const result = await exportDesign(
-          ctx,
-          principalOf(request).orgId,
-          { template_id, design, modifications, format, quality, scale, webhook_url, async },
-          SendTo.parse({ type: name, ...fields }),
-          { idempotencyKey: idempotencyKeyOf(request), requestId: request.id, waitMs: ctx.config.SYNC_TIMEOUT_MS, signal: gone.signal },
-        );
-        return reply.status(result.async ? 202 : 200).send(result);
-      });
+      app.post(
+        `/studio/export/${name}`,
+        { schema: { body: Body } },
+        async (request: FastifyRequest<{ Body: ExportBody }>, reply: FastifyReply) => {
+          const { template_id, design, modifications, format, quality, scale, webhook_url, async, ...fields } =
+            request.body;
+          const gone = new AbortController();
+          request.raw.once("close", () => gone.abort());
+          const result = await exportDesign(
+            ctx,
+            principalOf(request).orgId,
+            { template_id, design, modifications, format, quality, scale, webhook_url, async },
+            SendTo.parse({ type: name, ...fields }),
+            {
+              idempotencyKey: idempotencyKeyOf(request),
+              requestId: request.id,
+              waitMs: ctx.config.SYNC_TIMEOUT_MS,
+              signal: gone.signal,
+            },
+          );
+          return reply.status(result.async ? 202 : 200).send(result);
+        },
+      );
     }
   };

@@ -21,7 +21,9 @@ export const designGroupsRoutes =
   (ctx: AppContext): FastifyPluginAsyncZod =>
   async (app) => {
     app.post("/design-groups", { schema: { body: DesignGroupInput } }, async (request, reply) =>
-      reply.status(201).send(designGroupView(await createDesignGroup(ctx.prisma, principalOf(request).orgId, request.body))),
+      reply
+        .status(201)
+        .send(designGroupView(await createDesignGroup(ctx.prisma, principalOf(request).orgId, request.body))),
     );
 
     app.get("/design-groups", { schema: { querystring: PageQuery } }, async (request) => {
@@ -33,8 +35,13 @@ export const designGroupsRoutes =
       designGroupView(await getDesignGroup(ctx.prisma, principalOf(request).orgId, request.params.design_group_id)),
     );
 
-    app.put("/design-groups/:design_group_id", { schema: { params: Params, body: DesignGroupInput } }, async (request) =>
-      designGroupView(await updateDesignGroup(ctx.prisma, principalOf(request).orgId, request.params.design_group_id, request.body)),
+    app.put(
+      "/design-groups/:design_group_id",
+      { schema: { params: Params, body: DesignGroupInput } },
+      async (request) =>
+        designGroupView(
+          await updateDesignGroup(ctx.prisma, principalOf(request).orgId, request.params.design_group_id, request.body),
+        ),
     );
 
     app.delete("/design-groups/:design_group_id", { schema: { params: Params } }, async (request, reply) => {

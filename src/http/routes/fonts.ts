@@ -4,36 +4,78 @@ import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
 import type { AppContext } from "../../context.js";
 import { SHIPPED_FONT_FAMILIES } from "../../templates/document.js";
-import { deleteFont, FontTooLargeError, FontUploadOptions, fontView, listFonts, uploadFont } from "../../templates/fonts.js";
+import {
+  deleteFont,
+  FontTooLargeError,
+  FontUploadOptions,
+  fontView,
+  listFonts,
+  uploadFont,
+} from "../../templates/fonts.js";
 import { principalOf } from "../auth.js";
 import { HttpError } from "../errors.js";
 
-const FONT_TYPES = ["font/ttf", "font/otf", "font/woff", "font/sfnt", "application/font-woff", "application/x-font-ttf", "application/x-font-otf", "application/octet-stream"];
+const FONT_TYPES = [
+  "font/ttf",
+  "font/otf",
+  "font/woff",
+  "font/sfnt",
+  "application/font-woff",
+  "application/x-font-ttf",
+  "application/x-font-otf",
+  "application/octet-stream",
+];
 
 export const fontsRoutes =
   (ctx: AppContext): FastifyPluginAsyncZod =>
   async (app) => {
     // Font files arrive as raw bytes; this parser exists only inside this plugin's routes.
-    app.addContentTypeParser(FONT_TYPES, { parseAs: "buffer", bodyLimit: ctx.config.FONT_MAX_BYTES }, (_req, body, done) => done(null, body));
+    app.addContentTypeParser(
+      FONT_TYPES,
+      { parseAs: "buffer", bodyLimit: ctx.config.FONT_MAX_BYTES },
+      (_req, body, done) => done(null, body),
+    );
 
-    app.post("/fonts", { schema: { querystring: FontUploadOptions }, bodyLimit: ctx.config.FONT_MAX_BYTES }, async (request, reply) => {
-      if (!Buffer.isBuffer(request.body)) throw new HttpError(415, `Send the font file as the body with Content-Type ${FONT_TYPES.slice(0, 3).join(", ")} or application/octet-stream`);
-      try {
-        const font = await uploadFont(ctx, principalOf(request).orgId, request.body, request.query, ctx.config.FONT_MAX_BYTES);
-        return reply.status(201).send(fontView(font));
-      } catch (e) {
-        if (e instanceof FontTooLargeError) throw new HttpError(413, e.message);
-        throw e;
-      }
-    });
+    app.post(
+      "/fonts",
+      { schema: { querystring: FontUploadOptions }, bodyLimit: ctx.config.FONT_MAX_BYTES },
+      async (request, reply) => {
+        if (!Buffer.isBuffer(request.body))
+          throw new HttpError(
+            415,
+            `Send the font file as the body with Content-Type ${FONT_TYPES.slice(0, 3).join(", ")} or application/octet-stream`,
+          );
+        try {
+          const font = await uploadFont(
+            ctx,
+            principalOf(request).orgId,
+            request.body,
+            request.query,
+            ctx.config.FONT_MAX_BYTES,
+          );
+          return reply.status(201).send(fontView(font));
+        } catch (e) {
+          if (e instanceof FontTooLargeError) throw new HttpError(413, e.message);
+          throw e;
+        }
+      },
+    );
 
     app.get("/fonts", async (request) => ({
-      built_in: SHIPPED_FONT_FAMILIES.map((family) => ({ family, weights: [100, 200, 300, 400, 500, 600, 700, 800, 900], styles: ["normal", "italic"] })),
+      built_in: SHIPPED_FONT_FAMILIES.map((family) => ({
+        family,
+        weights: [100, 200, 300, 400, 500, 600, 700, 800, 900],
+        styles: ["normal", "italic"],
+      })),
       data: (await listFonts(ctx.prisma, principalOf(request).orgId)).map(fontView),
     }));
 
-    app.delete("/fonts/:font_id", { schema: { params: z.object({ font_id: z.string().max(100) }) } }, async (request, reply) => {
-      await deleteFont(ctx, principalOf(request).orgId, request.params.font_id);
-      return reply.status(204).send();
-    });
+    app.delete(
+      "/fonts/:font_id",
+      { schema: { params: z.object({ font_id: z.string().max(100) }) } },
+      async (request, reply) => {
+        await deleteFont(ctx, principalOf(request).orgId, request.params.font_id);
+        return reply.status(204).send();
+      },
+    );
   };

@@ -9,7 +9,10 @@ export const healthRoutes =
   (ctx: AppContext): FastifyPluginAsync =>
   async (app) => {
     app.get("/health", async (_request, reply) => {
-      const [db, redis] = await Promise.allSettled([withTimeout(ctx.db.ping(), 2000), withTimeout(ctx.redis.ping(), 2000)]);
+      const [db, redis] = await Promise.allSettled([
+        withTimeout(ctx.db.ping(), 2000),
+        withTimeout(ctx.redis.ping(), 2000),
+      ]);
       const down = [db.status === "rejected" && "database", redis.status === "rejected" && "redis"].filter(Boolean);
       if (down.length === 0) return { status: "ok" };
       return reply.status(503).send({ status: "unavailable", error: `${down.join(" and ")} not answering` });

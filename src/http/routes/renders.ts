@@ -5,7 +5,15 @@ import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
 import type { AppContext } from "../../context.js";
-import { createGroupRender, createRender, CreateRenderInput, createStudioRender, GroupRenderInput, StudioRenderInput, type Accepted } from "../../jobs/accept.js";
+import {
+  createGroupRender,
+  createRender,
+  CreateRenderInput,
+  createStudioRender,
+  GroupRenderInput,
+  StudioRenderInput,
+  type Accepted,
+} from "../../jobs/accept.js";
 import { getJob, viewOf } from "../../jobs/service.js";
 import { waitForFinal } from "../../jobs/watch.js";
 import { principalOf } from "../auth.js";
@@ -24,19 +32,33 @@ export const rendersRoutes =
     /** The contract's 202 body; a replay answers exactly as the first request did. */
     const sendAccepted = (reply: FastifyReply, accepted: Accepted, extra: Record<string, unknown> = {}) => {
       if (accepted.replayed) void reply.header("idempotent-replayed", "true");
-      return reply.status(202).send({ job_id: accepted.job.id, status: "pending", poll_url: `/api/v1/create/${accepted.job.id}`, ...extra });
+      return reply
+        .status(202)
+        .send({ job_id: accepted.job.id, status: "pending", poll_url: `/api/v1/create/${accepted.job.id}`, ...extra });
     };
 
     /**
      * ?sync=true: wait on the event bus up to SYNC_TIMEOUT_MS and answer 200 with the poll body
      * (complete or failed); past it, or if the client leaves, the usual 202 — the job goes on.
      */
-    const answer = async (request: FastifyRequest, reply: FastifyReply, accepted: Accepted, sync: boolean, extra: Record<string, unknown> = {}) => {
+    const answer = async (
+      request: FastifyRequest,
+      reply: FastifyReply,
+      accepted: Accepted,
+      sync: boolean,
+      extra: Record<string, unknown> = {},
+    ) => {
       if (sync) {
         const gone = new AbortController();
         request.raw.once("close", () => gone.abort());
         reply.raw.once("close", () => gone.abort());
-        const final = await waitForFinal(ctx, accepted.job.orgId, accepted.job.id, ctx.config.SYNC_TIMEOUT_MS, gone.signal);
+        const final = await waitForFinal(
+          ctx,
+          accepted.job.orgId,
+          accepted.job.id,
+          ctx.config.SYNC_TIMEOUT_MS,
+          gone.signal,
+        );
         if (final) {
           if (accepted.replayed) void reply.header("idempotent-replayed", "true");
           return reply.status(200).send({ ...final, ...extra });
@@ -46,18 +68,37 @@ export const rendersRoutes =
     };
 
     app.post("/create", { schema: { body: CreateRenderInput, querystring: SyncQuery } }, async (request, reply) => {
-      const accepted = await createRender(ctx, principalOf(request).orgId, request.body, { idempotencyKey: idempotencyKeyOf(request), requestId: request.id });
+      const accepted = await createRender(ctx, principalOf(request).orgId, request.body, {
+        idempotencyKey: idempotencyKeyOf(request),
+        requestId: request.id,
+      });
       return answer(request, reply, accepted, request.query.sync);
     });
 
-    app.post("/studio/create-and-render", { schema: { body: StudioRenderInput, querystring: SyncQuery } }, async (request, reply) => {
-      const accepted = await createStudioRender(ctx, principalOf(request).orgId, request.body, { idempotencyKey: idempotencyKeyOf(request), requestId: request.id });
-      return answer(request, reply, accepted, request.query.sync, accepted.templateId ? { template_id: accepted.templateId } : {});
-    });
+    app.post(
+      "/studio/create-and-render",
+      { schema: { body: StudioRenderInput, querystring: SyncQuery } },
+      async (request, reply) => {
+        const accepted = await createStudioRender(ctx, principalOf(request).orgId, request.body, {
+          idempotencyKey: idempotencyKeyOf(request),
+          requestId: request.id,
+        });
+        return answer(
+          request,
+          reply,
+          accepted,
+          request.query.sync,
+          accepted.templateId ? { template_id: accepted.templateId } : {},
+        );
+      },
+    );
 
     // Groups never wait: `sync` is accepted and ignored, as documented.
     app.post("/design-groups/create", { schema: { body: GroupRenderInput } }, async (request, reply) => {
-      const accepted = await createGroupRender(ctx, principalOf(request).orgId, request.body, { idempotencyKey: idempotencyKeyOf(request), requestId: request.id });
+      const accepted = await createGroupRender(ctx, principalOf(request).orgId, request.body, {
+        idempotencyKey: idempotencyKeyOf(request),
+        requestId: request.id,
+      });
       return sendAccepted(reply, accepted);
     });
 

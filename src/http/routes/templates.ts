@@ -37,7 +37,9 @@ export const templatesRoutes =
     );
 
     app.put("/templates/:template_id", { schema: { params: Params, body: TemplateInput } }, async (request) =>
-      templateView(await updateTemplate(ctx.prisma, principalOf(request).orgId, request.params.template_id, request.body)),
+      templateView(
+        await updateTemplate(ctx.prisma, principalOf(request).orgId, request.params.template_id, request.body),
+      ),
     );
 
     app.delete("/templates/:template_id", { schema: { params: Params } }, async (request, reply) => {

@@ -17,7 +17,11 @@ export async function gql<T>(key: string, query: string, variables?: Record<stri
   try {
     res = await fetch("/graphql", {
       method: "POST",
-      headers: { "content-type": "application/json", accept: "application/graphql-response+json, application/json", authorization: `Bearer ${key}` },
+      headers: {
+        "content-type": "application/json",
+        accept: "application/graphql-response+json, application/json",
+        authorization: `Bearer ${key}`,
+      },
       body: JSON.stringify({ query, variables }),
     });
   } catch {
@@ -35,13 +39,17 @@ export async function rest<T>(key: string, method: string, route: string, body?:
   try {
     res = await fetch(route, {
       method,
-      headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+      headers: {
+        authorization: `Bearer ${key}`,
+        ...(body === undefined ? {} : { "content-type": "application/json" }),
+      },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch {
     throw unreachable();
   }
-  const parsed = (await res.json().catch(() => null)) as (T & { error?: string; details?: { path?: string; message?: string }[] }) | null;
+  const parsed = (await res.json().catch(() => null)) as
+    (T & { error?: string; details?: { path?: string; message?: string }[] }) | null;
   if (!res.ok) {
     const details = parsed?.details?.map((d) => `${d.path ?? ""}: ${d.message ?? ""}`).join("; ");
     throw new ApiError(`${parsed?.error ?? `HTTP ${res.status}`}${details ? ` (${details})` : ""}`);
@@ -89,7 +97,12 @@ export interface Sink<T> {
 }
 
 /** Starts a subscription; returns the function that stops it. */
-export function subscribe<T>(client: Client, query: string, variables: Record<string, unknown>, sink: Sink<T>): () => void {
+export function subscribe<T>(
+  client: Client,
+  query: string,
+  variables: Record<string, unknown>,
+  sink: Sink<T>,
+): () => void {
   return client.subscribe<T>(
     { query, variables },
     {

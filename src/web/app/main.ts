@@ -74,7 +74,11 @@ function $<T extends HTMLElement = HTMLElement>(id: string): T {
 }
 
 type Child = Node | string | null | undefined | false;
-function h<K extends keyof HTMLElementTagNameMap>(tag: K, props: Partial<Record<string, string>> = {}, ...children: Child[]): HTMLElementTagNameMap[K] {
+function h<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  props: Partial<Record<string, string>> = {},
+  ...children: Child[]
+): HTMLElementTagNameMap[K] {
   const el = document.createElement(tag);
   for (const [name, value] of Object.entries(props)) if (value !== undefined) el.setAttribute(name, value);
   for (const child of children) if (child) el.append(child);
@@ -137,7 +141,8 @@ function showError(error: unknown) {
   if (typeof error === "object" && error !== null && "__typename" in error) {
     const typed = error as TypedError;
     ui.error.append(h("strong", {}, typed.message));
-    if (typed.fields?.length) ui.error.append(h("ul", {}, ...typed.fields.map((f) => h("li", {}, `${f.path}: ${f.message}`))));
+    if (typed.fields?.length)
+      ui.error.append(h("ul", {}, ...typed.fields.map((f) => h("li", {}, `${f.path}: ${f.message}`))));
   } else {
     ui.error.append(error instanceof ApiError || error instanceof Error ? error.message : String(error));
   }
@@ -191,7 +196,9 @@ function scheduleBalanceRefresh() {
 
 function setLive(live: LiveState) {
   ui.live.dataset.state = live;
-  ui.live.textContent = { connecting: "connecting…", live: "● live", offline: "offline", refused: "live refused" }[live];
+  ui.live.textContent = { connecting: "connecting…", live: "● live", offline: "offline", refused: "live refused" }[
+    live
+  ];
 }
 
 async function connect(key: string) {
@@ -275,7 +282,8 @@ function showTemplate() {
     field.spellcheck = layer.type === "text";
     ui.layers.append(h("div", { class: "field" }, label, field));
   }
-  if (editable.length === 0) ui.layers.append(h("p", { class: "hint" }, "This template has no text or image layers to edit."));
+  if (editable.length === 0)
+    ui.layers.append(h("p", { class: "hint" }, "This template has no text or image layers to edit."));
 }
 
 /** Only what the user changed: the template keeps everything else. */
@@ -324,7 +332,11 @@ async function renderCurrent() {
   ui.resultEmpty.hidden = true;
   const startedAt = performance.now();
   const input = { templateId: template.id, format: ui.format.value, modifications: modifications() };
-  const { createRender } = await gql<{ createRender: (Job & { __typename: "Job" }) | TypedError }>(state.key, CREATE_RENDER, { input });
+  const { createRender } = await gql<{ createRender: (Job & { __typename: "Job" }) | TypedError }>(
+    state.key,
+    CREATE_RENDER,
+    { input },
+  );
   if (createRender.__typename !== "Job") {
     ui.resultEmpty.hidden = false;
     showError(createRender);
@@ -338,17 +350,22 @@ async function renderCurrent() {
   scheduleBalanceRefresh();
   // Resolves when the job is final (the subscription completes after the final state).
   await new Promise<void>((resolve) => {
-    watch.stop = subscribe<{ jobStatus: Job }>(client, JOB_STATUS, { id: job.id }, {
-      next: ({ jobStatus }) => {
-        showStatus(jobStatus);
-        upsertJob(jobStatus);
+    watch.stop = subscribe<{ jobStatus: Job }>(
+      client,
+      JOB_STATUS,
+      { id: job.id },
+      {
+        next: ({ jobStatus }) => {
+          showStatus(jobStatus);
+          upsertJob(jobStatus);
+        },
+        error: (message) => {
+          showError(`Live status lost: ${message}`);
+          resolve();
+        },
+        complete: resolve,
       },
-      error: (message) => {
-        showError(`Live status lost: ${message}`);
-        resolve();
-      },
-      complete: resolve,
-    });
+    );
   });
 }
 
@@ -359,14 +376,21 @@ function showStatus(job: Job) {
   watch.rank = RANK[job.status];
   const elapsed = Math.round(performance.now() - watch.startedAt);
   ui.statuses.append(
-    h("li", { "data-status": job.status, class: `status status-${job.status}` }, h("span", { class: "status-name" }, job.status), h("span", { class: "status-time" }, `+${elapsed} ms`)),
+    h(
+      "li",
+      { "data-status": job.status, class: `status status-${job.status}` },
+      h("span", { class: "status-name" }, job.status),
+      h("span", { class: "status-time" }, `+${elapsed} ms`),
+    ),
   );
   if (job.status === "complete" && job.outputUrl) {
     const template = state.templates.find((t) => t.id === job.templateId);
     ui.output.src = job.outputUrl;
     ui.outputLink.href = job.outputUrl;
     ui.outputCaption.replaceChildren(
-      [template && `${template.name}`, job.renderMs !== null && `rendered in ${job.renderMs} ms`, job.id].filter(Boolean).join(" · "),
+      [template && `${template.name}`, job.renderMs !== null && `rendered in ${job.renderMs} ms`, job.id]
+        .filter(Boolean)
+        .join(" · "),
     );
     ui.result.hidden = false;
   }
@@ -402,8 +426,14 @@ function renderJobs() {
         { "data-job-id": job.id, "data-status": job.status },
         h("span", { class: `badge badge-${job.status}` }, job.status),
         h("span", { class: "job-name" }, template?.name ?? job.templateId ?? "design group", h("small", {}, job.id)),
-        h("span", { class: "job-meta" }, job.status === "failed" ? (job.error ?? "") : job.renderMs !== null ? `${job.renderMs} ms · ${when}` : when),
-        job.outputUrl ? h("a", { href: job.outputUrl, target: "_blank", rel: "noopener", class: "job-link" }, "image") : h("span", { class: "job-link" }),
+        h(
+          "span",
+          { class: "job-meta" },
+          job.status === "failed" ? (job.error ?? "") : job.renderMs !== null ? `${job.renderMs} ms · ${when}` : when,
+        ),
+        job.outputUrl
+          ? h("a", { href: job.outputUrl, target: "_blank", rel: "noopener", class: "job-link" }, "image")
+          : h("span", { class: "job-link" }),
       );
     }),
   );
@@ -412,15 +442,20 @@ function renderJobs() {
 function startUpdates(key: string) {
   const client = liveClient(key, setLive);
   state.client = client;
-  state.stopUpdates = subscribe<{ jobUpdates: Job }>(client, JOB_UPDATES, {}, {
-    next: ({ jobUpdates }) => {
-      upsertJob(jobUpdates);
-      showStatus(jobUpdates); // a status jobStatus had not caught up with yet
-      if (jobUpdates.status === "pending" || jobUpdates.status === "failed") scheduleBalanceRefresh();
+  state.stopUpdates = subscribe<{ jobUpdates: Job }>(
+    client,
+    JOB_UPDATES,
+    {},
+    {
+      next: ({ jobUpdates }) => {
+        upsertJob(jobUpdates);
+        showStatus(jobUpdates); // a status jobStatus had not caught up with yet
+        if (jobUpdates.status === "pending" || jobUpdates.status === "failed") scheduleBalanceRefresh();
+      },
+      error: (message) => showError(`Live job updates stopped: ${message}`),
+      complete: () => undefined,
     },
-    error: (message) => showError(`Live job updates stopped: ${message}`),
-    complete: () => undefined,
-  });
+  );
 }
 
 // ---- Wiring ----

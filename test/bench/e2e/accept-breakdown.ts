@@ -28,7 +28,8 @@ import { postgresBackendsCpuMs, snapshot, used } from "./cpu.js";
 import { quantile, round } from "./stats.js";
 
 const argv = process.argv.slice(2);
-const opt = (name: string, fallback: number) => Number(argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback);
+const opt = (name: string, fallback: number) =>
+  Number(argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback);
 const N = opt("n", 300);
 const CLIENTS = opt("clients", 50);
 const SECONDS = opt("seconds", 2);
@@ -43,7 +44,9 @@ let trace: Trace | null = null;
 
 const label = (text: string): string => {
   const s = text.replace(/\s+/g, " ").replaceAll('"public".', "").trim();
-  const verb = /^(BEGIN|COMMIT|ROLLBACK|SELECT|INSERT INTO|UPDATE|DELETE FROM|WITH)\b/i.exec(s)?.[1]?.toUpperCase() ?? s.slice(0, 20);
+  const verb =
+    /^(BEGIN|COMMIT|ROLLBACK|SELECT|INSERT INTO|UPDATE|DELETE FROM|WITH)\b/i.exec(s)?.[1]?.toUpperCase() ??
+    s.slice(0, 20);
   const table = /(?:FROM|INTO|UPDATE)\s+"?([a-z_]+)"?/i.exec(s)?.[1];
   return table ? `${verb} ${table}` : verb;
 };
@@ -130,16 +133,23 @@ ctx.events.publishJob = async (event) => {
   if (t) t.publishMs += performance.now() - started;
 };
 
-const results: Record<string, unknown> = { machine: { cpus: os.availableParallelism(), loadavg_at_start: os.loadavg().map((v) => round(v, 2)) } };
+const results: Record<string, unknown> = {
+  machine: { cpus: os.availableParallelism(), loadavg_at_start: os.loadavg().map((v) => round(v, 2)) },
+};
 try {
   await app.start();
   const { org, apiKey } = await createOrganization(ctx, { name: "breakdown", balanceCents: 1_000_000_000 });
   const client = new JsonClient(`http://127.0.0.1:${port}`, { authorization: `Bearer ${apiKey}` }, CLIENTS);
   const card = readFileSync(path.resolve(import.meta.dirname, "../../fixtures/social-card.template.json"), "utf8");
-  const templateId = (JSON.parse((await client.request("POST", "/api/v1/templates", card)).body) as { template_id: string }).template_id;
+  const templateId = (
+    JSON.parse((await client.request("POST", "/api/v1/templates", card)).body) as { template_id: string }
+  ).template_id;
   const body = JSON.stringify({
     template_id: templateId,
-    modifications: [{ name: "photo", image_url: "http://127.0.0.1:9/photo.jpg" }, { name: "title", text: "Short title" }],
+    modifications: [
+      { name: "photo", image_url: "http://127.0.0.1:9/photo.jpg" },
+      { name: "title", text: "Short title" },
+    ],
     format: "jpeg",
   });
 
@@ -169,7 +179,13 @@ try {
   const sequential = {
     n: N,
     client_ms: med(traces.map((t) => t.totalMs)),
-    client_p99_ms: round(quantile(traces.map((t) => t.totalMs), 0.99), 2),
+    client_p99_ms: round(
+      quantile(
+        traces.map((t) => t.totalMs),
+        0.99,
+      ),
+      2,
+    ),
     server_ms: med(serverMs),
     sql_ms: med(traces.map((t) => t.sqlMs)),
     sql_statements_per_request: round(traces.reduce((s, t) => s + t.sqlCount, 0) / N, 2),
@@ -177,7 +193,9 @@ try {
     publish_ms: med(traces.map((t) => t.publishMs)),
     other_ms: med(traces.map((t) => t.totalMs - t.sqlMs - t.enqueueMs - t.publishMs)),
     cpu_ms_per_request: { node_incl_client: round(seqCpu.node! / N, 2), postgres: round(seqCpu.postgres! / N, 2) },
-    statements: Object.fromEntries([...statements].map(([k, v]) => [k, { per_request: round(v.count / N, 2), median_ms: med(v.ms) }])),
+    statements: Object.fromEntries(
+      [...statements].map(([k, v]) => [k, { per_request: round(v.count / N, 2), median_ms: med(v.ms) }]),
+    ),
   };
   results.sequential = sequential;
 
@@ -211,25 +229,48 @@ try {
   };
   const template = (await findTemplate(ctx.prisma, org.org_id, templateId))!;
   const documentJson = JSON.stringify(template.document);
-  const inputJson = JSON.stringify({ modifications: JSON.parse(body).modifications, format: "jpeg", quality: null, scale: 1 });
+  const inputJson = JSON.stringify({
+    modifications: JSON.parse(body).modifications,
+    format: "jpeg",
+    quality: null,
+    scale: 1,
+  });
   const pool = new pg.Pool({ connectionString: database.url, max: 10 });
   const keyHash = hashApiKey(apiKey);
   lastCpu = { before: snapshot(cpuParts), ops: 0 };
-  const http = await closedLoop(client, { clients: CLIENTS, durationMs: SECONDS * 1000, maxRequests: Infinity, expectStatus: 202, request: () => ({ method: "POST", path: "/api/v1/create", body }) });
+  const http = await closedLoop(client, {
+    clients: CLIENTS,
+    durationMs: SECONDS * 1000,
+    maxRequests: Infinity,
+    expectStatus: 202,
+    request: () => ({ method: "POST", path: "/api/v1/create", body }),
+  });
   lastCpu.ops = http.latencies.length;
   record("http_accept", round(http.latencies.length / (http.elapsedMs / 1000), 0));
   throughput.http_accept_median_ms = round(quantile(http.latencies, 0.5), 1);
-  record("prisma_same_calls", await loop(async () => {
-    const principal = await authenticateApiKey(ctx.prisma, apiKey);
-    const t = await findTemplate(ctx.prisma, principal!.orgId, templateId);
-    await ctx.prisma.$transaction(async (tx) => {
-      await debit(tx, org.org_id, 1);
-      const job = await tx.job.create({
-        data: { id: newId("clx"), orgId: org.org_id, templateId: t!.id, templateVersion: t!.version, input: JSON.parse(inputJson), document: JSON.parse(documentJson), format: "jpeg", priceCents: 1 },
+  record(
+    "prisma_same_calls",
+    await loop(async () => {
+      const principal = await authenticateApiKey(ctx.prisma, apiKey);
+      const t = await findTemplate(ctx.prisma, principal!.orgId, templateId);
+      await ctx.prisma.$transaction(async (tx) => {
+        await debit(tx, org.org_id, 1);
+        const job = await tx.job.create({
+          data: {
+            id: newId("clx"),
+            orgId: org.org_id,
+            templateId: t!.id,
+            templateVersion: t!.version,
+            input: JSON.parse(inputJson),
+            document: JSON.parse(documentJson),
+            format: "jpeg",
+            priceCents: 1,
+          },
+        });
+        await recordCharge(tx, org.org_id, job.id, 1);
       });
-      await recordCharge(tx, org.org_id, job.id, 1);
-    });
-  }));
+    }),
+  );
   const ONE_STATEMENT = `
     WITH debited AS (
       UPDATE "organizations" SET "balance_cents" = "balance_cents" - $3
@@ -242,32 +283,67 @@ try {
       SELECT $8, $1, "id", 'CHARGE', -$3::int FROM job RETURNING "id"
     )
     SELECT "id", "created_at" FROM job`;
-  record("pg_lookups_plus_one_statement", await loop(async () => {
-    const key = await pool.query(`SELECT "id", "org_id", "revoked_at" FROM "api_keys" WHERE "key_hash" = $1`, [keyHash]);
-    const t = await pool.query(`SELECT "id", "version", "document" FROM "templates" WHERE "id" = $1 AND "org_id" = $2 AND "deleted_at" IS NULL`, [templateId, key.rows[0].org_id]);
-    const r = await pool.query(ONE_STATEMENT, [org.org_id, newId("clx"), 1, templateId, t.rows[0].version, inputJson, documentJson, newId("led")]);
-    if (r.rowCount !== 1) throw new Error("not inserted");
-  }));
-  record("pg_same_7_statements", await loop(async () => {
-    const key = await pool.query(`SELECT "id", "org_id", "revoked_at" FROM "api_keys" WHERE "key_hash" = $1`, [keyHash]);
-    const t = await pool.query(`SELECT "id", "version", "document" FROM "templates" WHERE "id" = $1 AND "org_id" = $2 AND "deleted_at" IS NULL`, [templateId, key.rows[0].org_id]);
-    const c = await pool.connect();
-    try {
-      await c.query("BEGIN");
-      await c.query(`UPDATE "organizations" SET "balance_cents" = "balance_cents" - $2 WHERE "id" = $1 AND "balance_cents" >= $2 AND "status" = 'ACTIVE'`, [org.org_id, 1]);
-      const jobId = newId("clx");
-      await c.query(
-        `INSERT INTO "jobs" ("id", "org_id", "template_id", "template_version", "input", "document", "format", "price_cents") VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, 'jpeg', 1) RETURNING *`,
-        [jobId, org.org_id, templateId, t.rows[0].version, inputJson, documentJson],
+  record(
+    "pg_lookups_plus_one_statement",
+    await loop(async () => {
+      const key = await pool.query(`SELECT "id", "org_id", "revoked_at" FROM "api_keys" WHERE "key_hash" = $1`, [
+        keyHash,
+      ]);
+      const t = await pool.query(
+        `SELECT "id", "version", "document" FROM "templates" WHERE "id" = $1 AND "org_id" = $2 AND "deleted_at" IS NULL`,
+        [templateId, key.rows[0].org_id],
       );
-      await c.query(`INSERT INTO "ledger_entries" ("id", "org_id", "job_id", "kind", "amount_cents") VALUES ($1, $2, $3, 'CHARGE', -1) RETURNING *`, [newId("led"), org.org_id, jobId]);
-      await c.query("COMMIT");
-    } finally {
-      c.release();
-    }
-  }));
+      const r = await pool.query(ONE_STATEMENT, [
+        org.org_id,
+        newId("clx"),
+        1,
+        templateId,
+        t.rows[0].version,
+        inputJson,
+        documentJson,
+        newId("led"),
+      ]);
+      if (r.rowCount !== 1) throw new Error("not inserted");
+    }),
+  );
+  record(
+    "pg_same_7_statements",
+    await loop(async () => {
+      const key = await pool.query(`SELECT "id", "org_id", "revoked_at" FROM "api_keys" WHERE "key_hash" = $1`, [
+        keyHash,
+      ]);
+      const t = await pool.query(
+        `SELECT "id", "version", "document" FROM "templates" WHERE "id" = $1 AND "org_id" = $2 AND "deleted_at" IS NULL`,
+        [templateId, key.rows[0].org_id],
+      );
+      const c = await pool.connect();
+      try {
+        await c.query("BEGIN");
+        await c.query(
+          `UPDATE "organizations" SET "balance_cents" = "balance_cents" - $2 WHERE "id" = $1 AND "balance_cents" >= $2 AND "status" = 'ACTIVE'`,
+          [org.org_id, 1],
+        );
+        const jobId = newId("clx");
+        await c.query(
+          `INSERT INTO "jobs" ("id", "org_id", "template_id", "template_version", "input", "document", "format", "price_cents") VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, 'jpeg', 1) RETURNING *`,
+          [jobId, org.org_id, templateId, t.rows[0].version, inputJson, documentJson],
+        );
+        await c.query(
+          `INSERT INTO "ledger_entries" ("id", "org_id", "job_id", "kind", "amount_cents") VALUES ($1, $2, $3, 'CHARGE', -1) RETURNING *`,
+          [newId("led"), org.org_id, jobId],
+        );
+        await c.query("COMMIT");
+      } finally {
+        c.release();
+      }
+    }),
+  );
   // The same, with the load spread over CLIENTS organisations (one each): no shared balance row.
-  const orgs = await Promise.all(Array.from({ length: CLIENTS }, (_, i) => createOrganization(ctx, { name: `breakdown ${i}`, balanceCents: 1_000_000_000 })));
+  const orgs = await Promise.all(
+    Array.from({ length: CLIENTS }, (_, i) =>
+      createOrganization(ctx, { name: `breakdown ${i}`, balanceCents: 1_000_000_000 }),
+    ),
+  );
   const spread = async (run: (orgId: string, apiKey: string) => Promise<unknown>): Promise<number> => {
     let done = 0;
     lastCpu = { before: snapshot(cpuParts), ops: 0 };
@@ -284,26 +360,55 @@ try {
     lastCpu.ops = done;
     return round(done / ((performance.now() - started) / 1000), 0);
   };
-  record("pg_same_7_statements_one_org_per_client", await spread(async (orgId) => {
-    const c = await pool.connect();
-    try {
-      await c.query("BEGIN");
-      await c.query(`UPDATE "organizations" SET "balance_cents" = "balance_cents" - $2 WHERE "id" = $1 AND "balance_cents" >= $2 AND "status" = 'ACTIVE'`, [orgId, 1]);
-      const jobId = newId("clx");
-      await c.query(
-        `INSERT INTO "jobs" ("id", "org_id", "template_id", "template_version", "input", "document", "format", "price_cents") VALUES ($1, $2, $3, 1, $4::jsonb, $5::jsonb, 'jpeg', 1) RETURNING *`,
-        [jobId, orgId, templateId, inputJson, documentJson],
-      );
-      await c.query(`INSERT INTO "ledger_entries" ("id", "org_id", "job_id", "kind", "amount_cents") VALUES ($1, $2, $3, 'CHARGE', -1) RETURNING *`, [newId("led"), orgId, jobId]);
-      await c.query("COMMIT");
-    } finally {
-      c.release();
-    }
-  }));
-  record("prisma_raw_one_statement", await loop(() => ctx.prisma.$queryRawUnsafe(ONE_STATEMENT, org.org_id, newId("clx"), 1, templateId, 1, inputJson, documentJson, newId("led"))));
-  const perOrgClients = orgs.map((o) => new JsonClient(`http://127.0.0.1:${port}`, { authorization: `Bearer ${o.apiKey}` }, 1));
+  record(
+    "pg_same_7_statements_one_org_per_client",
+    await spread(async (orgId) => {
+      const c = await pool.connect();
+      try {
+        await c.query("BEGIN");
+        await c.query(
+          `UPDATE "organizations" SET "balance_cents" = "balance_cents" - $2 WHERE "id" = $1 AND "balance_cents" >= $2 AND "status" = 'ACTIVE'`,
+          [orgId, 1],
+        );
+        const jobId = newId("clx");
+        await c.query(
+          `INSERT INTO "jobs" ("id", "org_id", "template_id", "template_version", "input", "document", "format", "price_cents") VALUES ($1, $2, $3, 1, $4::jsonb, $5::jsonb, 'jpeg', 1) RETURNING *`,
+          [jobId, orgId, templateId, inputJson, documentJson],
+        );
+        await c.query(
+          `INSERT INTO "ledger_entries" ("id", "org_id", "job_id", "kind", "amount_cents") VALUES ($1, $2, $3, 'CHARGE', -1) RETURNING *`,
+          [newId("led"), orgId, jobId],
+        );
+        await c.query("COMMIT");
+      } finally {
+        c.release();
+      }
+    }),
+  );
+  record(
+    "prisma_raw_one_statement",
+    await loop(() =>
+      ctx.prisma.$queryRawUnsafe(
+        ONE_STATEMENT,
+        org.org_id,
+        newId("clx"),
+        1,
+        templateId,
+        1,
+        inputJson,
+        documentJson,
+        newId("led"),
+      ),
+    ),
+  );
+  const perOrgClients = orgs.map(
+    (o) => new JsonClient(`http://127.0.0.1:${port}`, { authorization: `Bearer ${o.apiKey}` }, 1),
+  );
   const orgTemplates = await Promise.all(
-    perOrgClients.map(async (c) => (JSON.parse((await c.request("POST", "/api/v1/templates", card)).body) as { template_id: string }).template_id),
+    perOrgClients.map(
+      async (c) =>
+        (JSON.parse((await c.request("POST", "/api/v1/templates", card)).body) as { template_id: string }).template_id,
+    ),
   );
   {
     const lat: number[] = [];
@@ -325,21 +430,56 @@ try {
     throughput.http_accept_one_org_per_client_median_ms = round(quantile(lat, 0.5), 1);
     for (const c of perOrgClients) c.close();
   }
-  record("prisma_two_lookups_only", await loop(async () => {
-    const principal = await authenticateApiKey(ctx.prisma, apiKey);
-    await findTemplate(ctx.prisma, principal!.orgId, templateId);
-  }));
-  record("pg_two_lookups_only", await loop(async () => {
-    const key = await pool.query(`SELECT "id", "org_id", "revoked_at" FROM "api_keys" WHERE "key_hash" = $1`, [keyHash]);
-    await pool.query(`SELECT * FROM "templates" WHERE "id" = $1 AND "org_id" = $2 AND "deleted_at" IS NULL`, [templateId, key.rows[0].org_id]);
-  }));
-  record("pg_one_statement_only", await loop(async () => {
-    const r = await pool.query(ONE_STATEMENT, [org.org_id, newId("clx"), 1, templateId, 1, inputJson, documentJson, newId("led")]);
-    if (r.rowCount !== 1) throw new Error("not inserted");
-  }));
+  record(
+    "prisma_two_lookups_only",
+    await loop(async () => {
+      const principal = await authenticateApiKey(ctx.prisma, apiKey);
+      await findTemplate(ctx.prisma, principal!.orgId, templateId);
+    }),
+  );
+  record(
+    "pg_two_lookups_only",
+    await loop(async () => {
+      const key = await pool.query(`SELECT "id", "org_id", "revoked_at" FROM "api_keys" WHERE "key_hash" = $1`, [
+        keyHash,
+      ]);
+      await pool.query(`SELECT * FROM "templates" WHERE "id" = $1 AND "org_id" = $2 AND "deleted_at" IS NULL`, [
+        templateId,
+        key.rows[0].org_id,
+      ]);
+    }),
+  );
+  record(
+    "pg_one_statement_only",
+    await loop(async () => {
+      const r = await pool.query(ONE_STATEMENT, [
+        org.org_id,
+        newId("clx"),
+        1,
+        templateId,
+        1,
+        inputJson,
+        documentJson,
+        newId("led"),
+      ]);
+      if (r.rowCount !== 1) throw new Error("not inserted");
+    }),
+  );
   record("bullmq_add", await loop(() => ctx.renderQueue.enqueue(newId("clx"))));
-  const payload = JSON.stringify({ org_id: org.org_id, job: { job_id: "clx_x", status: "pending", template_id: templateId, created_at: new Date().toISOString() } });
-  record("publish_multi", await loop(() => ctx.redis.multi().publish(`${prefix}:events:job:x`, payload).publish(orgChannel(prefix, org.org_id), payload).exec()));
+  const payload = JSON.stringify({
+    org_id: org.org_id,
+    job: { job_id: "clx_x", status: "pending", template_id: templateId, created_at: new Date().toISOString() },
+  });
+  record(
+    "publish_multi",
+    await loop(() =>
+      ctx.redis
+        .multi()
+        .publish(`${prefix}:events:job:x`, payload)
+        .publish(orgChannel(prefix, org.org_id), payload)
+        .exec(),
+    ),
+  );
   results.throughput_per_s = throughput;
   results.cpu_ms_per_op = cpuPerOp;
   results.clients = CLIENTS;
@@ -347,12 +487,20 @@ try {
   client.close();
 
   const s = sequential;
-  console.log(`POST /api/v1/create, one client, ${N} requests (medians, ms; load at start ${(results.machine as { loadavg_at_start: number[] }).loadavg_at_start.join(" ")})`);
-  console.log(`  CPU per request: this process (server + client) ${s.cpu_ms_per_request.node_incl_client} ms, PostgreSQL ${s.cpu_ms_per_request.postgres} ms`);
-  console.log(`  client ${s.client_ms} (p99 ${s.client_p99_ms})   server ${s.server_ms}   SQL ${s.sql_ms} in ${s.sql_statements_per_request} statements   BullMQ add ${s.bullmq_add_ms}   publish ${s.publish_ms}   other (Fastify, zod, Prisma JS, client) ${s.other_ms}`);
-  for (const [k, v] of Object.entries(s.statements)) console.log(`    ${k.padEnd(28)} x${v.per_request}  ${v.median_ms} ms`);
+  console.log(
+    `POST /api/v1/create, one client, ${N} requests (medians, ms; load at start ${(results.machine as { loadavg_at_start: number[] }).loadavg_at_start.join(" ")})`,
+  );
+  console.log(
+    `  CPU per request: this process (server + client) ${s.cpu_ms_per_request.node_incl_client} ms, PostgreSQL ${s.cpu_ms_per_request.postgres} ms`,
+  );
+  console.log(
+    `  client ${s.client_ms} (p99 ${s.client_p99_ms})   server ${s.server_ms}   SQL ${s.sql_ms} in ${s.sql_statements_per_request} statements   BullMQ add ${s.bullmq_add_ms}   publish ${s.publish_ms}   other (Fastify, zod, Prisma JS, client) ${s.other_ms}`,
+  );
+  for (const [k, v] of Object.entries(s.statements))
+    console.log(`    ${k.padEnd(28)} x${v.per_request}  ${v.median_ms} ms`);
   console.log(`throughput, ${CLIENTS} concurrent, ${SECONDS} s each (per second):`);
-  for (const [k, v] of Object.entries(throughput)) console.log(`  ${k.padEnd(40)} ${String(v).padStart(6)}   ${cpuPerOp[k] ? `CPU ms/op: ${cpuPerOp[k]}` : ""}`);
+  for (const [k, v] of Object.entries(throughput))
+    console.log(`  ${k.padEnd(40)} ${String(v).padStart(6)}   ${cpuPerOp[k] ? `CPU ms/op: ${cpuPerOp[k]}` : ""}`);
   if (json) console.log(JSON.stringify(results));
 } finally {
   trace = null;

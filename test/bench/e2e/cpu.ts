@@ -48,7 +48,11 @@ export function used(before: CpuSnapshot, after: CpuSnapshot): Record<string, nu
   for (const [k, a] of Object.entries(after)) {
     const b = before[k];
     if (typeof a === "number") out[k] = Math.max(0, a - (typeof b === "number" ? b : 0));
-    else out[k] = Object.entries(a).reduce((sum, [pid, ms]) => sum + Math.max(0, ms - (typeof b === "object" ? (b[pid] ?? 0) : 0)), 0);
+    else
+      out[k] = Object.entries(a).reduce(
+        (sum, [pid, ms]) => sum + Math.max(0, ms - (typeof b === "object" ? (b[pid] ?? 0) : 0)),
+        0,
+      );
   }
   return out;
 }

@@ -33,12 +33,21 @@ export class JsonClient {
         headers["content-type"] = "application/json";
         headers["content-length"] = Buffer.byteLength(body);
       }
-      const req = http.request({ agent: this.agent, host: this.host, port: this.port, method, path, headers }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8"), ms: performance.now() - started }));
-        res.on("error", reject);
-      });
+      const req = http.request(
+        { agent: this.agent, host: this.host, port: this.port, method, path, headers },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("end", () =>
+            resolve({
+              status: res.statusCode ?? 0,
+              body: Buffer.concat(chunks).toString("utf8"),
+              ms: performance.now() - started,
+            }),
+          );
+          res.on("error", reject);
+        },
+      );
       req.setTimeout(timeoutMs, () => req.destroy(new Error(`${method} ${path}: no answer in ${timeoutMs} ms`)));
       req.on("error", reject);
       req.end(body);
@@ -70,9 +79,23 @@ export interface LoadResult {
  */
 export async function closedLoop(
   client: JsonClient,
-  opts: { clients: number; durationMs: number; maxRequests: number; expectStatus: number; request: (i: number) => { method: string; path: string; body?: string } },
+  opts: {
+    clients: number;
+    durationMs: number;
+    maxRequests: number;
+    expectStatus: number;
+    request: (i: number) => { method: string; path: string; body?: string };
+  },
 ): Promise<LoadResult> {
-  const out: LoadResult = { latencies: [], bodies: [], errors: 0, errorSamples: [], elapsedMs: 0, firstAnswerAt: Infinity, lastAnswerAt: 0 };
+  const out: LoadResult = {
+    latencies: [],
+    bodies: [],
+    errors: 0,
+    errorSamples: [],
+    elapsedMs: 0,
+    firstAnswerAt: Infinity,
+    lastAnswerAt: 0,
+  };
   const started = performance.now();
   const end = started + opts.durationMs;
   let sent = 0;

@@ -19,10 +19,21 @@ export interface Child {
 const TAIL = 40;
 
 /** Starts `node --import tsx [...nodeArgs] <script> [...args]` in `cwd` with exactly `env` (plus PATH/HOME). */
-export function startChild(name: string, cwd: string, script: string, args: string[], env: Record<string, string>, nodeArgs: string[] = []): Child {
+export function startChild(
+  name: string,
+  cwd: string,
+  script: string,
+  args: string[],
+  env: Record<string, string>,
+  nodeArgs: string[] = [],
+): Child {
   const base: Record<string, string> = {};
   for (const k of ["PATH", "HOME", "TMPDIR", "LANG", "TZ"]) if (process.env[k]) base[k] = process.env[k]!;
-  const proc = spawn(process.execPath, ["--import", "tsx", ...nodeArgs, script, ...args], { cwd, env: { ...base, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const proc = spawn(process.execPath, ["--import", "tsx", ...nodeArgs, script, ...args], {
+    cwd,
+    env: { ...base, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   if (proc.pid === undefined) throw new Error(`${name}: could not start`);
   const child: Child = {
     name,
@@ -77,7 +88,8 @@ export function peakRssMiB(pid: number): number {
 export async function waitHealthy(url: string, child: Child, timeoutMs = 30_000): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
-    if (child.exitCode !== undefined) throw new Error(`${child.name} exited (${child.exitCode}) before it was healthy:\n${child.tail.join("\n")}`);
+    if (child.exitCode !== undefined)
+      throw new Error(`${child.name} exited (${child.exitCode}) before it was healthy:\n${child.tail.join("\n")}`);
     try {
       const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
       if (res.status === 200) return;

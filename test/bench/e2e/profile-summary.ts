@@ -50,7 +50,8 @@ const pkgOf = (url: string): string => {
   const src = /\/(src|workers)\/(.+)$/.exec(url);
   return src ? `project ${src[1]}/${src[2]!.split("/")[0]}` : url;
 };
-const fnKey = (f: CallFrame) => `${f.functionName || "(anonymous)"} ${f.url.replace(/^.*\/node_modules\//, "").replace(/^file:\/\/.*\/(src|workers)\//, "$1/")}:${f.lineNumber + 1}`;
+const fnKey = (f: CallFrame) =>
+  `${f.functionName || "(anonymous)"} ${f.url.replace(/^.*\/node_modules\//, "").replace(/^file:\/\/.*\/(src|workers)\//, "$1/")}:${f.lineNumber + 1}`;
 
 const selfByPkg = new Map<string, number>();
 const selfByFn = new Map<string, number>();
@@ -88,7 +89,9 @@ const show = (title: string, m: Map<string, number>) => {
   console.log(`\n${title}`);
   for (const [k, v] of [...m].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`${ms(v)} ms ${pct(v)}  ${k}`);
 };
-console.log(`window ${((Math.min(to, profile.endTime) - Math.max(from, profile.startTime)) / 1e6).toFixed(2)} s: busy ${(total / 1e6).toFixed(2)} s, idle ${(idle / 1e6).toFixed(2)} s`);
+console.log(
+  `window ${((Math.min(to, profile.endTime) - Math.max(from, profile.startTime)) / 1e6).toFixed(2)} s: busy ${(total / 1e6).toFixed(2)} s, idle ${(idle / 1e6).toFixed(2)} s`,
+);
 show("self time by package", selfByPkg);
 show("self time by function", selfByFn);
 show("inclusive time of project functions", inclusiveProject);

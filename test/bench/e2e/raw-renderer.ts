@@ -16,7 +16,13 @@ export interface RawResult {
   cpuMsPerRender: number;
 }
 
-export async function rawRendersPerSecond(opts: { photoUrl: string; format: OutputFormat; cache: ImageCacheSettings; durationMs: number; threads: number }): Promise<RawResult> {
+export async function rawRendersPerSecond(opts: {
+  photoUrl: string;
+  format: OutputFormat;
+  cache: ImageCacheSettings;
+  durationMs: number;
+  threads: number;
+}): Promise<RawResult> {
   const boot = `(async () => {
     const { register } = await import(${JSON.stringify(import.meta.resolve("tsx/esm/api"))});
     register();

@@ -20,5 +20,10 @@ export interface Summary {
 }
 
 export function summarize(xs: number[], digits = 2): Summary {
-  return { n: xs.length, median_ms: round(quantile(xs, 0.5), digits), p99_ms: round(quantile(xs, 0.99), digits), max_ms: round(quantile(xs, 1), digits) };
+  return {
+    n: xs.length,
+    median_ms: round(quantile(xs, 0.5), digits),
+    p99_ms: round(quantile(xs, 0.99), digits),
+    max_ms: round(quantile(xs, 1), digits),
+  };
 }
