@@ -198,9 +198,16 @@ studio(
           .filter((f) => f.message.type === "next")
           .map((f) => f.message.payload.data.jobStatus.status),
       ).toContain("complete");
-      await page.waitForFunction(
-        `document.querySelector("#output").complete && document.querySelector("#output").naturalWidth > 0`,
-      );
+      // Polled from here (page.evaluate runs over the DevTools protocol): a string predicate for
+      // page.waitForFunction is evaluated by a poller inside the page, which the Studio's CSP
+      // (script-src 'self', no eval) refuses whenever the image is not loaded at the first look.
+      await expect
+        .poll(() =>
+          page.evaluate(
+            `document.querySelector("#output").complete && document.querySelector("#output").naturalWidth > 0`,
+          ),
+        )
+        .toBe(true);
       expect(await page.evaluate(`document.querySelector("#output").naturalWidth`)).toBe(1200);
 
       // The API agrees: the job is complete, with the edited title and the photo.
