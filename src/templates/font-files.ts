@@ -34,26 +34,26 @@ export function describeFont(bytes: Buffer): FontDescription {
   else throw new InvalidFontError("not a font file: expected TTF, OTF or WOFF");
 
   const sfnt = format === "woff" ? woffToSfnt(bytes) : bytes;
-  let font: fontkit.Font;
+  // fontkit decodes tables lazily, on first access: every read of the font stays inside the try,
+  // or a damaged table (say `post`, behind italicAngle) throws later as a 500 (found by the
+  // hostile-input property with a random seed).
   try {
-    const parsed = fontkit.create(sfnt);
-    if (!("familyName" in parsed)) throw new Error("a collection");
-    font = parsed;
+    const font = fontkit.create(sfnt);
+    if (!("familyName" in font)) throw new Error("a collection");
     if (!font.familyName || font.numGlyphs < 2) throw new Error("it has no family name or no glyphs");
     // Touch the tables the text engine needs, so a truncated file fails here, not at render time.
-    void font["OS/2"];
     void font.characterSet.length;
+    const os2 = font["OS/2"] as { usWeightClass?: number; fsSelection?: { italic?: boolean } } | undefined;
+    return {
+      format,
+      family: font.familyName,
+      weight: nearestWeight(os2?.usWeightClass ?? 400),
+      style: os2?.fsSelection?.italic || font.italicAngle !== 0 ? "italic" : "normal",
+      sfnt,
+    };
   } catch (e) {
     throw new InvalidFontError(`the file could not be parsed as a font: ${(e as Error).message}`);
   }
-  const os2 = font["OS/2"] as { usWeightClass?: number; fsSelection?: { italic?: boolean } } | undefined;
-  return {
-    format,
-    family: font.familyName,
-    weight: nearestWeight(os2?.usWeightClass ?? 400),
-    style: os2?.fsSelection?.italic || font.italicAngle !== 0 ? "italic" : "normal",
-    sfnt,
-  };
 }
 
 /** WOFF 1.0 -> SFNT: inflate each table and lay them out with a plain table directory. */
