@@ -462,15 +462,11 @@ describe("fair scheduling with real workers", () => {
       await expectLedgerBalanced(prisma, org.orgId);
     }
 
-    // First come, first served within A: admitted strictly in submission order, and started in it
-    // but for the SLOTS jobs in flight together (job j starts after every job submitted SLOTS before it).
+    // First come, first served within A: admitted strictly in submission order. (Start order is
+    // not asserted: jobs admitted in one pass are added to BullMQ concurrently, so two admitted
+    // together may start in either order — a clean-clone CI run saw 57 start after 61.)
     const admittedAt = ids.map((id) => byId.get(id)!.queuedAt!.getTime());
     expect(admittedAt).toEqual([...admittedAt].sort((x, y) => x - y));
-    const startedAt = ids.map((id) => byId.get(id)!.startedAt!.getTime());
-    const late = startedAt.flatMap((t, j) =>
-      startedAt.slice(0, Math.max(0, j - SLOTS + 1)).flatMap((earlier, i) => (earlier > t ? [`${i} after ${j}`] : [])),
-    );
-    expect(late).toEqual([]);
     // Each photo was asked for once: no job ran twice.
     const requested = images.requests.map((p) => Number(/^\/a(\d+)\.png$/.exec(p)?.[1]));
     expect(requested.sort((x, y) => x - y)).toEqual(ids.map((_, i) => i));
