@@ -3,7 +3,18 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["node_modules/", "src/generated/", "data/", "coverage/", "prisma/tools/", "src/web/dist/", "**/*.mjs"] },
+  {
+    ignores: [
+      "node_modules/",
+      "src/generated/",
+      "data/",
+      "coverage/",
+      "prisma/tools/",
+      "src/web/dist/",
+      "dist/",
+      "**/*.mjs",
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

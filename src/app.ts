@@ -7,15 +7,15 @@ import type { Config } from "./config.js";
 import type { AppContext } from "./context.js";
 import { openDatabase } from "./db/client.js";
 import { EventBus } from "./events/bus.js";
-import { buildServer, type HttpServer } from "./http/server.js";
+import type { HttpServer } from "./http/server.js";
 import { markFailed } from "./jobs/transitions.js";
 import { createLogger } from "./logger.js";
 import { startReconciler } from "./queue/reconciler.js";
 import { RenderQueue } from "./queue/render-queue.js";
 import { checkRedis, createRedis } from "./redis.js";
 import { openLocalDiskStorage } from "./storage/storage.js";
-import { createRenderWorker, type RenderWorker } from "./workers/render-worker.js";
-import { createDeliverWorker, type DeliverWorker } from "./workers/deliver-worker.js";
+import type { RenderWorker } from "./workers/render-worker.js";
+import type { DeliverWorker } from "./workers/deliver-worker.js";
 import { parseRetrySchedule } from "./delivery/retry-schedule.js";
 import { loadSecretsKey } from "./delivery/secrets-key.js";
 import { encryptLegacyWebhookSecrets } from "./delivery/webhook-secrets.js";
@@ -48,6 +48,7 @@ export async function createContext(
   const db = await openDatabase({
     databaseUrl: config.DATABASE_URL,
     pgliteDir: config.PGLITE_DIR,
+    poolSize: config.DATABASE_POOL_SIZE,
     migrate: opts.migrate,
     log: (msg) => logger.info(msg),
   });
@@ -100,7 +101,9 @@ export async function createContext(
 
 export async function buildApp(config: Config, opts: AppOptions): Promise<App> {
   const ctx = await createContext(config, { migrate: opts.migrate ?? true, logger: opts.logger });
-  const server = opts.api ? buildServer(ctx) : null;
+  // Each role loads only its own code: the API never loads the renderer (sharp, libvips, fonts),
+  // a worker never loads the HTTP and GraphQL servers. Memory per process is the point.
+  const server = opts.api ? (await import("./http/server.js")).buildServer(ctx) : null;
   let worker: RenderWorker | null = null;
   let deliverWorker: DeliverWorker | null = null;
   let reconciler: { stop: () => Promise<void> } | null = null;
@@ -110,9 +113,10 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<App> {
     ctx,
     server,
     async start() {
-      if (opts.worker === true || opts.worker === "deliver") deliverWorker = createDeliverWorker(ctx);
+      if (opts.worker === true || opts.worker === "deliver")
+        deliverWorker = (await import("./workers/deliver-worker.js")).createDeliverWorker(ctx);
       if (opts.worker === true || opts.worker === "render") {
-        worker = createRenderWorker(ctx);
+        worker = (await import("./workers/render-worker.js")).createRenderWorker(ctx);
         // The worker side owns repair: pending jobs no queue holds are enqueued again.
         reconciler = startReconciler(
           {

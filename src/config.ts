@@ -17,6 +17,8 @@ const ConfigSchema = z
       .string()
       .regex(/^postgres(ql)?:\/\//, "must be a postgresql:// URL")
       .optional(),
+    /** PostgreSQL connections each process keeps open, at most (each costs the server about 10 MiB). */
+    DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(1000).default(10),
     PGLITE_DIR: z.string().min(1).default("./data/pglite"),
     REDIS_URL: z
       .string()
@@ -48,6 +50,12 @@ const ConfigSchema = z
       .min(1024)
       .default(20 * 1024 * 1024),
     IMAGE_CACHE_TTL_MS: z.coerce.number().int().min(0).default(60_000),
+    /** Bytes of fetched images a render worker keeps for reuse (the largest part of its memory it controls). */
+    IMAGE_CACHE_MAX_BYTES: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .default(64 * 1024 * 1024),
     FONT_MAX_BYTES: z.coerce
       .number()
       .int()

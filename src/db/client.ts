@@ -2,9 +2,7 @@
 // - DATABASE_URL set: PostgreSQL through @prisma/adapter-pg (production, tests, several processes).
 // - unset: an embedded PGlite database on disk, so a machine with only Node and Redis runs the
 //   product. PGlite lives inside one process, so that mode runs API and workers together.
-import { PGlite } from "@electric-sql/pglite";
 import { PrismaPg } from "@prisma/adapter-pg";
-import { PrismaPGlite } from "pglite-prisma-adapter";
 import { PrismaClient } from "../generated/prisma/client.js";
 import { ensurePrivateDir, narrowTree, notPrivateWarning } from "../storage/private-files.js";
 import { applyPending, migratePostgres } from "./migrations.js";
@@ -56,6 +54,11 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database>
   // version created it wider), which keeps others out whatever the modes of the files in it.
   const privateDir = await ensurePrivateDir(opts.pgliteDir);
   if (!privateDir) log(notPrivateWarning(opts.pgliteDir));
+  // Loaded only in embedded mode: a process on PostgreSQL never holds PGlite's code.
+  const [{ PGlite }, { PrismaPGlite }] = await Promise.all([
+    import("@electric-sql/pglite"),
+    import("pglite-prisma-adapter"),
+  ]);
   const pglite = new PGlite(opts.pgliteDir);
   await pglite.waitReady;
   // PGlite creates its files 0666 whatever the umask: narrow them to 0600 now and again on close

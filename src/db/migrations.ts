@@ -1,7 +1,7 @@
 // Applies prisma/migrations with the offline runner (prisma/tools), keeping Prisma's own
 // _prisma_migrations bookkeeping so `prisma migrate deploy` accepts the same database.
 import pg from "pg";
-import { applyPending, type Executor } from "../../prisma/tools/migrations-runner.mjs";
+import { applyPending, type Executor } from "#migrations-runner";
 
 /** Creates the database named in the URL when it does not exist yet (first start). */
 async function ensurePostgresDatabase(url: string): Promise<void> {

@@ -8,9 +8,6 @@
 // whatever spelling of the path got it there. A request the router does not match in the scope
 // reaches no dashboard code (it is the server's 404).
 import { createHash, timingSafeEqual } from "node:crypto";
-import { createBullBoard } from "@bull-board/api";
-import { BullMQAdapter } from "@bull-board/api/bullMQAdapter";
-import { FastifyAdapter } from "@bull-board/fastify";
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import type { AppContext } from "../context.js";
 
@@ -46,6 +43,12 @@ export const adminPlugin =
             .send({ error: "Operator credentials required" });
         }
       });
+      // Loaded only when the dashboard is mounted: a process without ADMIN_PASSWORD never holds it.
+      const [{ createBullBoard }, { BullMQAdapter }, { FastifyAdapter }] = await Promise.all([
+        import("@bull-board/api"),
+        import("@bull-board/api/bullMQAdapter"),
+        import("@bull-board/fastify"),
+      ]);
       const serverAdapter = new FastifyAdapter();
       serverAdapter.setBasePath(ADMIN_BASE);
       createBullBoard({

@@ -20,7 +20,6 @@ import {
 import type { OperationResult } from "graphql-ws";
 import { useServer } from "graphql-ws/use/ws";
 import { createYoga, type Plugin } from "graphql-yoga";
-import { renderGraphiQL } from "@graphql-yoga/render-graphiql";
 import { WebSocketServer } from "ws";
 import { authenticateApiKey, type Principal } from "../auth/api-keys.js";
 import { parseApiKey } from "../auth/bearer.js";
@@ -145,9 +144,11 @@ export const graphqlPlugin =
         error: (...args) => app.logger.error({ args }, "graphql"),
       },
       // GraphiQL's scripts and styles are inlined by @graphql-yoga/render-graphiql (no CDN on the page
-      // where keys are pasted); GRAPHIQL=false: no GraphiQL at all.
+      // where keys are pasted); GRAPHIQL=false: no GraphiQL at all. The page is 9 MB of JavaScript
+      // in a string (about 45 MiB of memory once loaded): loaded on the first GraphiQL request, not
+      // at start, so an API nobody opens GraphiQL on never holds it.
       graphiql: config.GRAPHIQL ? { title: "Templified GraphQL", subscriptionsProtocol: "SSE" } : false,
-      renderGraphiQL,
+      renderGraphiQL: async (options) => (await import("@graphql-yoga/render-graphiql")).renderGraphiQL(options),
       context: ({ principal, req }): GraphQLContext => ({
         app,
         principal: principal ?? null,

@@ -5,11 +5,11 @@
 import { createReadStream } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import type { FastifyPluginAsync, FastifyReply } from "fastify";
+import { PROJECT_ROOT } from "../project-root.js";
 
 /** Where `npm run build:web` writes the page. */
-export const WEB_DIST_DIR = fileURLToPath(new URL("./dist", import.meta.url));
+export const WEB_DIST_DIR = path.join(PROJECT_ROOT, "src/web/dist");
 
 const CONTENT_TYPES: Record<string, string> = {
   ".js": "text/javascript; charset=utf-8",

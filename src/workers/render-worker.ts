@@ -43,7 +43,7 @@ export function createRenderWorker(ctx: AppContext): RenderWorker {
   const cpuSlots = Math.min(ctx.config.RENDER_CPU_SLOTS ?? availableParallelism(), ctx.config.RENDER_CONCURRENCY);
   // libvips threads multiply by concurrent renders: share the cores rather than oversubscribe.
   configureSharp({ concurrency: Math.max(1, Math.floor(availableParallelism() / cpuSlots)) });
-  configureImageCache({ ttlMs: ctx.config.IMAGE_CACHE_TTL_MS });
+  configureImageCache({ ttlMs: ctx.config.IMAGE_CACHE_TTL_MS, maxBytes: ctx.config.IMAGE_CACHE_MAX_BYTES });
   const log = ctx.logger.child({ component: "render-worker" });
   const cpu = new FairSlots(cpuSlots);
   const fetchSlots = new FairSlots(

@@ -232,10 +232,10 @@ async function main() {
   const profDir = o.cpuProf ? (o.cpuProfDir ?? mkdtempSync(path.join(os.tmpdir(), "templified-e2e-prof-"))) : null;
   const profile = (who: "api" | "workers") =>
     profDir && (o.cpuProf === who || o.cpuProf === "all") ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`] : [];
-  const api = startChild("api", ROOT, "src/main.ts", ["api"], env, profile("api"));
+  const api = startChild("api", ROOT, "dist/src/main.js", ["api"], env, profile("api"));
   children.push(api);
   const workers = Array.from({ length: o.workers }, (_, i) =>
-    startChild(`render-${i + 1}`, ROOT, "workers/render.ts", [], env, profile("workers")),
+    startChild(`render-${i + 1}`, ROOT, "dist/workers/render.js", [], env, profile("workers")),
   );
   children.push(...workers);
   onCleanup("stop processes", () => Promise.all(children.map((c) => stopChild(c))));

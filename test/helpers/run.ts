@@ -45,9 +45,13 @@ export interface ChildProcess {
   output(): string;
 }
 
-/** Starts a long-running project process (`src/main.ts all`, `workers/render.ts`, ...). */
+/**
+ * Starts a long-running project process: from source under tsx (`src/main.ts all`,
+ * `workers/render.ts`, ...), or the build as production runs it (`dist/src/main.js api`, ...).
+ */
 export function startProcess(script: string[], env: Record<string, string>): ChildProcess {
-  const child = spawn(NODE_TSX[0]!, [...NODE_TSX.slice(1), ...script], {
+  const loader = script[0]?.endsWith(".js") ? [] : NODE_TSX.slice(1);
+  const child = spawn(process.execPath, [...loader, ...script], {
     cwd: ROOT,
     env: { ...process.env, LOG_LEVEL: "warn", ...env },
     stdio: ["pipe", "pipe", "pipe"],

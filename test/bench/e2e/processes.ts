@@ -1,5 +1,5 @@
 // Child processes of the end-to-end benchmark: the API and the render workers, started as in
-// production (`node --import tsx src/main.ts api`, `node --import tsx workers/render.ts`), with
+// production (`node dist/src/main.js api`, `node dist/workers/render.js`: the compiled code), with
 // their output kept (the last lines are printed if something goes wrong) and a bounded stop.
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -18,7 +18,10 @@ export interface Child {
 
 const TAIL = 40;
 
-/** Starts `node --import tsx [...nodeArgs] <script> [...args]` in `cwd` with exactly `env` (plus PATH/HOME). */
+/**
+ * Starts `node [...nodeArgs] <script> [...args]` in `cwd` with exactly `env` (plus PATH/HOME); a
+ * TypeScript script runs under tsx (`node --import tsx`), a JavaScript one (the build) as it is.
+ */
 export function startChild(
   name: string,
   cwd: string,
@@ -28,8 +31,11 @@ export function startChild(
   nodeArgs: string[] = [],
 ): Child {
   const base: Record<string, string> = {};
-  for (const k of ["PATH", "HOME", "TMPDIR", "LANG", "TZ"]) if (process.env[k]) base[k] = process.env[k]!;
-  const proc = spawn(process.execPath, ["--import", "tsx", ...nodeArgs, script, ...args], {
+  // NODE_OPTIONS and MALLOC_ARENA_MAX pass through, so memory settings can be compared by running the bench with them.
+  for (const k of ["PATH", "HOME", "TMPDIR", "LANG", "TZ", "NODE_OPTIONS", "MALLOC_ARENA_MAX"])
+    if (process.env[k]) base[k] = process.env[k]!;
+  const loader = script.endsWith(".ts") ? ["--import", "tsx"] : [];
+  const proc = spawn(process.execPath, [...loader, ...nodeArgs, script, ...args], {
     cwd,
     env: { ...base, ...env },
     stdio: ["ignore", "pipe", "pipe"],
