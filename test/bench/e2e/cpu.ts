@@ -2,6 +2,7 @@
 // can still say what one request or one render costs: wall-clock rates fall when other work runs,
 // CPU per operation mostly does not.
 import { readdirSync, readFileSync } from "node:fs";
+import { round } from "./stats.js";
 
 const TICK_MS = 10; // USER_HZ is 100 on Linux
 
@@ -56,3 +57,7 @@ export function used(before: CpuSnapshot, after: CpuSnapshot): Record<string, nu
   }
   return out;
 }
+
+/** CPU ms per operation, per part (two decimals). */
+export const perOp = (cpu: Record<string, number>, ops: number) =>
+  Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, round(v / ops, 2)]));

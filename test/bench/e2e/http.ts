@@ -1,5 +1,7 @@
 // A keep-alive HTTP/1.1 JSON client on node:http (undici is not a dependency), and a closed-loop
 // load generator: C clients, each sending its next request when the previous answer arrived.
+// The C loops share one JsonClient (one API key, one connection pool), or each has its own (one
+// organisation per client: its key and its connection).
 import http from "node:http";
 
 export interface HttpResult {
@@ -75,18 +77,21 @@ export interface LoadResult {
 
 /**
  * `clients` concurrent closed loops. Stops sending after `durationMs` or once `maxRequests` were
- * sent, whichever is first; waits for the ones in flight.
+ * sent, whichever is first; waits for the ones in flight. With a list of JsonClients, loop k sends
+ * through the k-th (modulo its length); `request` gets the request's number and its loop's.
  */
 export async function closedLoop(
-  client: JsonClient,
+  client: JsonClient | readonly JsonClient[],
   opts: {
     clients: number;
     durationMs: number;
     maxRequests: number;
     expectStatus: number;
-    request: (i: number) => { method: string; path: string; body?: string };
+    request: (i: number, loop: number) => { method: string; path: string; body?: string };
   },
 ): Promise<LoadResult> {
+  const pool = Array.isArray(client) ? (client as readonly JsonClient[]) : [client as JsonClient];
+  if (pool.length === 0) throw new Error("closedLoop: no client");
   const out: LoadResult = {
     latencies: [],
     bodies: [],
@@ -99,11 +104,12 @@ export async function closedLoop(
   const started = performance.now();
   const end = started + opts.durationMs;
   let sent = 0;
-  const loop = async () => {
+  const loop = async (loopIndex: number) => {
+    const through = pool[loopIndex % pool.length]!;
     while (performance.now() < end && sent < opts.maxRequests) {
-      const r = opts.request(sent++);
+      const r = opts.request(sent++, loopIndex);
       try {
-        const res = await client.request(r.method, r.path, r.body);
+        const res = await through.request(r.method, r.path, r.body);
         const now = performance.now();
         out.firstAnswerAt = Math.min(out.firstAnswerAt, now);
         out.lastAnswerAt = Math.max(out.lastAnswerAt, now);
@@ -120,7 +126,7 @@ export async function closedLoop(
       }
     }
   };
-  await Promise.all(Array.from({ length: opts.clients }, loop));
+  await Promise.all(Array.from({ length: opts.clients }, (_, k) => loop(k)));
   out.elapsedMs = performance.now() - started;
   return out;
 }
