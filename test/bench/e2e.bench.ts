@@ -229,6 +229,9 @@ async function main() {
     SECRETS_KEY: secretsKey.toString("base64"),
     STORAGE_DIR: storageDir,
     RENDER_CONCURRENCY: String(o.renderConcurrency),
+    // As the package's start scripts set it (docs/operations.md#memory); the bench's own
+    // environment may override it to compare.
+    MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? "2",
   };
   const profDir = o.cpuProf ? (o.cpuProfDir ?? mkdtempSync(path.join(os.tmpdir(), "templified-e2e-prof-"))) : null;
   const profile = (who: "api" | "workers") =>
