@@ -81,6 +81,7 @@ export async function createContext(
     logger,
     db,
     prisma: db.prisma,
+    sql: db.sql,
     redis,
     renderQueue,
     deliverQueue,

@@ -6,7 +6,8 @@
 // complete, failed when any failed; an item of a group therefore ends in a short transaction
 // that also settles the group.
 import { queueDeliveries } from "../delivery/accept.js";
-import type { Db, Tx } from "../db/client.js";
+import type { Tx } from "../db/client.js";
+import { sqlOver, type SqlQuery } from "../db/sql.js";
 import type { Job } from "../generated/prisma/client.js";
 import {
   claimJobForProcessing,
@@ -26,7 +27,7 @@ import { announce, type JobsDeps } from "./service.js";
  * do nothing.
  */
 export async function markProcessing(deps: JobsDeps, jobId: string): Promise<Job | null> {
-  const job = await claimJobForProcessing(deps.prisma, jobId);
+  const job = await claimJobForProcessing(deps.sql, jobId);
   if (!job) return null;
   if (job.attempts === 1) await announce(deps, job); // retries stay "processing": nothing new to say
   const group = job.parentId ? await startGroupJob(deps.prisma, job.parentId) : null;
@@ -39,12 +40,12 @@ export async function markComplete(
   jobId: string,
   result: { outputKey: string; renderMs: number },
 ): Promise<Job | null> {
-  return finish(deps, (db, scope) => completeUnfinishedJob(db, jobId, result, scope));
+  return finish(deps, (sql, scope) => completeUnfinishedJob(sql, jobId, result, scope));
 }
 
 /** Ends the job as failed and refunds its charge, both at most once, in one statement. */
 export async function markFailed(deps: JobsDeps, jobId: string, error: string): Promise<Job | null> {
-  return finish(deps, (db, scope) => failUnfinishedJob(db, jobId, error.slice(0, 2000), scope));
+  return finish(deps, (sql, scope) => failUnfinishedJob(sql, jobId, error.slice(0, 2000), scope));
 }
 
 /**
@@ -54,13 +55,13 @@ export async function markFailed(deps: JobsDeps, jobId: string, error: string): 
  */
 async function finish(
   deps: JobsDeps,
-  transition: (db: Db, scope: FinalScope) => Promise<Job | null>,
+  transition: (sql: SqlQuery, scope: FinalScope) => Promise<Job | null>,
 ): Promise<Job | null> {
-  const standalone = await transition(deps.prisma, "standalone");
+  const standalone = await transition(deps.sql, "standalone");
   const changed = standalone
     ? { job: standalone, group: null }
     : await deps.prisma.$transaction(async (tx) => {
-        const job = await transition(tx, "any");
+        const job = await transition(sqlOver(tx), "any");
         if (!job) return null;
         return { job, group: job.parentId ? await settleGroup(tx, job.parentId) : null };
       });
