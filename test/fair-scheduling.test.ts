@@ -212,7 +212,7 @@ describe("admission to the render queue (PostgreSQL, real Redis)", () => {
     for (let i = 0; i < 10; i++) ids.push(await accept(orgId, tpl.id, notQueuing)); // all waiting
     expect((await queuedAt(ids)).every((t) => t === null)).toBe(true);
 
-    const passes = await Promise.all(Array.from({ length: 20 }, () => admitForOrg(domain.ctx.prisma, orgId, SLOTS)));
+    const passes = await Promise.all(Array.from({ length: 20 }, () => admitForOrg(domain.ctx.sql, orgId, SLOTS)));
     expect(
       passes
         .flat()

@@ -16,9 +16,11 @@
 //
 // Admissions of one organisation are serialised by a transaction-scoped advisory lock, so the
 // count they read is never stale and the cap is exact; different organisations do not wait for
-// each other. A crash between the admission's commit and the BullMQ add leaves an admitted job no
+// each other. A pass is one round trip: the lock and the admission are two statements sent
+// together as one transaction (the second takes its snapshot once the lock is held). A crash between the admission's commit and the BullMQ add leaves an admitted job no
 // queue holds: the reconciler adds it (findAdmittedUnfinished).
 import type { Prisma } from "../db/client.js";
+import { intLiteral, literal, type Sql } from "../db/sql.js";
 
 /** A job admitted to the render queue and the BullMQ priority it goes in with. */
 export interface Admitted {
@@ -45,35 +47,25 @@ const holdsSlot = (t: string) =>
  * lock, its oldest waiting jobs are admitted while it holds fewer than `slots`. Returns them in
  * admission order, with their priorities.
  */
-export async function admitForOrg(prisma: Prisma, orgId: string, slots: number): Promise<Admitted[]> {
-  const rows = await prisma.$transaction(async (tx) => {
-    await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext('templified:admission'), hashtext(${orgId}::text))`;
-    return tx.$queryRawUnsafe<{ id: string; created_at: Date; holding: number }[]>(
-      `WITH holding AS (SELECT count(*)::int AS n FROM "jobs" j WHERE j."org_id" = $1 AND ${holdsSlot("j")}),
-       next AS (
-         SELECT j."id" FROM "jobs" j
-         WHERE j."org_id" = $1 AND j."kind" = 'render' AND j."status" = 'pending' AND j."queued_at" IS NULL
-         ORDER BY j."created_at", j."id"
-         LIMIT (SELECT GREATEST(0, $2::int - n) FROM holding)
-         FOR UPDATE OF j SKIP LOCKED
-       )
-       UPDATE "jobs" SET "queued_at" = statement_timestamp() FROM next WHERE "jobs"."id" = next."id"
-       RETURNING "jobs"."id", "jobs"."created_at", (SELECT n FROM holding) AS holding`,
-      orgId,
-      slots,
-    );
-  });
+export async function admitForOrg(sql: Sql, orgId: string, slots: number): Promise<Admitted[]> {
+  const org = literal(orgId);
+  // Two statements, one message, one transaction: the UPDATE's snapshot is taken after the lock is
+  // granted, so it sees every pass that committed before (a single statement's would not).
+  const rows = await sql.script<{ id: string; created_at: Date; holding: number }>(
+    `SELECT pg_advisory_xact_lock(hashtext('templified:admission'), hashtext(${org}));
+     WITH holding AS (SELECT count(*)::int AS n FROM "jobs" j WHERE j."org_id" = ${org} AND ${holdsSlot("j")}),
+     next AS (
+       SELECT j."id" FROM "jobs" j
+       WHERE j."org_id" = ${org} AND j."kind" = 'render' AND j."status" = 'pending' AND j."queued_at" IS NULL
+       ORDER BY j."created_at", j."id"
+       LIMIT (SELECT GREATEST(0, ${intLiteral(slots)} - n) FROM holding)
+       FOR UPDATE OF j SKIP LOCKED
+     )
+     UPDATE "jobs" SET "queued_at" = statement_timestamp() FROM next WHERE "jobs"."id" = next."id"
+     RETURNING "jobs"."id", "jobs"."created_at", (SELECT n FROM holding) AS holding`,
+  );
   rows.sort((a, b) => a.created_at.getTime() - b.created_at.getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   return rows.map((r, i) => ({ id: r.id, priority: queuePriority(r.holding + i) }));
-}
-
-/** The job's organisation and whether the job is admitted already (null: no such job). */
-export async function findJobAdmission(
-  prisma: Prisma,
-  jobId: string,
-): Promise<{ orgId: string; admitted: boolean } | null> {
-  const job = await prisma.job.findUnique({ where: { id: jobId }, select: { orgId: true, queuedAt: true } });
-  return job && { orgId: job.orgId, admitted: job.queuedAt !== null };
 }
 
 /** Organisations with render jobs waiting for admission and a slot free, the longest-waiting first. */

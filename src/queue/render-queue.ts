@@ -3,10 +3,11 @@
 //
 // Fair scheduling (admission.ts): a job is added only once PostgreSQL has admitted it, that is
 // once its organisation has one of its RENDER_ORG_SLOTS free. `enqueue` (after an accept commits)
-// and `admit` (after an organisation's job ends) run an admission pass and add what it admitted.
-import { Queue, type ConnectionOptions } from "bullmq";
-import type { Prisma } from "../db/client.js";
-import { admitForOrg, findJobAdmission } from "./admission.js";
+// and `admit` (after an organisation's job ends) run an admission pass and add what it admitted,
+// all of it in one round trip to Redis (addBulk), in admission order.
+import { Queue, type ConnectionOptions, type JobsOptions } from "bullmq";
+import type { Sql } from "../db/sql.js";
+import { admitForOrg } from "./admission.js";
 
 export const RENDER_QUEUE = "render";
 
@@ -19,7 +20,7 @@ export interface RenderQueueOptions {
   prefix: string;
   attempts: number;
   /** The record, where admission is decided. */
-  prisma: Prisma;
+  sql: Sql;
   /** RENDER_ORG_SLOTS: an organisation's admitted, unfinished render jobs, at most. */
   orgSlots: number;
 }
@@ -41,16 +42,13 @@ export class RenderQueue {
   }
 
   /**
-   * A render job was accepted (its row is committed): it is queued now if its organisation has a
-   * free slot, otherwise when one frees (the job waits in PostgreSQL, oldest first).
+   * Render jobs of the organisation were accepted (their rows are committed): each is queued now if
+   * the organisation has a free slot, otherwise when one frees (it waits in PostgreSQL, oldest
+   * first). Resolves once a pass that saw them has run: the jobs it admitted are on the queue (one
+   * admitted by an earlier pass still running was added by that pass, which ran first).
    */
-  async enqueue(jobId: string): Promise<void> {
-    const job = await findJobAdmission(this.opts.prisma, jobId);
-    if (!job) return;
-    // Admitted by an earlier pass (one accept's jobs are all seen by its first pass): let a pass
-    // of this process that is still adding it finish, and that is all.
-    if (job.admitted) await this.lastPass.get(job.orgId)?.catch(() => 0);
-    else await this.admit(job.orgId);
+  async enqueue(orgId: string): Promise<void> {
+    await this.admit(orgId);
   }
 
   /**
@@ -67,8 +65,15 @@ export class RenderQueue {
       .catch(() => 0)
       .then(async () => {
         this.nextPass.delete(orgId);
-        const admitted = await admitForOrg(this.opts.prisma, orgId, this.opts.orgSlots);
-        for (const job of admitted) await this.add(job.id, job.priority);
+        const admitted = await admitForOrg(this.opts.sql, orgId, this.opts.orgSlots);
+        if (admitted.length > 0)
+          await this.queue.addBulk(
+            admitted.map((job) => ({
+              name: "render",
+              data: { jobId: job.id },
+              opts: this.jobOptions(job.id, job.priority),
+            })),
+          );
         return admitted.length;
       });
     this.nextPass.set(orgId, pass);
@@ -83,20 +88,21 @@ export class RenderQueue {
 
   /** Puts an admitted job on the queue (idempotent: nothing happens when the queue holds it). */
   async add(jobId: string, priority: number): Promise<void> {
-    await this.queue.add(
-      "render",
-      { jobId },
-      {
-        jobId,
-        // 0: no priority, served before every prioritized job (see queuePriority in admission.ts).
-        ...(priority > 0 ? { priority } : {}),
-        attempts: this.opts.attempts,
-        backoff: { type: "exponential", delay: 1_000 },
-        // Postgres is the record; Redis keeps only enough history to debug and dedupe.
-        removeOnComplete: { age: 3600, count: 10_000 },
-        removeOnFail: { age: 24 * 3600 },
-      },
-    );
+    await this.queue.add("render", { jobId }, this.jobOptions(jobId, priority));
+  }
+
+  private jobOptions(jobId: string, priority: number): JobsOptions {
+    return {
+      // The job's own id: adding it again (a re-admission, the reconciler) adds nothing.
+      jobId,
+      // 0: no priority, served before every prioritized job (see queuePriority in admission.ts).
+      ...(priority > 0 ? { priority } : {}),
+      attempts: this.opts.attempts,
+      backoff: { type: "exponential", delay: 1_000 },
+      // Postgres is the record; Redis keeps only enough history to debug and dedupe.
+      removeOnComplete: { age: 3600, count: 10_000 },
+      removeOnFail: { age: 24 * 3600 },
+    };
   }
 
   async close(): Promise<void> {
