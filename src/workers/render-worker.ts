@@ -80,7 +80,8 @@ export function createRenderWorker(ctx: AppContext): RenderWorker {
     const job = await markProcessing(ctx, jobId);
     if (!job) return; // already final: a late duplicate from the queue
     const requestId = (job.input as { request_id?: string | null }).request_id ?? undefined;
-    log.info({ jobId, requestId, attempt: job.attempts }, "render started");
+    // One line per job at info (its end, below); its start only at debug.
+    log.debug({ jobId, requestId, attempt: job.attempts }, "render started");
     const started = performance.now();
     try {
       const document = job.document as unknown as TemplateDocument;
