@@ -20,10 +20,10 @@ export interface SqlQuery {
 export interface Sql extends SqlQuery {
   /**
    * Several statements sent as one message (one round trip) and run as ONE transaction, each
-   * statement with a fresh snapshot (PostgreSQL's simple query protocol): the rows of the last.
-   * No parameters: values go in as `literal(...)`s.
+   * statement with a fresh snapshot (PostgreSQL's simple query protocol): the rows of each, in
+   * order. No parameters: values go in as `literal(...)`s.
    */
-  script<R>(text: string): Promise<R[]>;
+  script(text: string): Promise<unknown[][]>;
 }
 
 /** A string as an SQL literal (standard_conforming_strings, the default since PostgreSQL 9.1). */
@@ -56,10 +56,10 @@ export function pgSql(pool: {
       const config = { text, values: params as unknown[], ...(name ? { name } : {}) };
       return ((await pool.query(config)) as PgResult).rows as R[];
     },
-    async script<R>(text: string) {
+    async script(text: string) {
       // One result per statement when there are several.
       const results = (await pool.query(text)) as PgResult | PgResult[];
-      return (Array.isArray(results) ? results[results.length - 1]!.rows : results.rows) as R[];
+      return Array.isArray(results) ? results.map((r) => r.rows) : [results.rows];
     },
   };
 }
@@ -73,10 +73,9 @@ export function pgliteSql(pglite: {
     async query<R>(text: string, params: readonly unknown[] = []) {
       return (await pglite.query<R>(text, params as unknown[])).rows;
     },
-    async script<R>(text: string) {
+    async script(text: string) {
       // exec runs the statements as one transaction, as PostgreSQL's simple query does.
-      const results = await pglite.exec(text);
-      return (results[results.length - 1]?.rows ?? []) as R[];
+      return (await pglite.exec(text)).map((r) => r.rows);
     },
   };
 }

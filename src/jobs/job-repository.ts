@@ -10,7 +10,7 @@
 // balance.
 import type { Db, Tx } from "../db/client.js";
 import { newId } from "../db/ids.js";
-import type { SqlQuery } from "../db/sql.js";
+import { intLiteral, literal, type SqlQuery } from "../db/sql.js";
 import { afterCursor, newestFirst, toPage, type Page, type PageQuery } from "../db/pagination.js";
 import { Prisma as P, type Job, type JobStatus } from "../generated/prisma/client.js";
 
@@ -240,14 +240,23 @@ export async function completeUnfinishedJob(
   );
   return rows[0] ?? null;
 }
-const COMPLETE = Object.fromEntries(
-  (["any", "standalone"] as const).map((scope) => [
-    scope,
-    `UPDATE "jobs" SET "status" = 'complete', "output_key" = $2, "render_ms" = $3::int, "completed_at" = now(), "error" = NULL
-     WHERE "id" = $1 AND "status" IN ('pending', 'processing') ${scopeGuard(scope)}
-     RETURNING ${JOB_COLUMN_LIST}`,
-  ]),
-) as Record<FinalScope, string>;
+/** The completion, given its values as SQL (placeholders or literals). */
+const completeSql = (id: string, outputKey: string, renderMs: string, scope: FinalScope) =>
+  `UPDATE "jobs" SET "status" = 'complete', "output_key" = ${outputKey}, "render_ms" = ${renderMs}, "completed_at" = now(), "error" = NULL
+   WHERE "id" = ${id} AND "status" IN ('pending', 'processing') ${scopeGuard(scope)}
+   RETURNING ${JOB_COLUMN_LIST}`;
+const COMPLETE = {
+  any: completeSql("$1", "$2", "$3::int", "any"),
+  standalone: completeSql("$1", "$2", "$3::int", "standalone"),
+};
+
+/**
+ * completeUnfinishedJob for a job outside a group, as one statement with its values inlined, to
+ * run in another's transaction (an admission pass: see completeAndAdmit in transitions.ts). Its
+ * rows read as completeUnfinishedJob's.
+ */
+export const completeStandaloneJobStatement = (jobId: string, result: { outputKey: string; renderMs: number }) =>
+  completeSql(literal(jobId), literal(result.outputKey), intLiteral(result.renderMs), "standalone");
 
 /**
  * An unfinished job -> failed with the error, and its charge refunded in the same statement: the

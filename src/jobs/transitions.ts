@@ -5,12 +5,14 @@
 // items only), and final — in the same transaction as its last item — complete when all are
 // complete, failed when any failed; an item of a group therefore ends in a short transaction
 // that also settles the group.
+import { isDatabaseUnavailable } from "../db/availability.js";
 import { queueDeliveries } from "../delivery/accept.js";
 import type { Tx } from "../db/client.js";
 import { sqlOver, type SqlQuery } from "../db/sql.js";
 import type { Job } from "../generated/prisma/client.js";
 import {
   claimJobForProcessing,
+  completeStandaloneJobStatement,
   completeUnfinishedJob,
   failUnfinishedJob,
   findGroupItemStatuses,
@@ -66,13 +68,45 @@ async function finish(
         return { job, group: job.parentId ? await settleGroup(tx, job.parentId) : null };
       });
   if (!changed) return null;
-  await announce(deps, changed.job);
-  await queueDeliveries(deps, changed.job);
-  if (changed.group) {
-    await announce(deps, changed.group);
-    await queueDeliveries(deps, changed.group);
-  }
+  await announceFinal(deps, changed.job, changed.group);
   return changed.job;
+}
+
+/** After the commit that made the job (and its group) final: the events, then what it still owes. */
+async function announceFinal(deps: JobsDeps, job: Job, group: Job | null): Promise<void> {
+  await announce(deps, job);
+  await queueDeliveries(deps, job);
+  if (group) {
+    await announce(deps, group);
+    await queueDeliveries(deps, group);
+  }
+}
+
+/**
+ * markComplete for a render job, and the admission pass its freed slot calls for (see
+ * src/queue/admission.ts). A job outside a group completes inside the pass's transaction: one round
+ * trip for both. `queued`: the pass, as RenderQueue.admit resolves it (the jobs it admitted are on
+ * the queue); a failure there is the reconciler's to repair, the completion stands.
+ */
+export async function completeAndAdmit(
+  deps: JobsDeps,
+  job: Pick<Job, "id" | "orgId" | "parentId">,
+  result: { outputKey: string; renderMs: number },
+): Promise<{ job: Job | null; queued: Promise<number> }> {
+  if (job.parentId === null) {
+    const pass = deps.renderQueue.admitAfter<Job>(job.orgId, completeStandaloneJobStatement(job.id, result));
+    try {
+      const [done] = await pass.rows;
+      if (done) await announceFinal(deps, done, null);
+      return { job: done ?? null, queued: pass.queued }; // nothing changed: already final
+    } catch (err) {
+      if (isDatabaseUnavailable(err)) throw err;
+      // The pass failed (and the completion with it): complete on its own, then a pass of its own.
+      deps.logger.warn({ err, jobId: job.id }, "admission pass failed; completing the job alone");
+    }
+  }
+  const done = await markComplete(deps, job.id, result);
+  return { job: done, queued: deps.renderQueue.admit(job.orgId) };
 }
 
 /** Makes the group final once no item is left unfinished. Returns the group when it changed. */

@@ -48,24 +48,46 @@ const holdsSlot = (t: string) =>
  * admission order, with their priorities.
  */
 export async function admitForOrg(sql: Sql, orgId: string, slots: number): Promise<Admitted[]> {
+  return (await admitForOrgAfter(sql, orgId, slots, [])).admitted;
+}
+
+/**
+ * An admission pass that first runs `statements` (values inlined as literals) in its transaction,
+ * under its lock: a job that ends and frees its slot hands it on in the same round trip. Rolled
+ * back together. Returns what was admitted and the rows of each statement.
+ */
+export async function admitForOrgAfter(
+  sql: Sql,
+  orgId: string,
+  slots: number,
+  statements: readonly string[],
+): Promise<{ admitted: Admitted[]; rows: unknown[][] }> {
   const org = literal(orgId);
-  // Two statements, one message, one transaction: the UPDATE's snapshot is taken after the lock is
-  // granted, so it sees every pass that committed before (a single statement's would not).
-  const rows = await sql.script<{ id: string; created_at: Date; holding: number }>(
-    `SELECT pg_advisory_xact_lock(hashtext('templified:admission'), hashtext(${org}));
-     WITH holding AS (SELECT count(*)::int AS n FROM "jobs" j WHERE j."org_id" = ${org} AND ${holdsSlot("j")}),
-     next AS (
-       SELECT j."id" FROM "jobs" j
-       WHERE j."org_id" = ${org} AND j."kind" = 'render' AND j."status" = 'pending' AND j."queued_at" IS NULL
-       ORDER BY j."created_at", j."id"
-       LIMIT (SELECT GREATEST(0, ${intLiteral(slots)} - n) FROM holding)
-       FOR UPDATE OF j SKIP LOCKED
-     )
-     UPDATE "jobs" SET "queued_at" = statement_timestamp() FROM next WHERE "jobs"."id" = next."id"
-     RETURNING "jobs"."id", "jobs"."created_at", (SELECT n FROM holding) AS holding`,
+  // One message, one transaction: the statements after the lock take their snapshots once it is
+  // granted, so the admission sees every pass that committed before (a single statement's would not).
+  const results = await sql.script(
+    [
+      `SELECT pg_advisory_xact_lock(hashtext('templified:admission'), hashtext(${org}))`,
+      ...statements,
+      `WITH holding AS (SELECT count(*)::int AS n FROM "jobs" j WHERE j."org_id" = ${org} AND ${holdsSlot("j")}),
+       next AS (
+         SELECT j."id" FROM "jobs" j
+         WHERE j."org_id" = ${org} AND j."kind" = 'render' AND j."status" = 'pending' AND j."queued_at" IS NULL
+         ORDER BY j."created_at", j."id"
+         LIMIT (SELECT GREATEST(0, ${intLiteral(slots)} - n) FROM holding)
+         FOR UPDATE OF j SKIP LOCKED
+       )
+       UPDATE "jobs" SET "queued_at" = statement_timestamp() FROM next WHERE "jobs"."id" = next."id"
+       RETURNING "jobs"."id", "jobs"."created_at", (SELECT n FROM holding) AS holding`,
+    ].join(";\n"),
   );
+  if (results.length !== statements.length + 2) throw new Error(`admission: ${results.length} results`);
+  const rows = results[results.length - 1] as { id: string; created_at: Date; holding: number }[];
   rows.sort((a, b) => a.created_at.getTime() - b.created_at.getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  return rows.map((r, i) => ({ id: r.id, priority: queuePriority(r.holding + i) }));
+  return {
+    admitted: rows.map((r, i) => ({ id: r.id, priority: queuePriority(r.holding + i) })),
+    rows: results.slice(1, -1),
+  };
 }
 
 /** Organisations with render jobs waiting for admission and a slot free, the longest-waiting first. */

@@ -7,7 +7,7 @@
 // all of it in one round trip to Redis (addBulk), in admission order.
 import { Queue, type ConnectionOptions, type JobsOptions } from "bullmq";
 import type { Sql } from "../db/sql.js";
-import { admitForOrg, type Admitted } from "./admission.js";
+import { admitForOrgAfter, type Admitted } from "./admission.js";
 
 export const RENDER_QUEUE = "render";
 
@@ -25,12 +25,25 @@ export interface RenderQueueOptions {
   orgSlots: number;
 }
 
+/** A statement to run in an admission pass's transaction, and who waits for its rows. */
+interface Lead {
+  statement: string;
+  resolve: (rows: unknown[]) => void;
+  reject: (err: unknown) => void;
+}
+
+/** An admission pass of one organisation: its statements until it starts, and its outcome. */
+interface Pass {
+  leads: Lead[];
+  done: Promise<number>;
+}
+
 export class RenderQueue {
   readonly queue: Queue<RenderPayload>;
   /** Per organisation: the admission pass not yet started, which every new caller can join. */
-  private readonly nextPass = new Map<string, Promise<number>>();
+  private readonly nextPass = new Map<string, Pass>();
   /** Per organisation: the last pass scheduled (passes of one organisation run one at a time). */
-  private readonly lastPass = new Map<string, Promise<number>>();
+  private readonly lastPass = new Map<string, Pass>();
 
   constructor(private readonly opts: RenderQueueOptions) {
     this.queue = new Queue<RenderPayload>(RENDER_QUEUE, { connection: opts.connection, prefix: opts.prefix });
@@ -58,20 +71,54 @@ export class RenderQueue {
    * time, and one more waits to run, however many callers there are.
    */
   admit(orgId: string): Promise<number> {
+    return this.pending(orgId).done;
+  }
+
+  /**
+   * Runs `statement` (its values inlined as literals, see src/db/sql.ts) in the transaction of the
+   * organisation's next admission pass, under its lock, before it admits: a job that ends frees its
+   * slot and hands it on in one round trip. `rows`: the statement's rows once committed (it rolls
+   * back with the pass: then both reject). `queued`: the pass, as `admit` resolves it.
+   */
+  admitAfter<R>(orgId: string, statement: string): { rows: Promise<R[]>; queued: Promise<number> } {
+    const pass = this.pending(orgId);
+    const rows = new Promise<R[]>((resolve, reject) =>
+      pass.leads.push({ statement, resolve: (r) => resolve(r as R[]), reject }),
+    );
+    return { rows, queued: pass.done };
+  }
+
+  /** The organisation's pass that has not started yet, scheduled after its last one if need be. */
+  private pending(orgId: string): Pass {
     const waiting = this.nextPass.get(orgId);
     if (waiting) return waiting; // not started yet: it will see everything committed before this call
-    const previous = this.lastPass.get(orgId) ?? Promise.resolve(0);
-    const pass = previous
+    const previous = this.lastPass.get(orgId)?.done ?? Promise.resolve(0);
+    const pass: Pass = { leads: [], done: Promise.resolve(0) };
+    pass.done = previous
       .catch(() => 0)
       .then(async () => {
-        this.nextPass.delete(orgId);
-        const admitted = await admitForOrg(this.opts.sql, orgId, this.opts.orgSlots);
+        this.nextPass.delete(orgId); // from now on, callers schedule the next pass
+        const leads = pass.leads;
+        let admitted: Admitted[];
+        try {
+          const outcome = await admitForOrgAfter(
+            this.opts.sql,
+            orgId,
+            this.opts.orgSlots,
+            leads.map((l) => l.statement),
+          );
+          admitted = outcome.admitted;
+          leads.forEach((l, i) => l.resolve(outcome.rows[i]!));
+        } catch (err) {
+          for (const l of leads) l.reject(err);
+          throw err;
+        }
         await this.addAll(admitted);
         return admitted.length;
       });
     this.nextPass.set(orgId, pass);
     this.lastPass.set(orgId, pass);
-    void pass
+    void pass.done
       .catch(() => 0)
       .then(() => {
         if (this.lastPass.get(orgId) === pass) this.lastPass.delete(orgId);
