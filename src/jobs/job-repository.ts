@@ -10,7 +10,14 @@
 // balance.
 import type { Db, Tx } from "../db/client.js";
 import { newId } from "../db/ids.js";
-import { intLiteral, literal, type SqlQuery } from "../db/sql.js";
+import {
+  execute,
+  intLiteral,
+  literal,
+  type PreparedStatement,
+  type ScriptStatement,
+  type SqlQuery,
+} from "../db/sql.js";
 import { afterCursor, newestFirst, toPage, type Page, type PageQuery } from "../db/pagination.js";
 import { Prisma as P, type Job, type JobStatus } from "../generated/prisma/client.js";
 
@@ -255,8 +262,16 @@ const COMPLETE = {
  * run in another's transaction (an admission pass: see completeAndAdmit in transitions.ts). Its
  * rows read as completeUnfinishedJob's.
  */
-export const completeStandaloneJobStatement = (jobId: string, result: { outputKey: string; renderMs: number }) =>
-  completeSql(literal(jobId), literal(result.outputKey), intLiteral(result.renderMs), "standalone");
+export const completeStandaloneJobStatement = (
+  jobId: string,
+  result: { outputKey: string; renderMs: number },
+): ScriptStatement =>
+  execute(COMPLETE_STANDALONE, literal(jobId), literal(result.outputKey), intLiteral(result.renderMs));
+const COMPLETE_STANDALONE: PreparedStatement = {
+  name: "templified_complete_standalone",
+  types: ["text", "text", "int"],
+  text: COMPLETE.standalone,
+};
 
 /**
  * An unfinished job -> failed with the error, and its charge refunded in the same statement: the

@@ -20,7 +20,7 @@
 // together as one transaction (the second takes its snapshot once the lock is held). A crash between the admission's commit and the BullMQ add leaves an admitted job no
 // queue holds: the reconciler adds it (findAdmittedUnfinished).
 import type { Prisma } from "../db/client.js";
-import { intLiteral, literal, type Sql } from "../db/sql.js";
+import { execute, intLiteral, literal, type PreparedStatement, type ScriptStatement, type Sql } from "../db/sql.js";
 
 /** A job admitted to the render queue and the BullMQ priority it goes in with. */
 export interface Admitted {
@@ -51,6 +51,22 @@ export async function admitForOrg(sql: Sql, orgId: string, slots: number): Promi
   return (await admitForOrgAfter(sql, orgId, slots, [])).admitted;
 }
 
+/** The admission itself, prepared once per connection: its plan cost the server more than running it. */
+const ADMIT: PreparedStatement = {
+  name: "templified_admit",
+  types: ["text", "int"],
+  text: `WITH holding AS (SELECT count(*)::int AS n FROM "jobs" j WHERE j."org_id" = $1 AND ${holdsSlot("j")}),
+    next AS (
+      SELECT j."id" FROM "jobs" j
+      WHERE j."org_id" = $1 AND j."kind" = 'render' AND j."status" = 'pending' AND j."queued_at" IS NULL
+      ORDER BY j."created_at", j."id"
+      LIMIT (SELECT GREATEST(0, $2 - n) FROM holding)
+      FOR UPDATE OF j SKIP LOCKED
+    )
+    UPDATE "jobs" SET "queued_at" = statement_timestamp() FROM next WHERE "jobs"."id" = next."id"
+    RETURNING "jobs"."id", "jobs"."created_at", (SELECT n FROM holding) AS holding`,
+};
+
 /**
  * An admission pass that first runs `statements` (values inlined as literals) in its transaction,
  * under its lock: a job that ends and frees its slot hands it on in the same round trip. Rolled
@@ -60,28 +76,21 @@ export async function admitForOrgAfter(
   sql: Sql,
   orgId: string,
   slots: number,
-  statements: readonly string[],
+  statements: readonly ScriptStatement[],
 ): Promise<{ admitted: Admitted[]; rows: unknown[][] }> {
   const org = literal(orgId);
   // One message, one transaction: the statements after the lock take their snapshots once it is
   // granted, so the admission sees every pass that committed before (a single statement's would not).
+  const script = [
+    { text: `SELECT pg_advisory_xact_lock(hashtext('templified:admission'), hashtext(${org}))` },
+    ...statements,
+    execute(ADMIT, org, intLiteral(slots)),
+  ];
   const results = await sql.script(
-    [
-      `SELECT pg_advisory_xact_lock(hashtext('templified:admission'), hashtext(${org}))`,
-      ...statements,
-      `WITH holding AS (SELECT count(*)::int AS n FROM "jobs" j WHERE j."org_id" = ${org} AND ${holdsSlot("j")}),
-       next AS (
-         SELECT j."id" FROM "jobs" j
-         WHERE j."org_id" = ${org} AND j."kind" = 'render' AND j."status" = 'pending' AND j."queued_at" IS NULL
-         ORDER BY j."created_at", j."id"
-         LIMIT (SELECT GREATEST(0, ${intLiteral(slots)} - n) FROM holding)
-         FOR UPDATE OF j SKIP LOCKED
-       )
-       UPDATE "jobs" SET "queued_at" = statement_timestamp() FROM next WHERE "jobs"."id" = next."id"
-       RETURNING "jobs"."id", "jobs"."created_at", (SELECT n FROM holding) AS holding`,
-    ].join(";\n"),
+    script.map((s) => s.text).join(";\n"),
+    script.flatMap((s) => (s.prepared ? [s.prepared] : [])),
   );
-  if (results.length !== statements.length + 2) throw new Error(`admission: ${results.length} results`);
+  if (results.length !== script.length) throw new Error(`admission: ${results.length} results`);
   const rows = results[results.length - 1] as { id: string; created_at: Date; holding: number }[];
   rows.sort((a, b) => a.created_at.getTime() - b.created_at.getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   return {

@@ -6,7 +6,7 @@
 // and `admit` (after an organisation's job ends) run an admission pass and add what it admitted,
 // all of it in one round trip to Redis (addBulk), in admission order.
 import { Queue, type ConnectionOptions, type JobsOptions } from "bullmq";
-import type { Sql } from "../db/sql.js";
+import type { ScriptStatement, Sql } from "../db/sql.js";
 import { admitForOrgAfter, type Admitted } from "./admission.js";
 
 export const RENDER_QUEUE = "render";
@@ -27,7 +27,7 @@ export interface RenderQueueOptions {
 
 /** A statement to run in an admission pass's transaction, and who waits for its rows. */
 interface Lead {
-  statement: string;
+  statement: ScriptStatement;
   resolve: (rows: unknown[]) => void;
   reject: (err: unknown) => void;
 }
@@ -80,7 +80,7 @@ export class RenderQueue {
    * slot and hands it on in one round trip. `rows`: the statement's rows once committed (it rolls
    * back with the pass: then both reject). `queued`: the pass, as `admit` resolves it.
    */
-  admitAfter<R>(orgId: string, statement: string): { rows: Promise<R[]>; queued: Promise<number> } {
+  admitAfter<R>(orgId: string, statement: ScriptStatement): { rows: Promise<R[]>; queued: Promise<number> } {
     const pass = this.pending(orgId);
     const rows = new Promise<R[]>((resolve, reject) =>
       pass.leads.push({ statement, resolve: (r) => resolve(r as R[]), reject }),
