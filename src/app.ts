@@ -59,7 +59,7 @@ export async function createContext(
     connection: { url: config.REDIS_URL, maxRetriesPerRequest: 1, enableOfflineQueue: false },
     prefix: config.QUEUE_PREFIX,
     attempts: config.RENDER_ATTEMPTS,
-    prisma: db.prisma,
+    sql: db.sql,
     orgSlots: config.RENDER_ORG_SLOTS,
   });
   renderQueue.queue.on("error", (err) => logger.warn({ err: err.message }, "render queue error"));
@@ -82,6 +82,7 @@ export async function createContext(
     logger,
     db,
     prisma: db.prisma,
+    sql: db.sql,
     redis,
     renderQueue,
     deliverQueue,

@@ -6,6 +6,7 @@ import type { RateLimits } from "./auth/rate-limiter.js";
 import type { PriceTable } from "./billing/prices.js";
 import type { Config } from "./config.js";
 import type { Database, Prisma } from "./db/client.js";
+import type { Sql } from "./db/sql.js";
 import type { EventBus } from "./events/bus.js";
 import type { DeliverQueue } from "./queue/deliver-queue.js";
 import type { RenderQueue } from "./queue/render-queue.js";
@@ -16,6 +17,8 @@ export interface AppContext {
   logger: Logger;
   db: Database;
   prisma: Prisma;
+  /** db.sql: plain SQL for the hot statements. */
+  sql: Sql;
   redis: Redis;
   renderQueue: RenderQueue;
   deliverQueue: DeliverQueue;

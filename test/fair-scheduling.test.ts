@@ -8,7 +8,7 @@ import fc from "fast-check";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createGroupRender, createRender, CreateRenderInput, GroupRenderInput } from "../src/jobs/accept.js";
-import { markComplete, markFailed, markProcessing } from "../src/jobs/transitions.js";
+import { completeAndAdmit, markComplete, markFailed, markProcessing } from "../src/jobs/transitions.js";
 import { admitForOrg, findOrgsToAdmit, queuePriority } from "../src/queue/admission.js";
 import { RENDER_QUEUE, type RenderQueue } from "../src/queue/render-queue.js";
 import {
@@ -191,6 +191,36 @@ describe("admission to the render queue (PostgreSQL, real Redis)", () => {
     expect(times).toEqual([...times].sort((a, b) => a - b));
   });
 
+  it("a render that completes hands its slot on in the same transaction (one round trip), announced and queued", async () => {
+    const orgId = await domain.createOrg(100);
+    const tpl = await domain.createTemplate(orgId);
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push(await accept(orgId, tpl.id));
+    expect((await queuedAt(ids)).map((t) => t !== null)).toEqual([true, true, true, false, false]);
+    const events: string[] = [];
+    const unsubscribe = await domain.ctx.events.subscribeJob(ids[0]!, (e) => events.push(e.job.status));
+
+    const claimed = (await markProcessing(domain.ctx, ids[0]!))!;
+    const { job, queued } = await completeAndAdmit(domain.ctx, claimed, { outputKey: `${ids[0]}.png`, renderMs: 7 });
+    expect(job).toMatchObject({ id: ids[0], status: "complete", outputKey: `${ids[0]}.png`, renderMs: 7 });
+    expect(job).toEqual(await domain.ctx.prisma.job.findUnique({ where: { id: ids[0] } })); // the row as written
+    expect(await queued).toBe(1);
+    expect((await queuedAt(ids)).map((t) => t !== null)).toEqual([true, true, true, true, false]);
+    expect(await priorityOf(ids[3]!)).toBe(1);
+    await until(
+      () => events,
+      (e) => e.includes("complete"),
+      { what: "the completion's event" },
+    );
+    await unsubscribe();
+
+    // Already final (a late duplicate): nothing changes, and nothing more is admitted.
+    const again = await completeAndAdmit(domain.ctx, claimed, { outputKey: "other.png", renderMs: 1 });
+    expect(again.job).toBeNull();
+    expect(await again.queued).toBe(0);
+    expect((await domain.ctx.prisma.job.findUnique({ where: { id: ids[0] } }))!.outputKey).toBe(`${ids[0]}.png`);
+  });
+
   it("a group's items are admitted like single renders: up to the share, the rest waiting", async () => {
     const orgId = await domain.createOrg(100);
     const templates = [];
@@ -212,7 +242,7 @@ describe("admission to the render queue (PostgreSQL, real Redis)", () => {
     for (let i = 0; i < 10; i++) ids.push(await accept(orgId, tpl.id, notQueuing)); // all waiting
     expect((await queuedAt(ids)).every((t) => t === null)).toBe(true);
 
-    const passes = await Promise.all(Array.from({ length: 20 }, () => admitForOrg(domain.ctx.prisma, orgId, SLOTS)));
+    const passes = await Promise.all(Array.from({ length: 20 }, () => admitForOrg(domain.ctx.sql, orgId, SLOTS)));
     expect(
       passes
         .flat()

@@ -3,9 +3,11 @@
 // - unset: an embedded PGlite database on disk, so a machine with only Node and Redis runs the
 //   product. PGlite lives inside one process, so that mode runs API and workers together.
 import { PrismaPg } from "@prisma/adapter-pg";
+import pg from "pg";
 import { PrismaClient } from "../generated/prisma/client.js";
 import { ensurePrivateDir, narrowTree, notPrivateWarning } from "../storage/private-files.js";
 import { applyPending, migratePostgres } from "./migrations.js";
+import { pgliteSql, pgSql, type Sql } from "./sql.js";
 
 export type Prisma = PrismaClient;
 /** The client inside `prisma.$transaction(async (tx) => ...)`. */
@@ -14,6 +16,8 @@ export type Tx = Parameters<Parameters<Prisma["$transaction"]>[0]>[0];
 export type Db = Prisma | Tx;
 export interface Database {
   prisma: PrismaClient;
+  /** Plain SQL on the same connections, for the hot statements (src/db/sql.ts). */
+  sql: Sql;
   kind: "postgres" | "pglite";
   /** Throws when the database does not answer. */
   ping(): Promise<void>;
@@ -33,20 +37,27 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database>
   const log = opts.log ?? (() => {});
   if (opts.databaseUrl) {
     if (opts.migrate) await migratePostgres(opts.databaseUrl, log);
-    const adapter = new PrismaPg({
+    // One pool for Prisma and for the plain statements.
+    const pool = new pg.Pool({
       connectionString: opts.databaseUrl,
       max: opts.poolSize ?? 10,
       // Fail a query quickly when the server is gone rather than hanging a request.
       connectionTimeoutMillis: 5_000,
     });
-    const prisma = new PrismaClient({ adapter });
+    // An idle connection the server dropped (a restart): the pool replaces it; nothing to crash over.
+    pool.on("error", () => {});
+    const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
     return {
       prisma,
+      sql: pgSql(pool),
       kind: "postgres",
       ping: async () => {
         await prisma.$queryRaw`SELECT 1`;
       },
-      close: () => prisma.$disconnect(),
+      close: async () => {
+        await prisma.$disconnect();
+        if (!pool.ending) await pool.end();
+      },
     };
   }
 
@@ -73,6 +84,7 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database>
   const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite) });
   return {
     prisma,
+    sql: pgliteSql(pglite),
     kind: "pglite",
     ping: async () => {
       await prisma.$queryRaw`SELECT 1`;

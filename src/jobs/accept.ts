@@ -211,14 +211,18 @@ async function accept(
  * announcement is sent first, before any worker can see the job).
  */
 async function queueAndAnnounce(deps: JobsDeps, primary: Job, renders: Job[]): Promise<void> {
-  await Promise.all([announce(deps, primary), ...renders.map((render) => enqueue(deps, render))]);
+  await Promise.all([announce(deps, primary), ...(renders.length > 0 ? [enqueue(deps, primary.orgId, renders)] : [])]);
 }
 
-async function enqueue(deps: JobsDeps, render: Job): Promise<void> {
+/** One admission pass covers every render of the accept (they are the organisation's). */
+async function enqueue(deps: JobsDeps, orgId: string, renders: Job[]): Promise<void> {
   try {
-    await deps.renderQueue.enqueue(render.id);
+    await deps.renderQueue.enqueue(orgId);
   } catch (err) {
-    deps.logger.warn({ err, jobId: render.id }, "render queue unavailable; the reconciler will enqueue the job");
+    deps.logger.warn(
+      { err, jobIds: renders.map((r) => r.id) },
+      "render queue unavailable; the reconciler will enqueue the jobs",
+    );
   }
 }
 

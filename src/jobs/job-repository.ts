@@ -10,6 +10,14 @@
 // balance.
 import type { Db, Tx } from "../db/client.js";
 import { newId } from "../db/ids.js";
+import {
+  execute,
+  intLiteral,
+  literal,
+  type PreparedStatement,
+  type ScriptStatement,
+  type SqlQuery,
+} from "../db/sql.js";
 import { afterCursor, newestFirst, toPage, type Page, type PageQuery } from "../db/pagination.js";
 import { Prisma as P, type Job, type JobStatus } from "../generated/prisma/client.js";
 
@@ -24,36 +32,35 @@ export async function insertJob(db: Db, row: NewJob): Promise<Job> {
  * Every column of a job under the name Prisma gives it: a raw statement that selects these (from
  * `jobs` or from a CTE's `RETURNING *`) reads as a `Job`, exactly as `db.job.findUnique` would.
  */
-const JOB_COLUMNS = P.raw(
-  [
-    `"id"`,
-    `"org_id" AS "orgId"`,
-    `"kind"`,
-    `"template_id" AS "templateId"`,
-    `"template_version" AS "templateVersion"`,
-    `"design_group_id" AS "designGroupId"`,
-    `"parent_id" AS "parentId"`,
-    `"status"`,
-    `"input"`,
-    `"document"`,
-    `"format"`,
-    `"price_cents" AS "priceCents"`,
-    `"output_key" AS "outputKey"`,
-    `"render_ms" AS "renderMs"`,
-    `"error"`,
-    `"attempts"`,
-    `"webhook_url" AS "webhookUrl"`,
-    `"webhook_status" AS "webhookStatus"`,
-    `"send_to" AS "sendTo"`,
-    `"send_to_status" AS "sendToStatus"`,
-    `"send_to_error" AS "sendToError"`,
-    `"send_to_result" AS "sendToResult"`,
-    `"created_at" AS "createdAt"`,
-    `"started_at" AS "startedAt"`,
-    `"completed_at" AS "completedAt"`,
-    `"queued_at" AS "queuedAt"`,
-  ].join(", "),
-);
+const JOB_COLUMN_LIST = [
+  `"id"`,
+  `"org_id" AS "orgId"`,
+  `"kind"`,
+  `"template_id" AS "templateId"`,
+  `"template_version" AS "templateVersion"`,
+  `"design_group_id" AS "designGroupId"`,
+  `"parent_id" AS "parentId"`,
+  `"status"`,
+  `"input"`,
+  `"document"`,
+  `"format"`,
+  `"price_cents" AS "priceCents"`,
+  `"output_key" AS "outputKey"`,
+  `"render_ms" AS "renderMs"`,
+  `"error"`,
+  `"attempts"`,
+  `"webhook_url" AS "webhookUrl"`,
+  `"webhook_status" AS "webhookStatus"`,
+  `"send_to" AS "sendTo"`,
+  `"send_to_status" AS "sendToStatus"`,
+  `"send_to_error" AS "sendToError"`,
+  `"send_to_result" AS "sendToResult"`,
+  `"created_at" AS "createdAt"`,
+  `"started_at" AS "startedAt"`,
+  `"completed_at" AS "completedAt"`,
+  `"queued_at" AS "queuedAt"`,
+].join(", ");
+const JOB_COLUMNS = P.raw(JOB_COLUMN_LIST);
 
 /** A render job to accept: what `acceptPaidRenders` inserts, with its CHARGE row's id. */
 export interface PaidRender {
@@ -198,13 +205,14 @@ export async function listJobsForOrg(
  * pending|processing -> processing for a render job, counting the attempt; started_at keeps the
  * first start. Null (nothing changed) when the job is final, a group job, or missing.
  */
-export async function claimJobForProcessing(db: Db, jobId: string): Promise<Job | null> {
-  const rows = await db.$queryRaw<Job[]>`
-    UPDATE "jobs" SET "status" = 'processing', "started_at" = COALESCE("started_at", now()), "attempts" = "attempts" + 1
-    WHERE "id" = ${jobId} AND "kind" = 'render' AND "status" IN ('pending', 'processing')
-    RETURNING ${JOB_COLUMNS}`;
+export async function claimJobForProcessing(sql: SqlQuery, jobId: string): Promise<Job | null> {
+  const rows = await sql.query<Job>(CLAIM, [jobId], "templified_claim_job");
   return rows[0] ?? null;
 }
+const CLAIM = `
+  UPDATE "jobs" SET "status" = 'processing', "started_at" = COALESCE("started_at", now()), "attempts" = "attempts" + 1
+  WHERE "id" = $1 AND "kind" = 'render' AND "status" IN ('pending', 'processing')
+  RETURNING ${JOB_COLUMN_LIST}`;
 
 /** A pending group job -> processing; null unless it changed (only the first item's start does). */
 export async function startGroupJob(db: Db, groupId: string): Promise<Job | null> {
@@ -220,24 +228,50 @@ export async function startGroupJob(db: Db, groupId: string): Promise<Job | null
  * for a caller that is not in a transaction — an item's group must be settled in the same one.
  */
 export type FinalScope = "any" | "standalone";
-const scopeGuard = (scope: FinalScope) => (scope === "standalone" ? P.sql`AND "parent_id" IS NULL` : P.empty);
+const scopeGuard = (scope: FinalScope) => (scope === "standalone" ? `AND "parent_id" IS NULL` : "");
 
 /**
  * An unfinished job -> complete with its output (an earlier attempt's error cleared). Null when
  * nothing changed: already final, missing, or outside `scope`.
  */
 export async function completeUnfinishedJob(
-  db: Db,
+  sql: SqlQuery,
   jobId: string,
   result: { outputKey: string; renderMs: number },
   scope: FinalScope = "any",
 ): Promise<Job | null> {
-  const rows = await db.$queryRaw<Job[]>`
-    UPDATE "jobs" SET "status" = 'complete', "output_key" = ${result.outputKey}, "render_ms" = ${result.renderMs}, "completed_at" = now(), "error" = NULL
-    WHERE "id" = ${jobId} AND "status" IN ('pending', 'processing') ${scopeGuard(scope)}
-    RETURNING ${JOB_COLUMNS}`;
+  const rows = await sql.query<Job>(
+    COMPLETE[scope],
+    [jobId, result.outputKey, result.renderMs],
+    `templified_complete_job_${scope}`,
+  );
   return rows[0] ?? null;
 }
+/** The completion, given its values as SQL (placeholders or literals). */
+const completeSql = (id: string, outputKey: string, renderMs: string, scope: FinalScope) =>
+  `UPDATE "jobs" SET "status" = 'complete', "output_key" = ${outputKey}, "render_ms" = ${renderMs}, "completed_at" = now(), "error" = NULL
+   WHERE "id" = ${id} AND "status" IN ('pending', 'processing') ${scopeGuard(scope)}
+   RETURNING ${JOB_COLUMN_LIST}`;
+const COMPLETE = {
+  any: completeSql("$1", "$2", "$3::int", "any"),
+  standalone: completeSql("$1", "$2", "$3::int", "standalone"),
+};
+
+/**
+ * completeUnfinishedJob for a job outside a group, as one statement with its values inlined, to
+ * run in another's transaction (an admission pass: see completeAndAdmit in transitions.ts). Its
+ * rows read as completeUnfinishedJob's.
+ */
+export const completeStandaloneJobStatement = (
+  jobId: string,
+  result: { outputKey: string; renderMs: number },
+): ScriptStatement =>
+  execute(COMPLETE_STANDALONE, literal(jobId), literal(result.outputKey), intLiteral(result.renderMs));
+const COMPLETE_STANDALONE: PreparedStatement = {
+  name: "templified_complete_standalone",
+  types: ["text", "text", "int"],
+  text: COMPLETE.standalone,
+};
 
 /**
  * An unfinished job -> failed with the error, and its charge refunded in the same statement: the
@@ -248,19 +282,24 @@ export async function completeUnfinishedJob(
  * completeUnfinishedJob.
  */
 export async function failUnfinishedJob(
-  db: Db,
+  sql: SqlQuery,
   jobId: string,
   error: string,
   scope: FinalScope = "any",
 ): Promise<Job | null> {
-  const rows = await db.$queryRaw<Job[]>`
-    WITH "failed" AS (
-      UPDATE "jobs" SET "status" = 'failed', "error" = ${error}, "completed_at" = now()
-      WHERE "id" = ${jobId} AND "status" IN ('pending', 'processing') ${scopeGuard(scope)}
+  const rows = await sql.query<Job>(FAIL[scope], [jobId, error, newId("led")], `templified_fail_job_${scope}`);
+  return rows[0] ?? null;
+}
+const FAIL = Object.fromEntries(
+  (["any", "standalone"] as const).map((scope) => [
+    scope,
+    `WITH "failed" AS (
+      UPDATE "jobs" SET "status" = 'failed', "error" = $2, "completed_at" = now()
+      WHERE "id" = $1 AND "status" IN ('pending', 'processing') ${scopeGuard(scope)}
       RETURNING *
     ), "refund" AS (
       INSERT INTO "ledger_entries" ("id", "org_id", "job_id", "kind", "amount_cents", "note")
-      SELECT ${newId("led")}, l."org_id", l."job_id", 'REFUND'::"LedgerKind", -l."amount_cents", 'render failed'
+      SELECT $3, l."org_id", l."job_id", 'REFUND'::"LedgerKind", -l."amount_cents", 'render failed'
       FROM "ledger_entries" l JOIN "failed" ON "failed"."id" = l."job_id"
       WHERE l."kind" = 'CHARGE' AND l."amount_cents" <> 0
       ON CONFLICT ("job_id", "kind") DO NOTHING
@@ -269,9 +308,9 @@ export async function failUnfinishedJob(
       UPDATE "organizations" o SET "balance_cents" = o."balance_cents" + "refund"."amount_cents"
       FROM "refund" WHERE o."id" = "refund"."org_id"
     )
-    SELECT ${JOB_COLUMNS} FROM "failed"`;
-  return rows[0] ?? null;
-}
+    SELECT ${JOB_COLUMN_LIST} FROM "failed"`,
+  ]),
+) as Record<FinalScope, string>;
 
 /**
  * Holds the job's row lock until the transaction ends: whoever takes it second waits, then sees

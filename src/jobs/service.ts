@@ -4,6 +4,7 @@
 import type { Logger } from "pino";
 import type { PriceTable } from "../billing/prices.js";
 import type { Prisma } from "../db/client.js";
+import type { Sql } from "../db/sql.js";
 import type { Page, PageQuery } from "../db/pagination.js";
 import type { EventBus } from "../events/bus.js";
 import type { Job } from "../generated/prisma/client.js";
@@ -16,6 +17,8 @@ import { jobView, type JobView } from "./view.js";
 
 export interface JobsDeps {
   prisma: Prisma;
+  /** The same database, for the hot statements (src/db/sql.ts). */
+  sql: Sql;
   renderQueue: RenderQueue;
   deliverQueue: DeliverQueue;
   secretsKey: Buffer;

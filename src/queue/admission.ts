@@ -16,9 +16,11 @@
 //
 // Admissions of one organisation are serialised by a transaction-scoped advisory lock, so the
 // count they read is never stale and the cap is exact; different organisations do not wait for
-// each other. A crash between the admission's commit and the BullMQ add leaves an admitted job no
+// each other. A pass is one round trip: the lock and the admission are two statements sent
+// together as one transaction (the second takes its snapshot once the lock is held). A crash between the admission's commit and the BullMQ add leaves an admitted job no
 // queue holds: the reconciler adds it (findAdmittedUnfinished).
 import type { Prisma } from "../db/client.js";
+import { execute, intLiteral, literal, type PreparedStatement, type ScriptStatement, type Sql } from "../db/sql.js";
 
 /** A job admitted to the render queue and the BullMQ priority it goes in with. */
 export interface Admitted {
@@ -45,35 +47,56 @@ const holdsSlot = (t: string) =>
  * lock, its oldest waiting jobs are admitted while it holds fewer than `slots`. Returns them in
  * admission order, with their priorities.
  */
-export async function admitForOrg(prisma: Prisma, orgId: string, slots: number): Promise<Admitted[]> {
-  const rows = await prisma.$transaction(async (tx) => {
-    await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext('templified:admission'), hashtext(${orgId}::text))`;
-    return tx.$queryRawUnsafe<{ id: string; created_at: Date; holding: number }[]>(
-      `WITH holding AS (SELECT count(*)::int AS n FROM "jobs" j WHERE j."org_id" = $1 AND ${holdsSlot("j")}),
-       next AS (
-         SELECT j."id" FROM "jobs" j
-         WHERE j."org_id" = $1 AND j."kind" = 'render' AND j."status" = 'pending' AND j."queued_at" IS NULL
-         ORDER BY j."created_at", j."id"
-         LIMIT (SELECT GREATEST(0, $2::int - n) FROM holding)
-         FOR UPDATE OF j SKIP LOCKED
-       )
-       UPDATE "jobs" SET "queued_at" = statement_timestamp() FROM next WHERE "jobs"."id" = next."id"
-       RETURNING "jobs"."id", "jobs"."created_at", (SELECT n FROM holding) AS holding`,
-      orgId,
-      slots,
-    );
-  });
-  rows.sort((a, b) => a.created_at.getTime() - b.created_at.getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  return rows.map((r, i) => ({ id: r.id, priority: queuePriority(r.holding + i) }));
+export async function admitForOrg(sql: Sql, orgId: string, slots: number): Promise<Admitted[]> {
+  return (await admitForOrgAfter(sql, orgId, slots, [])).admitted;
 }
 
-/** The job's organisation and whether the job is admitted already (null: no such job). */
-export async function findJobAdmission(
-  prisma: Prisma,
-  jobId: string,
-): Promise<{ orgId: string; admitted: boolean } | null> {
-  const job = await prisma.job.findUnique({ where: { id: jobId }, select: { orgId: true, queuedAt: true } });
-  return job && { orgId: job.orgId, admitted: job.queuedAt !== null };
+/** The admission itself, prepared once per connection: its plan cost the server more than running it. */
+const ADMIT: PreparedStatement = {
+  name: "templified_admit",
+  types: ["text", "int"],
+  text: `WITH holding AS (SELECT count(*)::int AS n FROM "jobs" j WHERE j."org_id" = $1 AND ${holdsSlot("j")}),
+    next AS (
+      SELECT j."id" FROM "jobs" j
+      WHERE j."org_id" = $1 AND j."kind" = 'render' AND j."status" = 'pending' AND j."queued_at" IS NULL
+      ORDER BY j."created_at", j."id"
+      LIMIT (SELECT GREATEST(0, $2 - n) FROM holding)
+      FOR UPDATE OF j SKIP LOCKED
+    )
+    UPDATE "jobs" SET "queued_at" = statement_timestamp() FROM next WHERE "jobs"."id" = next."id"
+    RETURNING "jobs"."id", "jobs"."created_at", (SELECT n FROM holding) AS holding`,
+};
+
+/**
+ * An admission pass that first runs `statements` (values inlined as literals) in its transaction,
+ * under its lock: a job that ends and frees its slot hands it on in the same round trip. Rolled
+ * back together. Returns what was admitted and the rows of each statement.
+ */
+export async function admitForOrgAfter(
+  sql: Sql,
+  orgId: string,
+  slots: number,
+  statements: readonly ScriptStatement[],
+): Promise<{ admitted: Admitted[]; rows: unknown[][] }> {
+  const org = literal(orgId);
+  // One message, one transaction: the statements after the lock take their snapshots once it is
+  // granted, so the admission sees every pass that committed before (a single statement's would not).
+  const script = [
+    { text: `SELECT pg_advisory_xact_lock(hashtext('templified:admission'), hashtext(${org}))` },
+    ...statements,
+    execute(ADMIT, org, intLiteral(slots)),
+  ];
+  const results = await sql.script(
+    script.map((s) => s.text).join(";\n"),
+    script.flatMap((s) => (s.prepared ? [s.prepared] : [])),
+  );
+  if (results.length !== script.length) throw new Error(`admission: ${results.length} results`);
+  const rows = results[results.length - 1] as { id: string; created_at: Date; holding: number }[];
+  rows.sort((a, b) => a.created_at.getTime() - b.created_at.getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return {
+    admitted: rows.map((r, i) => ({ id: r.id, priority: queuePriority(r.holding + i) })),
+    rows: results.slice(1, -1),
+  };
 }
 
 /** Organisations with render jobs waiting for admission and a slot free, the longest-waiting first. */

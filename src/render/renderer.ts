@@ -371,12 +371,19 @@ function backgroundStep(doc: TemplateDocument, canvas: Rect, ctx: RenderContext)
 }
 
 /**
+ * Documents imagesToFetch has just validated, and the outcome: renderTemplate, which a render worker
+ * calls right after it on the same object, takes it instead of validating the document again.
+ */
+const checked = new WeakMap<object, ReturnType<typeof TemplateDocument.safeParse>>();
+
+/**
  * The images rendering `input` at `scale` downloads, in the order it needs them, each URL once, at
  * most `limit`. Empty when the render would fail before downloading anything (an invalid document,
  * a budget exceeded: renderTemplate reports it).
  */
 export function imagesToFetch(input: TemplateDocument, scale = 1, limit = Infinity): ImageToFetch[] {
   const parsed = TemplateDocument.safeParse(input);
+  checked.set(input, parsed);
   if (!parsed.success || !Number.isFinite(scale) || scale < 0.1 || scale > 4 || renderBudgetProblem(parsed.data, scale))
     return [];
   const doc = scaleDocument(parsed.data, scale);
@@ -446,7 +453,8 @@ export async function renderTemplate(input: TemplateDocument, opts: RenderOption
   if (!sharpConfigured) configureSharp();
   const format = opts.format;
   const { quality, scale, timeoutMs } = checkOptions(opts);
-  const parsed = TemplateDocument.safeParse(input);
+  const parsed = checked.get(input) ?? TemplateDocument.safeParse(input);
+  checked.delete(input);
   if (!parsed.success)
     throw new RenderError("RENDER_FAILED", `invalid template document: ${z.prettifyError(parsed.error)}`);
   // The same limits the API checks when it accepts the request (a job accepted before they

@@ -54,10 +54,16 @@ export class LocalDiskStorage implements Storage {
   async put(key: string, data: Buffer): Promise<void> {
     if (!isValidStorageKey(key)) throw new Error(`invalid storage key ${key}`);
     const file = path.join(this.dir, key);
-    await mkdir(path.dirname(file), { recursive: true, mode: PRIVATE_DIR_MODE });
     // Write then rename: a reader never sees half a file, and a retried render overwrites cleanly.
     const tmp = path.join(path.dirname(file), `.${path.basename(key)}.${process.pid}.tmp`);
-    await writeFile(tmp, data, { mode: PRIVATE_FILE_MODE });
+    try {
+      await writeFile(tmp, data, { mode: PRIVATE_FILE_MODE });
+    } catch (err) {
+      // The directory is not there yet (the first font, say): make it, once, rather than on every put.
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+      await mkdir(path.dirname(file), { recursive: true, mode: PRIVATE_DIR_MODE });
+      await writeFile(tmp, data, { mode: PRIVATE_FILE_MODE });
+    }
     await rename(tmp, file);
   }
 

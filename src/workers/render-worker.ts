@@ -17,7 +17,7 @@ import { DelayedError, UnrecoverableError, Worker, type Job as BullJob } from "b
 import { isDatabaseUnavailable } from "../db/availability.js";
 import { renderDuration } from "../observability/metrics.js";
 import type { AppContext } from "../context.js";
-import { markComplete, markFailed, markProcessing } from "../jobs/transitions.js";
+import { completeAndAdmit, markFailed, markProcessing } from "../jobs/transitions.js";
 import { uploadedFaces } from "../templates/fonts.js";
 import { RENDER_QUEUE, type RenderPayload } from "../queue/render-queue.js";
 import {
@@ -53,14 +53,14 @@ export function createRenderWorker(ctx: AppContext): RenderWorker {
 
   /** A slot of the organisation freed: admit its next waiting job (the reconciler does, should this fail). */
   async function admitNext(orgId: string): Promise<void> {
-    try {
-      await ctx.renderQueue.admit(orgId);
-    } catch (err) {
-      log.warn(
-        { orgId, err: errorMessage(err) },
-        "admission failed; the reconciler will admit the organisation's next job",
-      );
-    }
+    await ctx.renderQueue.admit(orgId).catch((err: unknown) => admissionFailed(orgId, err));
+  }
+
+  function admissionFailed(orgId: string, err: unknown): void {
+    log.warn(
+      { orgId, err: errorMessage(err) },
+      "admission failed; the reconciler will admit the organisation's next job",
+    );
   }
 
   async function processJob(bullJob: BullJob<RenderPayload>, token?: string): Promise<void> {
@@ -80,7 +80,8 @@ export function createRenderWorker(ctx: AppContext): RenderWorker {
     const job = await markProcessing(ctx, jobId);
     if (!job) return; // already final: a late duplicate from the queue
     const requestId = (job.input as { request_id?: string | null }).request_id ?? undefined;
-    log.info({ jobId, requestId, attempt: job.attempts }, "render started");
+    // One line per job at info (its end, below); its start only at debug.
+    log.debug({ jobId, requestId, attempt: job.attempts }, "render started");
     const started = performance.now();
     try {
       const document = job.document as unknown as TemplateDocument;
@@ -126,13 +127,14 @@ export function createRenderWorker(ctx: AppContext): RenderWorker {
       const key = `${job.id}.${out.format}`;
       await ctx.storage.put(key, out.buffer);
       const elapsed = performance.now() - started;
-      await markComplete(ctx, job.id, { outputKey: key, renderMs: Math.round(elapsed) });
+      // The job's slot goes to its organisation's next job in the same round trip.
+      const { queued } = await completeAndAdmit(ctx, job, { outputKey: key, renderMs: Math.round(elapsed) });
       renderDuration.observe({ format: out.format }, elapsed / 1000);
       log.info(
         { jobId, requestId, renderMs: Math.round(elapsed), fetchMs, cpuWaitMs: Math.round(cpuWaitMs) },
         "render complete",
       );
-      await admitNext(job.orgId);
+      await queued.catch((err: unknown) => admissionFailed(job.orgId, err));
     } catch (err) {
       const permanent = err instanceof RenderError && !err.retryable;
       const lastAttempt = bullJob.attemptsMade + 1 >= (bullJob.opts.attempts ?? 1);

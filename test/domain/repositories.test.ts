@@ -16,6 +16,7 @@ import {
 import { setOrganizationStatus } from "../../src/billing/organizations.js";
 import type { Db } from "../../src/db/client.js";
 import { newId } from "../../src/db/ids.js";
+import { sqlOver, type SqlQuery } from "../../src/db/sql.js";
 import {
   acceptPaidRenders,
   claimJobForProcessing,
@@ -43,6 +44,8 @@ beforeAll(async () => {
 afterAll(() => domain?.close());
 
 const db = (): Db => domain.ctx.prisma;
+/** The transitions' statements go to the pg pool directly (src/db/sql.ts). */
+const sql = (): SqlQuery => domain.ctx.sql;
 const balanceOf = async (orgId: string) => (await findOrganization(db(), orgId))!.balanceCents;
 
 /** A bare job row (no charge), a render unless said otherwise. */
@@ -130,42 +133,42 @@ describe("job repository", () => {
   it("claimJobForProcessing: renders only, unfinished only; counts attempts and keeps the first start", async () => {
     const orgId = await domain.createOrg(0);
     const job = await newJob(orgId);
-    const first = await claimJobForProcessing(db(), job.id);
+    const first = await claimJobForProcessing(sql(), job.id);
     // The row as the statement left it: every column, exactly as Prisma reads it.
     expect(first).toEqual(await getJobById(db(), job.id));
     expect(first).toMatchObject({ status: "processing", attempts: 1 });
-    const second = await claimJobForProcessing(db(), job.id);
+    const second = await claimJobForProcessing(sql(), job.id);
     expect(second).toEqual(await getJobById(db(), job.id));
     expect(second!.attempts).toBe(2);
     expect(second!.startedAt).toEqual(first!.startedAt);
 
-    expect(await completeUnfinishedJob(db(), job.id, { outputKey: "renders/x.png", renderMs: 5 })).not.toBeNull();
-    expect(await claimJobForProcessing(db(), job.id)).toBeNull();
+    expect(await completeUnfinishedJob(sql(), job.id, { outputKey: "renders/x.png", renderMs: 5 })).not.toBeNull();
+    expect(await claimJobForProcessing(sql(), job.id)).toBeNull();
     expect((await getJobById(db(), job.id)).attempts).toBe(2);
 
     const group = await newJob(orgId, { kind: "group" });
-    expect(await claimJobForProcessing(db(), group.id)).toBeNull();
-    expect(await claimJobForProcessing(db(), "clx_unknown")).toBeNull();
+    expect(await claimJobForProcessing(sql(), group.id)).toBeNull();
+    expect(await claimJobForProcessing(sql(), "clx_unknown")).toBeNull();
   });
 
   it("complete and fail only an unfinished job; completing clears an earlier attempt's error", async () => {
     const orgId = await domain.createOrg(0);
     const a = await newJob(orgId);
     await domain.ctx.prisma.job.update({ where: { id: a.id }, data: { error: "attempt 1 timed out" } });
-    const complete = await completeUnfinishedJob(db(), a.id, { outputKey: "renders/a.png", renderMs: 5 });
+    const complete = await completeUnfinishedJob(sql(), a.id, { outputKey: "renders/a.png", renderMs: 5 });
     expect(complete).toEqual(await getJobById(db(), a.id));
     expect(complete).toMatchObject({ status: "complete", error: null, outputKey: "renders/a.png", renderMs: 5 });
     expect(complete!.completedAt).toBeInstanceOf(Date);
-    expect(await failUnfinishedJob(db(), a.id, "late")).toBeNull();
-    expect(await completeUnfinishedJob(db(), a.id, { outputKey: "renders/b.png", renderMs: 9 })).toBeNull();
+    expect(await failUnfinishedJob(sql(), a.id, "late")).toBeNull();
+    expect(await completeUnfinishedJob(sql(), a.id, { outputKey: "renders/b.png", renderMs: 9 })).toBeNull();
     expect(await getJobById(db(), a.id)).toMatchObject({ status: "complete", outputKey: "renders/a.png" });
 
     const b = await newJob(orgId);
-    const failed = await failUnfinishedJob(db(), b.id, "broken");
+    const failed = await failUnfinishedJob(sql(), b.id, "broken");
     expect(failed).toEqual(await getJobById(db(), b.id));
     expect(failed).toMatchObject({ status: "failed", error: "broken" });
     expect(failed!.completedAt).toBeInstanceOf(Date);
-    expect(await failUnfinishedJob(db(), b.id, "again")).toBeNull();
+    expect(await failUnfinishedJob(sql(), b.id, "again")).toBeNull();
     // Never charged: nothing refunded.
     expect(await domain.ctx.prisma.ledgerEntry.count({ where: { jobId: b.id } })).toBe(0);
   });
@@ -193,14 +196,14 @@ describe("job repository", () => {
     const group = await newJob(orgId, { kind: "group" });
     const item = await newJob(orgId, { parentId: group.id });
     expect(
-      await completeUnfinishedJob(db(), item.id, { outputKey: "renders/i.png", renderMs: 1 }, "standalone"),
+      await completeUnfinishedJob(sql(), item.id, { outputKey: "renders/i.png", renderMs: 1 }, "standalone"),
     ).toBeNull();
-    expect(await failUnfinishedJob(db(), item.id, "broken", "standalone")).toBeNull();
+    expect(await failUnfinishedJob(sql(), item.id, "broken", "standalone")).toBeNull();
     expect(await getJobById(db(), item.id)).toMatchObject({ status: "pending" });
-    expect(await failUnfinishedJob(db(), item.id, "broken", "any")).toMatchObject({
-      status: "failed",
-      parentId: group.id,
-    });
+    // The same statement through Prisma (inside the transaction that settles the group): the same row.
+    const failed = await failUnfinishedJob(sqlOver(db()), item.id, "broken", "any");
+    expect(failed).toMatchObject({ status: "failed", parentId: group.id });
+    expect(failed).toEqual(await getJobById(db(), item.id));
   });
 
   it("failUnfinishedJob refunds the charge in the same statement, once; a refund already there is not paid again", async () => {
@@ -213,7 +216,7 @@ describe("job repository", () => {
     const orgId = await domain.createOrg(10);
     const a = await charged(orgId, 3);
     const reports = await Promise.all(
-      Array.from({ length: 4 }, (_, i) => failUnfinishedJob(db(), a.id, `report ${i}`)),
+      Array.from({ length: 4 }, (_, i) => failUnfinishedJob(sql(), a.id, `report ${i}`)),
     );
     expect(reports.filter((r) => r !== null)).toHaveLength(1);
     expect(await findJobLedgerEntry(db(), a.id, "REFUND")).toMatchObject({
@@ -227,7 +230,7 @@ describe("job repository", () => {
     const b = await charged(orgId, 2);
     await insertLedgerEntry(db(), { orgId, jobId: b.id, kind: "REFUND", amountCents: 2, note: "by hand" });
     await creditBalance(db(), orgId, 2);
-    expect(await failUnfinishedJob(db(), b.id, "late")).toMatchObject({ status: "failed" });
+    expect(await failUnfinishedJob(sql(), b.id, "late")).toMatchObject({ status: "failed" });
     expect(await findJobLedgerEntry(db(), b.id, "REFUND")).toMatchObject({ note: "by hand" });
     expect(await balanceOf(orgId)).toBe(10);
     expect(await domain.ctx.prisma.ledgerEntry.count({ where: { orgId, kind: "REFUND" } })).toBe(2);

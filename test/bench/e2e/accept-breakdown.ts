@@ -465,7 +465,7 @@ try {
       if (r.rowCount !== 1) throw new Error("not inserted");
     }),
   );
-  record("bullmq_add", await loop(() => ctx.renderQueue.enqueue(newId("clx"))));
+  record("bullmq_add", await loop(() => ctx.renderQueue.add(newId("clx"), 1)));
   const payload = JSON.stringify({
     org_id: org.org_id,
     job: { job_id: "clx_x", status: "pending", template_id: templateId, created_at: new Date().toISOString() },
