@@ -462,7 +462,7 @@ describe("exportDesign", () => {
     expect(result.error).toBeUndefined();
     const delivery = received.find((r) => r.headers["x-templified-job-id"] === result.job_id);
     expect(delivery?.bytes).toBeGreaterThan(0);
-    expect(delivery?.headers["content-type"]).toBe("image/png");
+    expect(delivery?.headers["content-type"]).toBe("application/json"); // the image, base64 in a JSON message
     expect(await client.getJob(result.job_id)).toMatchObject({ send_to_status: "delivered" });
   });
 });

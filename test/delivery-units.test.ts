@@ -357,7 +357,7 @@ describe("webhook destination (the image, signed)", () => {
   });
   afterAll(() => receiver.close());
 
-  it("posts the image with Standard Webhooks headers the receiver verifies", async () => {
+  it("posts the image in a JSON message that our helper, standardwebhooks and svix all verify", async () => {
     const url = `${receiver.url}/hooks/renders?x=1`;
     const result = await sendFile({ type: "webhook", url }, file({ filename: "Übersicht.png" }), {
       ...LOCAL,
@@ -368,9 +368,22 @@ describe("webhook destination (the image, signed)", () => {
     expect(attempt.verified).toBe(true);
     expect(attempt.method).toBe("POST");
     expect(attempt.path).toBe("/hooks/renders?x=1");
-    expect(attempt.body.equals(PNG)).toBe(true);
-    expect(attempt.headers["content-type"]).toBe("image/png");
-    expect(attempt.headers["webhook-id"]).toBe("msg_job_123");
+    expect(attempt.verifyError).toBeNull();
+    // The libraries hash the body as a string, so the image travels base64-encoded in JSON.
+    expect(attempt.headers["content-type"]).toBe("application/json");
+    const message = JSON.parse(attempt.body.toString("utf8"));
+    expect(message).toEqual({
+      type: "render.image",
+      job_id: "job_123",
+      template_id: "tpl_9",
+      filename: "Übersicht.png",
+      content_type: "image/png",
+      size_bytes: PNG.length,
+      data: PNG.toString("base64"),
+    });
+    expect(Buffer.from(message.data, "base64").equals(PNG)).toBe(true);
+    // Its own message: not the job event's msg_job_123.
+    expect(attempt.headers["webhook-id"]).toBe("msg_job_123_image");
     expect(attempt.headers["x-templified-job-id"]).toBe("job_123");
     expect(attempt.headers["x-templified-filename"]).toBe(encodeURIComponent("Übersicht.png"));
   });
@@ -392,7 +405,9 @@ describe("webhook destination (the image, signed)", () => {
       sendFile({ type: "webhook", url: `${receiver.url}/h` }, file(), { ...LOCAL, signingSecrets: [secret] }),
     )) as DestinationError;
     expect(moved.message).toBe(`webhook ${receiver.url}/h: HTTP 302 (redirects are not followed)`);
-    expect(new Set(receiver.attempts.slice(-3).map((a) => a.headers["webhook-id"]))).toEqual(new Set(["msg_job_123"]));
+    expect(new Set(receiver.attempts.slice(-3).map((a) => a.headers["webhook-id"]))).toEqual(
+      new Set(["msg_job_123_image"]),
+    );
   });
 
   it("does not send unsigned", async () => {

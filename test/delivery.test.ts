@@ -2,14 +2,15 @@
 // with retries and their attempt log, send_to destinations with their status, presets whose
 // secrets never come back, the Studio export routes, and group events.
 import sharp from "sharp";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { verifyWebhook } from "../src/delivery/signing.js";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
   startFakeDropbox,
   startFakeGfcrew,
   startWebhookReceiver,
+  verifyWithEveryLibrary,
   type FakeDropbox,
   type FakeGfcrew,
+  type WebhookReceiver,
 } from "./helpers/fake-destinations.js";
 import { startStack, type Stack } from "./helpers/stack.js";
 import { until, waitForQueuesIdle } from "./helpers/wait.js";
@@ -42,11 +43,27 @@ afterAll(async () => {
   await gfcrew?.close();
 });
 
+// Every receiver of this file verifies each request with our helper, standardwebhooks and svix
+// (JSON events and send_to images alike); after each test, every request any of them got must
+// have passed all three.
+let receivers: WebhookReceiver[] = [];
+async function startReceiver(opts: Parameters<typeof startWebhookReceiver>[0]): Promise<WebhookReceiver> {
+  const r = await startWebhookReceiver(opts);
+  receivers.push(r);
+  return r;
+}
+afterEach(() => {
+  // Only POSTs are deliveries (one test also fetches a broken image from its receiver).
+  const failed = receivers.flatMap((r) => r.attempts.filter((a) => a.method === "POST" && !a.verified));
+  receivers = [];
+  expect(failed.map((a) => `${a.path}: ${a.verifyError}`)).toEqual([]);
+});
+
 const poll = (id: string) => stack.api(org.apiKey, "GET", `/api/v1/create/${id}`).then((r) => r.body);
 
 describe("webhooks", () => {
   it("a receiver that fails twice then accepts gets one event: same webhook-id on all three attempts, each verified", async () => {
-    const receiver = await startWebhookReceiver({ secret: org.secret, script: [500, 503] });
+    const receiver = await startReceiver({ secret: org.secret, script: [500, 503] });
     try {
       const res = await stack.api(org.apiKey, "POST", "/api/v1/create", {
         template_id: templateId,
@@ -81,8 +98,8 @@ describe("webhooks", () => {
   });
 
   it("a 410 stops the retries; a failed render sends render.failed; redeliver sends the same event again", async () => {
-    const gone = await startWebhookReceiver({ secret: org.secret, script: [410] });
-    const receiver = await startWebhookReceiver({ secret: org.secret });
+    const gone = await startReceiver({ secret: org.secret, script: [410] });
+    const receiver = await startReceiver({ secret: org.secret });
     try {
       const a = await stack.api(org.apiKey, "POST", "/api/v1/create", {
         template_id: templateId,
@@ -140,7 +157,7 @@ describe("webhooks", () => {
     const rotated = await stack.api(o.apiKey, "POST", "/api/v1/webhooks/secret/rotate");
     expect(rotated.body.webhook_secret).not.toBe(before);
     expect(Date.parse(rotated.body.previous_secret_expires_at) - Date.now()).toBeGreaterThan(23 * 3600 * 1000);
-    const receiver = await startWebhookReceiver({ secret: before });
+    const receiver = await startReceiver({ secret: before });
     try {
       const tpl = (await stack.api(o.apiKey, "POST", "/api/v1/templates", { width: 10, height: 10 })).body.template_id;
       await stack.api(o.apiKey, "POST", "/api/v1/create", { template_id: tpl, webhook_url: receiver.url });
@@ -149,8 +166,8 @@ describe("webhooks", () => {
         (l) => l.length >= 1,
       );
       expect(attempt!.verified).toBe(true); // the old secret still verifies
-      const body = attempt!.body.toString();
-      expect(() => verifyWebhook(rotated.body.webhook_secret, attempt!.headers, body)).not.toThrow(); // and the new one
+      const body = attempt!.body;
+      expect(verifyWithEveryLibrary(rotated.body.webhook_secret, attempt!.headers, body)).toBeNull(); // and the new one
     } finally {
       await receiver.close();
     }
@@ -158,7 +175,7 @@ describe("webhooks", () => {
 
   it("refuses private addresses unless ALLOW_PRIVATE_NETWORKS: the attempt is recorded, not retried", async () => {
     const strict = await startStack({ RATE_LIMIT_MAX: "0", ALLOW_PRIVATE_NETWORKS: "false" });
-    const receiver = await startWebhookReceiver({ secret: "whsec_unused" });
+    const receiver = await startReceiver({ secret: "whsec_unused" });
     try {
       const o = await strict.createOrg(10);
       const tpl = (await strict.api(o.apiKey, "POST", "/api/v1/templates", { width: 10, height: 10 })).body.template_id;
@@ -182,7 +199,7 @@ describe("webhooks", () => {
 
 describe("send_to", () => {
   it("dropbox: the image is uploaded; send_to_status goes pending -> delivering -> delivered with the file id and path; then the webhook", async () => {
-    const receiver = await startWebhookReceiver({ secret: org.secret });
+    const receiver = await startReceiver({ secret: org.secret });
     try {
       const res = await stack.api(org.apiKey, "POST", "/api/v1/create", {
         template_id: templateId,
@@ -228,7 +245,7 @@ describe("send_to", () => {
   });
 
   it("gfcrew and webhook destinations send the image in their shapes", async () => {
-    const receiver = await startWebhookReceiver({ secret: org.secret });
+    const receiver = await startReceiver({ secret: org.secret });
     try {
       const g = await stack.api(org.apiKey, "POST", "/api/v1/create", {
         template_id: templateId,
@@ -250,14 +267,25 @@ describe("send_to", () => {
       const w = await stack.api(org.apiKey, "POST", "/api/v1/create", {
         template_id: templateId,
         send_to: { type: "webhook", url: `${receiver.url}/files` },
+        webhook_url: `${receiver.url}/events`,
       });
       await until(
-        () => poll(w.body.job_id),
-        (j) => j.send_to_status === "delivered",
+        async () => receiver.attempts.filter((a) => a.path === "/events"),
+        (l) => l.length >= 1,
       );
       const file = receiver.attempts.find((a) => a.path === "/files")!;
-      expect(file.verified).toBe(true);
-      expect(file.headers["content-type"]).toBe("image/png");
+      const event = receiver.attempts.find((a) => a.path === "/events")!;
+      // The image is a JSON message (base64), verified like any event by all three libraries.
+      expect([file.verifyError, event.verifyError]).toEqual([null, null]);
+      expect(file.headers["content-type"]).toBe("application/json");
+      const image = JSON.parse(file.body.toString("utf8"));
+      expect(image).toMatchObject({ type: "render.image", job_id: w.body.job_id, content_type: "image/png" });
+      const png = Buffer.from(image.data, "base64");
+      expect(png.length).toBe(image.size_bytes);
+      expect((await sharp(png).metadata()).format).toBe("png");
+      // Two messages, two ids: a receiver deduplicating on webhook-id keeps both.
+      expect(file.headers["webhook-id"]).toBe(`msg_${w.body.job_id}_image`);
+      expect(event.headers["webhook-id"]).toBe(`msg_${w.body.job_id}`);
     } finally {
       await receiver.close();
     }
@@ -384,7 +412,7 @@ describe("GraphQL exportDesign", () => {
 
 describe("design group events", () => {
   it("a group with a webhook_url sends one design_group.completed when the whole group is final", async () => {
-    const receiver = await startWebhookReceiver({ secret: org.secret });
+    const receiver = await startReceiver({ secret: org.secret });
     try {
       const other = (await stack.api(org.apiKey, "POST", "/api/v1/templates", { width: 20, height: 40 })).body
         .template_id;

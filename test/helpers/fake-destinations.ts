@@ -5,6 +5,8 @@
 import { createHash, randomBytes } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import { Webhook as StandardWebhook } from "standardwebhooks";
+import { Webhook as SvixWebhook } from "svix";
 import { verifyWebhook } from "../../src/delivery/signing.js";
 
 type Headers = http.IncomingHttpHeaders;
@@ -270,13 +272,35 @@ export async function startFakeDropbox(opts: { token: string }): Promise<FakeDro
 // ---------------------------------------------------------------------------------------------
 // Standard Webhooks receiver
 
+/** null when all three verifiers accept the request, else the first one's complaint. */
+export function verifyWithEveryLibrary(secret: string, headers: Headers, body: Buffer): string | null {
+  // The libraries take a plain string record; Node gives repeated headers as arrays.
+  const flat = Object.fromEntries(
+    Object.entries(headers).flatMap(([k, v]) => (v === undefined ? [] : [[k, Array.isArray(v) ? v.join(" ") : v]])),
+  );
+  const verifiers: [string, () => unknown][] = [
+    ["templified/webhooks", () => verifyWebhook(secret, headers, body)],
+    ["standardwebhooks", () => new StandardWebhook(secret).verify(body, flat)],
+    ["svix", () => new SvixWebhook(secret).verify(body, flat)],
+  ];
+  for (const [name, verify] of verifiers) {
+    try {
+      verify();
+    } catch (err) {
+      return `${name}: ${err instanceof Error ? err.message : String(err)}`;
+    }
+  }
+  return null;
+}
+
 interface WebhookAttempt {
   method: string;
   path: string;
   headers: Headers;
   body: Buffer;
+  /** Verified by all three: our verifyWebhook, `standardwebhooks` and `svix`, each unchanged. */
   verified: boolean;
-  /** verifyWebhook's message when not verified. */
+  /** The first verifier's complaint when not verified (`standardwebhooks: …`). */
   verifyError: string | null;
   /** What the receiver answered (or was about to, for a delayed answer). */
   status: number;
@@ -288,7 +312,11 @@ export interface WebhookReceiver extends Base {
   respond(...answers: ScriptedAnswer[]): void;
 }
 
-/** Verifies every request with verifyWebhook(secret) and records it; answers 200 unless scripted. */
+/**
+ * Verifies every request with our verifyWebhook and with the reference libraries integrators use
+ * (`standardwebhooks`, `svix`, called as their READMEs show, with the raw body), and records it;
+ * answers 200 unless scripted.
+ */
 export async function startWebhookReceiver(opts: {
   secret: string;
   script?: ScriptedAnswer[];
@@ -298,12 +326,7 @@ export async function startWebhookReceiver(opts: {
   const script: ScriptedAnswer[] = [...(opts.script ?? [])];
   const srv = await listen(async (req, res) => {
     const body = await readAll(req);
-    let verifyError: string | null = null;
-    try {
-      verifyWebhook(opts.secret, req.headers, body);
-    } catch (err) {
-      verifyError = err instanceof Error ? err.message : String(err);
-    }
+    const verifyError = verifyWithEveryLibrary(opts.secret, req.headers, body);
     const next: ScriptedAnswer = script.shift() ?? (verifyError ? 401 : 200);
     const status = typeof next === "number" ? next : next.status;
     attempts.push({

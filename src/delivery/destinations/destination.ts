@@ -24,7 +24,7 @@ export interface SendFileOptions {
   allowPrivateNetworks: boolean;
   /** Deadline for one request, body included. */
   timeoutMs: number;
-  /** webhook-id for webhook destinations. Default `msg_<jobId>` (stable across retries of a job). */
+  /** webhook-id for webhook destinations. Default `msg_<jobId>_image` (stable across retries of a job). */
   webhookMsgId?: string;
   /** webhook-timestamp (seconds). Default now. */
   timestampSeconds?: number;
