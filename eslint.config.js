@@ -13,6 +13,7 @@ export default tseslint.config(
       "src/web/dist/",
       "dist/",
       "**/*.mjs",
+      "**/*.cjs",
     ],
   },
   js.configs.recommended,

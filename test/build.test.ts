@@ -2,6 +2,8 @@
 // and `npm start` runs that JavaScript, not TypeScript. This runs the build as a user's install
 // does, then the compiled API and render worker as separate processes (the production shape), and
 // renders through them; each role loads only its own code (the API never loads the renderer).
+// The same build emits the published `templified/client` and `templified/webhooks` (JavaScript
+// and declarations), which a plain `node` program then uses against the compiled API.
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { readFile, rm } from "node:fs/promises";
@@ -34,7 +36,7 @@ async function mappedLibraries(pid: number): Promise<string> {
 }
 
 describe("the compiled build (npm start runs dist/)", () => {
-  it("builds, and the compiled API, worker and operator command render a card end to end", async () => {
+  it("builds, and the compiled API, workers, operator command and published client render a card end to end", async () => {
     const built = await run("npm", ["run", "-s", "build"], {}, 120_000);
     expect(built.code, built.stderr + built.stdout).toBe(0);
     for (const file of ["dist/src/main.js", "dist/workers/render.js", "dist/src/cli/admin.js"])
@@ -61,7 +63,8 @@ describe("the compiled build (npm start runs dist/)", () => {
     const port = await freePort();
     const api = startProcess(["dist/src/main.js", "api"], { ...env, PORT: String(port) });
     const worker = startProcess(["dist/workers/render.js"], env);
-    processes.push(api, worker);
+    const deliver = startProcess(["dist/workers/deliver.js"], env);
+    processes.push(api, worker, deliver);
     const base = `http://127.0.0.1:${port}`;
     await waitForHttp(`${base}/health`, () => api.output());
 
@@ -94,10 +97,37 @@ describe("the compiled build (npm start runs dist/)", () => {
     expect(shown.code, shown.stderr).toBe(0);
     expect(JSON.parse(shown.stdout)).toMatchObject({ org_id: orgId, balance_cents: 9 });
 
-    // SIGTERM drains both and they exit 0.
+    // The published client, built by the same install: a plain `node` program (no tsx) imports
+    // `templified/client` and `templified/webhooks` by package name, renders a card through the
+    // compiled API and verifies the signed webhook the compiled deliver worker sent it.
+    const smoke = await run(process.execPath, ["test/plain-node/client-smoke.mjs"], {
+      TEMPLIFIED_URL: base,
+      TEMPLIFIED_KEY: apiKey,
+    });
+    expect(smoke.code, smoke.stderr + deliver.output()).toBe(0);
+    expect(JSON.parse(smoke.stdout)).toEqual({
+      status: "complete",
+      png: "PNG",
+      notFound: true,
+      event: "render.completed",
+      eventJob: true,
+      verified: true,
+      tamperedRejected: true,
+    });
+    // And from CommonJS, through Node's require() of ES modules.
+    const cjs = await run(process.execPath, ["test/plain-node/client-require.cjs"]);
+    expect(cjs.code, cjs.stderr).toBe(0);
+    expect(JSON.parse(cjs.stdout)).toEqual({ client: true, webhooks: true });
+    // Their declaration files are there for TypeScript users.
+    for (const file of ["dist/src/client/index.d.ts", "dist/src/delivery/signing.d.ts"])
+      expect(existsSync(path.join(ROOT, file)), file).toBe(true);
+
+    // SIGTERM drains all three and they exit 0.
     api.child.kill("SIGTERM");
     worker.child.kill("SIGTERM");
+    deliver.child.kill("SIGTERM");
     expect(await api.exited).toBe(0);
     expect(await worker.exited).toBe(0);
+    expect(await deliver.exited).toBe(0);
   });
 });

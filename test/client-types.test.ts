@@ -1,6 +1,7 @@
-// The client restates the REST shapes with documentation for integrators (and without importing
-// server code). These compile-time checks keep the two from drifting: `npm run typecheck` fails
-// when a server view and its client type stop being assignable both ways.
+// The client's job and webhook-attempt types are inferred from the zod schemas the server's views
+// use (src/views/job.ts); the others are written out with documentation for integrators (without
+// importing server code). These compile-time checks keep them all from drifting: `npm run
+// typecheck` fails when a server view and its client type stop being assignable both ways.
 import { expect, it } from "vitest";
 import type { AccountView, LedgerEntryView } from "../src/billing/ledger.js";
 import type * as Client from "../src/client/index.js";

@@ -526,7 +526,8 @@ export class TemplifiedClient {
     const params = Object.entries(call.query ?? {}).filter(
       (entry): entry is [string, string | number | boolean] => entry[1] !== undefined,
     );
-    if (params.length) url += `?${new URLSearchParams(params.map(([k, v]) => [k, String(v)])).toString()}`;
+    if (params.length)
+      url += `?${new URLSearchParams(params.map(([k, v]): [string, string] => [k, String(v)])).toString()}`;
     const headers: Record<string, string> = {
       accept: "application/json",
       ...this.extraHeaders,

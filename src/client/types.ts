@@ -1,12 +1,22 @@
 // The REST contract's shapes, as integrators see them. Field names are the REST API's snake_case
 // (they match the README), so what the docs show is what the types say. This file has no runtime
-// code and no imports: it type-checks in browsers and in Node alike.
+// code: it type-checks in browsers and in Node alike. The job and webhook-attempt bodies are
+// inferred from the zod schemas the server answers with (src/views/job.ts, which imports zod
+// only); the rest are checked against the server's views by test/client-types.test.ts.
+import type { z } from "zod";
+import type {
+  JobItemView,
+  JobStatus as JobStatusSchema,
+  JobView,
+  SendToStatus as SendToStatusSchema,
+  WebhookAttemptView,
+} from "../views/job.js";
 
 /** A job's life: `pending` → `processing` → `complete` | `failed`. */
-export type JobStatus = "pending" | "processing" | "complete" | "failed";
+export type JobStatus = z.infer<typeof JobStatusSchema>;
 
 /** A complete job's send_to progress: `pending` → `delivering` → `delivered` | `failed`. */
-export type SendToStatus = "pending" | "delivering" | "delivered" | "failed";
+export type SendToStatus = z.infer<typeof SendToStatusSchema>;
 
 export type OutputFormat = "png" | "jpeg" | "webp";
 
@@ -245,43 +255,13 @@ export interface StudioRenderAccepted extends RenderAccepted {
 }
 
 /** One render of a design group job. */
-export interface JobItem {
-  job_id: string;
-  template_id: string | null;
-  status: JobStatus;
-  output_url: string | null;
-  render_ms: number | null;
-  error: string | null;
-}
+export type JobItem = z.infer<typeof JobItemView>;
 
 /**
  * A job: the poll body of `GET /api/v1/create/:job_id`. Fields that do not apply yet are absent
  * (never null).
  */
-export interface Job {
-  job_id: string;
-  status: JobStatus;
-  template_id?: string;
-  /** Group jobs rendered from a saved design group. */
-  design_group_id?: string;
-  /** Complete jobs. */
-  output_url?: string;
-  /** Complete jobs: milliseconds spent rendering and storing (not queueing). */
-  render_ms?: number;
-  /** Failed jobs. */
-  error?: string;
-  created_at: string;
-  /** Complete or failed jobs. */
-  completed_at?: string;
-  /** Complete jobs with a send_to. */
-  send_to_status?: SendToStatus;
-  /** When the send_to failed. */
-  send_to_error?: string;
-  /** The destination's identifiers once delivered (Dropbox: dropbox_file_id, dropbox_path). */
-  send_to_result?: Record<string, string>;
-  /** Group jobs: each item's state. */
-  items?: JobItem[];
-}
+export type Job = z.infer<typeof JobView>;
 
 /**
  * `createRender`'s answer: `Job` when `sync` finished in time, `RenderAccepted` otherwise
@@ -404,16 +384,8 @@ export interface WebhookSecret {
   previous_secret_expires_at: string | null;
 }
 
-export interface WebhookAttempt {
-  event_id: string;
-  type: string;
-  url: string;
-  attempt: number;
-  status_code: number | null;
-  duration_ms: number;
-  error: string | null;
-  created_at: string;
-}
+/** One webhook attempt (`GET /api/v1/create/:job_id/deliveries`). */
+export type WebhookAttempt = z.infer<typeof WebhookAttemptView>;
 
 // ------------------------------------------------------------------------------ fonts
 

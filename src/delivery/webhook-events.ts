@@ -3,12 +3,14 @@
 // the same webhook-id on every retry so receivers can drop duplicates. Every attempt is recorded
 // and listed to the organisation; a redelivery sends the event again on a fresh schedule.
 import { performance } from "node:perf_hooks";
+import type { z } from "zod";
 import type { RateLimits } from "../auth/rate-limiter.js";
 import type { Db } from "../db/client.js";
 import { NotFoundError, ValidationError } from "../errors.js";
 import type { Job } from "../generated/prisma/client.js";
 import { GuardedRequestError, type GuardedResponse } from "../net/guarded-http.js";
 import type { DeliverQueue } from "../queue/deliver-queue.js";
+import type { WebhookAttemptView as WebhookAttemptViewSchema } from "../views/job.js";
 import { findJob, listWebhookAttemptsOfJob, setWebhookStatus } from "./delivery-repository.js";
 import {
   isSuccess,
@@ -103,16 +105,8 @@ export async function postWebhookEvent(
   });
 }
 
-export interface WebhookAttemptView {
-  event_id: string;
-  type: string;
-  url: string;
-  attempt: number;
-  status_code: number | null;
-  duration_ms: number;
-  error: string | null;
-  created_at: string;
-}
+/** The shape is a zod schema in src/views/job.ts, shared with the published client. */
+export type WebhookAttemptView = z.infer<typeof WebhookAttemptViewSchema>;
 
 export async function listWebhookAttempts(db: Db, orgId: string, jobId: string): Promise<WebhookAttemptView[]> {
   const job = await findJob(db, jobId);

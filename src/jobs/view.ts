@@ -1,38 +1,20 @@
 // The job as clients see it: the contract's poll body. REST returns it as is; GraphQL, events
 // and webhooks are shaped from the same function so they can never disagree.
+import type { z } from "zod";
 import type { Job } from "../generated/prisma/client.js";
+import type {
+  JobItemView as JobItemViewSchema,
+  JobStatus as JobStatusSchema,
+  JobView as JobViewSchema,
+  SendToStatus as SendToStatusSchema,
+} from "../views/job.js";
 
-export type JobStatus = "pending" | "processing" | "complete" | "failed";
-
+// The shapes are zod schemas in src/views/job.ts, shared with the published client.
+export type JobStatus = z.infer<typeof JobStatusSchema>;
 /** One item of a group job, as listed in the group's poll body. */
-export interface JobItemView {
-  job_id: string;
-  template_id: string | null;
-  status: JobStatus;
-  output_url: string | null;
-  render_ms: number | null;
-  error: string | null;
-}
-
-type SendToStatus = "pending" | "delivering" | "delivered" | "failed";
-
-export interface JobView {
-  job_id: string;
-  status: JobStatus;
-  template_id?: string;
-  design_group_id?: string;
-  output_url?: string;
-  render_ms?: number;
-  error?: string;
-  created_at: string;
-  completed_at?: string;
-  /** With send_to, once the render is complete. */
-  send_to_status?: SendToStatus;
-  send_to_error?: string;
-  /** The destination's identifiers once delivered (Dropbox: dropbox_file_id, dropbox_path). */
-  send_to_result?: Record<string, string>;
-  items?: JobItemView[];
-}
+export type JobItemView = z.infer<typeof JobItemViewSchema>;
+type SendToStatus = z.infer<typeof SendToStatusSchema>;
+export type JobView = z.infer<typeof JobViewSchema>;
 
 export function jobView(job: Job, publicUrl: (key: string) => string, items?: Job[]): JobView {
   const complete = job.status === "complete";

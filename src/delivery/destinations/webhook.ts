@@ -30,7 +30,7 @@ export const WebhookSendTo = z.object({
 export type WebhookSendTo = z.infer<typeof WebhookSendTo>;
 
 /** The `type` of the image message, beside the job events' `render.completed` etc. */
-export const IMAGE_MESSAGE_TYPE = "render.image";
+const IMAGE_MESSAGE_TYPE = "render.image";
 
 /** The webhook-id of a job's event: `msg_<jobId>` (characters other than [A-Za-z0-9_-] become "_"). */
 export function webhookMessageId(jobId: string): string {
@@ -41,12 +41,12 @@ export function webhookMessageId(jobId: string): string {
  * The webhook-id of a job's image: its own message, so a receiver deduplicating on webhook-id (as
  * the spec intends) does not drop the job event that follows it, or the image.
  */
-export function imageMessageId(jobId: string): string {
+function imageMessageId(jobId: string): string {
   return `${webhookMessageId(jobId)}_image`;
 }
 
 /** The JSON body carrying the image (see the header comment for why not the raw bytes). */
-export function imageMessageBody(file: DeliveryFile): string {
+function imageMessageBody(file: DeliveryFile): string {
   const templateId = file.metadata.template_id;
   return JSON.stringify({
     type: IMAGE_MESSAGE_TYPE,

@@ -1,0 +1,62 @@
+// The job and webhook-attempt bodies the REST API answers, as zod schemas. The server types its
+// views with them (src/jobs/view.ts, src/delivery/webhook-events.ts) and the published client
+// infers its types from them (src/client/types.ts), so the two cannot drift. This module imports
+// zod only: the client's build compiles it without pulling in Fastify, Prisma or BullMQ.
+import { z } from "zod";
+
+/** A job's life: `pending` → `processing` → `complete` | `failed`. */
+export const JobStatus = z.enum(["pending", "processing", "complete", "failed"]);
+
+/** A complete job's send_to progress: `pending` → `delivering` → `delivered` | `failed`. */
+export const SendToStatus = z.enum(["pending", "delivering", "delivered", "failed"]);
+
+/** One render of a design group job, as listed in the group's poll body. */
+export const JobItemView = z.object({
+  job_id: z.string(),
+  template_id: z.string().nullable(),
+  status: JobStatus,
+  output_url: z.string().nullable(),
+  render_ms: z.number().int().nullable(),
+  error: z.string().nullable(),
+});
+
+/**
+ * A job: the poll body of `GET /api/v1/create/:job_id`. Fields that do not apply yet are absent
+ * (never null).
+ */
+export const JobView = z.object({
+  job_id: z.string(),
+  status: JobStatus,
+  template_id: z.string().optional(),
+  /** Group jobs rendered from a saved design group. */
+  design_group_id: z.string().optional(),
+  /** Complete jobs. */
+  output_url: z.string().optional(),
+  /** Complete jobs: milliseconds spent rendering and storing (not queueing). */
+  render_ms: z.number().int().optional(),
+  /** Failed jobs. */
+  error: z.string().optional(),
+  created_at: z.string(),
+  /** Complete or failed jobs. */
+  completed_at: z.string().optional(),
+  /** Complete jobs with a send_to. */
+  send_to_status: SendToStatus.optional(),
+  /** When the send_to failed. */
+  send_to_error: z.string().optional(),
+  /** The destination's identifiers once delivered (Dropbox: dropbox_file_id, dropbox_path). */
+  send_to_result: z.record(z.string(), z.string()).optional(),
+  /** Group jobs: each item's state. */
+  items: z.array(JobItemView).optional(),
+});
+
+/** One webhook attempt (`GET /api/v1/create/:job_id/deliveries`). */
+export const WebhookAttemptView = z.object({
+  event_id: z.string(),
+  type: z.string(),
+  url: z.string(),
+  attempt: z.number().int(),
+  status_code: z.number().int().nullable(),
+  duration_ms: z.number().int(),
+  error: z.string().nullable(),
+  created_at: z.string(),
+});
