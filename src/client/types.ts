@@ -264,8 +264,10 @@ export interface Job {
   template_id?: string;
   /** Group jobs rendered from a saved design group. */
   design_group_id?: string;
-  /** Complete jobs. */
+  /** Complete jobs (a group: its first template's output). */
   output_url?: string;
+  /** Complete group jobs: every item's output, in the group's template order. */
+  output_urls?: string[];
   /** Complete jobs: milliseconds spent rendering and storing (not queueing). */
   render_ms?: number;
   /** Failed jobs. */
@@ -451,4 +453,6 @@ export interface FieldError {
 export interface ErrorBody {
   error: string;
   details?: FieldError[];
+  /** 402 only: "insufficient_balance" or "suspended" (the message is "Insufficient balance" for both). */
+  reason?: "insufficient_balance" | "suspended";
 }
