@@ -41,7 +41,8 @@ describe("the 402 race", () => {
     const statuses = results.map((r) => r.status);
     expect(statuses.filter((s) => s === 202)).toHaveLength(100);
     expect(statuses.filter((s) => s === 402)).toHaveLength(100);
-    for (const r of results.filter((r) => r.status === 402)) expect(r.body).toEqual({ error: "Insufficient balance" });
+    for (const r of results.filter((r) => r.status === 402))
+      expect(r.body).toEqual({ error: "Insufficient balance", reason: "insufficient_balance" });
     expect(await expectLedgerBalanced(stack.app.ctx.prisma, org.orgId)).toBe(0);
     expect(await stack.app.ctx.prisma.job.count({ where: { orgId: org.orgId } })).toBe(100);
     expect(await stack.app.ctx.prisma.ledgerEntry.count({ where: { orgId: org.orgId, kind: "CHARGE" } })).toBe(100);
@@ -52,7 +53,7 @@ describe("the 402 race", () => {
     await stack.app.ctx.prisma.organization.update({ where: { id: org.orgId }, data: { status: "SUSPENDED" } });
     const refused = await stack.api(org.apiKey, "POST", "/api/v1/create", { template_id: org.templateId });
     expect(refused.status).toBe(402);
-    expect(refused.body.error).toMatch(/suspended/i);
+    expect(refused.body).toEqual({ error: "Insufficient balance", reason: "suspended" });
     expect(await stack.app.ctx.prisma.job.count({ where: { orgId: org.orgId } })).toBe(0);
     await stack.app.ctx.prisma.organization.update({ where: { id: org.orgId }, data: { status: "ACTIVE" } });
     expect((await stack.api(org.apiKey, "POST", "/api/v1/create", { template_id: org.templateId })).status).toBe(202);

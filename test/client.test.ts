@@ -324,7 +324,7 @@ describe("typed errors", () => {
     expect(err).toMatchObject({
       status: 402,
       message: "Insufficient balance",
-      body: { error: "Insufficient balance" },
+      body: { error: "Insufficient balance", reason: "insufficient_balance" },
     });
   });
 
@@ -336,7 +336,7 @@ describe("typed errors", () => {
     expect(err).toBeInstanceOf(AccountSuspendedError);
     expect(err).not.toBeInstanceOf(InsufficientBalanceError);
     expect((err as AccountSuspendedError).status).toBe(402);
-    expect((err as AccountSuspendedError).message).toMatch(/suspended/i);
+    expect((err as AccountSuspendedError).body).toEqual({ error: "Insufficient balance", reason: "suspended" });
   });
 
   it("400 -> ValidationError with details", async () => {

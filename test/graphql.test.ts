@@ -82,6 +82,8 @@ describe("mutations and their typed errors", () => {
       ... on Job { id status templateId }
       ... on Error { message }
       ... on ValidationError { fields { path message } }
+      ... on InsufficientBalanceError { reason }
+      ... on AccountSuspendedError { reason }
     }
   }`;
 
@@ -123,11 +125,17 @@ describe("mutations and their typed errors", () => {
     expect(broke.body.data.createRender).toEqual({
       __typename: "InsufficientBalanceError",
       message: "Insufficient balance",
+      reason: "insufficient_balance",
     });
 
     await stack.app.ctx.prisma.organization.update({ where: { id: poor.orgId }, data: { status: "SUSPENDED" } });
     const suspended = await gql(poor.apiKey, CREATE, { input: { templateId: poorTpl } });
-    expect(suspended.body.data.createRender.__typename).toBe("AccountSuspendedError");
+    // The contract's one message for both refusals; the type and `reason` (as in REST's body) say which.
+    expect(suspended.body.data.createRender).toEqual({
+      __typename: "AccountSuspendedError",
+      message: "Insufficient balance",
+      reason: "suspended",
+    });
     expect(await stack.app.ctx.prisma.job.count({ where: { orgId: poor.orgId } })).toBe(0);
   });
 

@@ -46,6 +46,10 @@ describe("configuration", () => {
 describe("/metrics", () => {
   it("without METRICS_TOKEN: open, as before, with the status code on the request metrics", async () => {
     await open.api(org.apiKey, "GET", "/api/v1/billing");
+    // Routes are labelled by their template, never the raw URL: a job id or an unknown path adds
+    // no series of its own (bounded cardinality).
+    await open.api(org.apiKey, "GET", "/api/v1/create/clx_not_a_job_0123456789");
+    await open.api(org.apiKey, "GET", "/no/such/path/0123456789");
     const res = await fetch(`${open.baseUrl}/metrics`);
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toMatch(/^text\/plain/);
@@ -56,6 +60,11 @@ describe("/metrics", () => {
     expect(text).toMatch(
       /templified_http_request_duration_seconds_count\{method="GET",route="\/api\/v1\/billing",status="200"\} [1-9]/,
     );
+    expect(text).toMatch(
+      /templified_http_requests_total\{method="GET",route="\/api\/v1\/create\/:job_id",status="404"\} [1-9]/,
+    );
+    expect(text).toMatch(/templified_http_requests_total\{method="GET",route="unmatched",status="404"\} [1-9]/);
+    expect(text).not.toContain("0123456789");
   });
 
   it("with METRICS_TOKEN: 401 JSON without the token or with a wrong one, 200 with it", async () => {

@@ -85,8 +85,37 @@ describe("?sync=true", () => {
       });
       expect(res.status).toBe(202);
       expect(Object.keys(res.body).sort()).toEqual(["job_id", "poll_url", "status"]);
+      // The 202 says what the job is: once the worker is fetching the photo it is processing. The
+      // same request replayed by its Idempotency-Key waits on that same job, provably in flight.
+      const key = `sync-processing-${res.body.job_id}`;
+      const first = await quick.api(
+        o.apiKey,
+        "POST",
+        "/api/v1/create",
+        { template_id: tpl, modifications: [{ name: "photo", image_url: `${slowUrl}/held/processing.png` }] },
+        { "idempotency-key": key },
+      );
+      await until(
+        () => images.requests,
+        (r) => r.includes("/held/processing.png"),
+        { what: "the worker fetching the held photo" },
+      );
+      const replayed = await quick.api(
+        o.apiKey,
+        "POST",
+        "/api/v1/create?sync=true",
+        { template_id: tpl, modifications: [{ name: "photo", image_url: `${slowUrl}/held/processing.png` }] },
+        { "idempotency-key": key },
+      );
+      expect(replayed.status).toBe(202);
+      expect(replayed.body).toEqual({
+        job_id: first.body.job_id,
+        status: "processing",
+        poll_url: `/api/v1/create/${first.body.job_id}`,
+      });
       images.release();
       expect((await waitForFinal(quick, o.apiKey, res.body.job_id)).status).toBe("complete");
+      expect((await waitForFinal(quick, o.apiKey, first.body.job_id)).status).toBe("complete");
     } finally {
       images.release();
       await quick.stop();
@@ -240,7 +269,11 @@ describe("design groups", () => {
     expect(await expectLedgerBalanced(stack.app.ctx.prisma, org.orgId)).toBe(before - 3); // charged at once
     const done = await waitForFinal(stack, org.apiKey, res.body.job_id);
     expect(done).toMatchObject({ job_id: res.body.job_id, status: "complete", design_group_id: group });
-    expect(done.items.map((i: { template_id: string }) => i.template_id)).toEqual(expect.arrayContaining(ids));
+    // Items, and output_urls, follow the group's template order; output_url is the first template's.
+    expect(done.items.map((i: { template_id: string }) => i.template_id)).toEqual(ids);
+    expect(done.output_urls).toEqual(done.items.map((i: { output_url: string }) => i.output_url));
+    expect(done.output_url).toBe(done.output_urls[0]);
+    expect(done.render_ms).toBe(done.items.reduce((sum: number, i: { render_ms: number }) => sum + i.render_ms, 0));
     const sizes = new Map<string, [number, number]>();
     for (const item of done.items) {
       expect(item).toMatchObject({ status: "complete", error: null });
@@ -271,6 +304,9 @@ describe("design groups", () => {
     const done = await waitForFinal(stack, o.apiKey, res.body.job_id);
     expect(done.status).toBe("failed");
     expect(done.error).toBe("1 of 2 items failed");
+    // Like a failed render: no output at the top; the complete item keeps its own.
+    expect(done).not.toHaveProperty("output_url");
+    expect(done).not.toHaveProperty("output_urls");
     const byTemplate = Object.fromEntries(done.items.map((i: { template_id: string }) => [i.template_id, i]));
     expect(byTemplate[good]).toMatchObject({ status: "complete", error: null });
     expect((await fetch(byTemplate[good].output_url)).status).toBe(200);
@@ -288,7 +324,7 @@ describe("design groups", () => {
       ids.push((await stack.api(o.apiKey, "POST", "/api/v1/templates", small(10, 10))).body.template_id);
     const res = await stack.api(o.apiKey, "POST", "/api/v1/design-groups/create", { template_ids: ids });
     expect(res.status).toBe(402);
-    expect(res.body).toEqual({ error: "Insufficient balance" });
+    expect(res.body).toEqual({ error: "Insufficient balance", reason: "insufficient_balance" });
     expect(await stack.app.ctx.prisma.job.count({ where: { orgId: o.orgId } })).toBe(0);
     expect(await expectLedgerBalanced(stack.app.ctx.prisma, o.orgId)).toBe(2);
   });
@@ -301,6 +337,13 @@ describe("design groups", () => {
     });
     expect(res.status).toBe(400);
     expect(res.body.error).toContain('unknown layer "nowhere"');
+    const sendTo = await stack.api(org.apiKey, "POST", "/api/v1/design-groups/create", {
+      template_ids: [a],
+      send_to: { type: "webhook", url: "http://127.0.0.1:9/never" },
+    });
+    expect(sendTo.status).toBe(400);
+    expect(sendTo.body.details).toEqual([{ path: "send_to", message: expect.stringContaining("not supported") }]);
+    expect(sendTo.body.error).toContain("send_to");
     const neither = await stack.api(org.apiKey, "POST", "/api/v1/design-groups/create", {});
     expect(neither.status).toBe(400);
     expect(neither.body.error).toContain("design_group_id or template_ids");

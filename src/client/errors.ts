@@ -35,12 +35,12 @@ export class AuthenticationError extends TemplifiedError {
   override name = "AuthenticationError";
 }
 
-/** 402 `{"error":"Insufficient balance"}`: the balance cannot pay. Nothing was created. */
+/** 402 `{"error":"Insufficient balance","reason":"insufficient_balance"}`: the balance cannot pay. Nothing was created. */
 export class InsufficientBalanceError extends TemplifiedError {
   override name = "InsufficientBalanceError";
 }
 
-/** 402 otherwise: the organisation is suspended (update the payment method). Nothing was created. */
+/** 402 `{"error":"Insufficient balance","reason":"suspended"}`: the organisation is suspended (update the payment method). Nothing was created. */
 export class AccountSuspendedError extends TemplifiedError {
   override name = "AccountSuspendedError";
 }
@@ -125,9 +125,10 @@ export function errorFromResponse(status: number, body: unknown, headers: Header
     case 401:
       return new AuthenticationError(message, status, body);
     case 402:
-      return /insufficient balance/i.test(message)
-        ? new InsufficientBalanceError(message, status, body)
-        : new AccountSuspendedError(message, status, body);
+      // One message for both (the contract's); `reason` tells them apart.
+      return (body as Partial<ErrorBody> | null)?.reason === "suspended"
+        ? new AccountSuspendedError(message, status, body)
+        : new InsufficientBalanceError(message, status, body);
     case 404:
       return new NotFoundError(message, status, body);
     case 422:

@@ -10,7 +10,7 @@ export type WebSocketConstructor = new (url: string, protocols?: string | string
 /** Every field of the GraphQL `Job`, so the REST body can be rebuilt from one event. */
 const JOB_STATUS_SUBSCRIPTION = `subscription TemplifiedJobStatus($id: ID!) {
   jobStatus(jobId: $id) {
-    id status templateId designGroupId outputUrl renderMs error createdAt completedAt
+    id status templateId designGroupId outputUrl outputUrls renderMs error createdAt completedAt
     sendToStatus sendToError sendToResult
     items { id templateId status outputUrl renderMs error }
   }
@@ -22,6 +22,7 @@ export interface GraphQLJob {
   templateId?: string | null;
   designGroupId?: string | null;
   outputUrl?: string | null;
+  outputUrls?: string[] | null;
   renderMs?: number | null;
   error?: string | null;
   createdAt: string;
@@ -53,6 +54,7 @@ export function jobFromGraphQL(g: GraphQLJob): Job {
     ...(g.templateId != null ? { template_id: g.templateId } : {}),
     ...(g.designGroupId != null ? { design_group_id: g.designGroupId } : {}),
     ...(g.outputUrl != null ? { output_url: g.outputUrl } : {}),
+    ...(g.outputUrls != null ? { output_urls: g.outputUrls } : {}),
     ...(g.renderMs != null ? { render_ms: g.renderMs } : {}),
     ...(g.error != null ? { error: g.error } : {}),
     created_at: g.createdAt,

@@ -423,4 +423,6 @@ export interface FieldError {
 export interface ErrorBody {
   error: string;
   details?: FieldError[];
+  /** 402 only: "insufficient_balance" or "suspended" (the message is "Insufficient balance" for both). */
+  reason?: "insufficient_balance" | "suspended";
 }

@@ -43,8 +43,9 @@ export async function exportDesign(
 
   const queued = { ok: true as const, async: true as const, job_id: accepted.job.id };
   if (async) return queued;
-  const final = await waitForFinal(deps, orgId, accepted.job.id, opts.waitMs, opts.signal);
-  if (!final) return queued;
+  const waited = await waitForFinal(deps, orgId, accepted.job.id, opts.waitMs, opts.signal);
+  if (!waited.settled) return queued;
+  const final = waited.view;
   const delivered = final.status === "complete" && final.send_to_status === "delivered";
   return {
     ok: delivered,

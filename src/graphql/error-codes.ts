@@ -3,6 +3,7 @@
 // (src/error-answers.ts), e.g. NOT_FOUND, RATE_LIMITED; anything else is left to masking.
 import { GraphQLError, type GraphQLErrorOptions } from "graphql";
 import { RateLimitedError } from "../auth/rate-limiter.js";
+import { BalanceRefusedError } from "../billing/errors.js";
 import { errorAnswerOf } from "../error-answers.js";
 
 /** The GraphQLError for a caller's error, or undefined for one that is ours. `at` keeps a located error's place. */
@@ -12,6 +13,7 @@ export function graphqlErrorOf(err: unknown, at?: GraphQLError): GraphQLError | 
   const extensions = {
     code: answer.graphqlCode,
     ...(err instanceof RateLimitedError ? { retryAfterSeconds: err.decision.resetSeconds } : {}),
+    ...(err instanceof BalanceRefusedError ? { reason: err.reason } : {}),
   };
   const located: GraphQLErrorOptions = at
     ? { nodes: at.nodes, source: at.source, positions: at.positions, path: at.path }

@@ -6,7 +6,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import { hasZodFastifySchemaValidationErrors } from "fastify-type-provider-zod";
 import { ZodError, type z } from "zod";
 import { RateLimitedError } from "../auth/rate-limiter.js";
-import { AccountSuspendedError, InsufficientBalanceError } from "../billing/errors.js";
+import { BalanceRefusedError, type BalanceRefusalReason } from "../billing/errors.js";
 import { isDatabaseUnavailable } from "../db/availability.js";
 import { errorAnswerOf } from "../error-answers.js";
 import { formatPath, ValidationError } from "../errors.js";
@@ -25,6 +25,8 @@ export class HttpError extends Error {
 export interface ErrorBody {
   error: string;
   details?: { path: string; message: string }[];
+  /** 402 only: which refusal the contract's one body stands for. */
+  reason?: BalanceRefusalReason;
 }
 
 function validationBody(issues: readonly Pick<z.core.$ZodIssue, "path" | "message">[], where: string): ErrorBody {
@@ -62,8 +64,9 @@ export function isUnstorableText(err: unknown): boolean {
 export function toErrorResponse(err: unknown): { status: number; body: ErrorBody } {
   const answer = errorAnswerOf(err);
   if (answer) {
-    if (err instanceof InsufficientBalanceError || err instanceof AccountSuspendedError) {
-      balanceRefusals.inc({ reason: err instanceof AccountSuspendedError ? "suspended" : "insufficient_balance" });
+    if (err instanceof BalanceRefusedError) {
+      balanceRefusals.inc({ reason: err.reason });
+      return { status: answer.httpStatus, body: { error: err.message, reason: err.reason } };
     }
     if (err instanceof ValidationError) {
       return {

@@ -71,6 +71,16 @@ export const GroupRenderInput = OutputOptions.extend({
   modifications: Modifications,
   /** One event when the whole group is final. */
   webhook_url: HttpUrl.optional(),
+  // Refused rather than ignored: send_to state is one per job (send_to_status, its result, one
+  // deliver-queue entry sending one file), and a group has one output per template; delivering
+  // them would need per-item delivery state and retries that do not resend what already arrived.
+  // Until then a client asking for it learns at once, before anything is charged.
+  send_to: z
+    .never({
+      error:
+        "send_to is not supported on design groups; use webhook_url (one event listing every output) or render each template with POST /api/v1/create",
+    })
+    .optional(),
 }).refine((v) => (v.design_group_id === undefined) !== (v.template_ids === undefined), {
   message: "give either design_group_id or template_ids",
   path: ["design_group_id"],

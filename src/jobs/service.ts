@@ -30,8 +30,22 @@ export interface JobsDeps {
 
 /** The poll body of a job; a group job lists its items. */
 export async function viewOf(deps: Pick<JobsDeps, "storage" | "prisma">, job: Job): Promise<JobView> {
-  const items = job.kind === "group" ? await findGroupItems(deps.prisma, job.id) : undefined;
+  const items = job.kind === "group" ? inGroupOrder(job, await findGroupItems(deps.prisma, job.id)) : undefined;
   return jobView(job, (key) => deps.storage.publicUrl(key), items);
+}
+
+/**
+ * A group's items in the order of its template_ids (ids are random, so the rows' order is not
+ * the group's): `output_urls[i]` is the output of the i-th template a client asked for.
+ */
+function inGroupOrder(group: Job, items: Job[]): Job[] {
+  const ids = (group.input as { template_ids?: unknown } | null)?.template_ids;
+  if (!Array.isArray(ids)) return items;
+  const position = (item: Job) => {
+    const at = ids.indexOf(item.templateId);
+    return at === -1 ? ids.length : at;
+  };
+  return [...items].sort((a, b) => position(a) - position(b) || a.id.localeCompare(b.id));
 }
 
 /** Publishes the job's current view. Best effort: the database already holds the change. */

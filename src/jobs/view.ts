@@ -16,6 +16,23 @@ export type JobItemView = z.infer<typeof JobItemViewSchema>;
 type SendToStatus = z.infer<typeof SendToStatusSchema>;
 export type JobView = z.infer<typeof JobViewSchema>;
 
+/**
+ * A complete group read the way the contract reads a complete job: `output_url` is its first
+ * template's output, `output_urls` all of them in the group's order, `render_ms` the items' render
+ * time added up (the work the group was charged for). A failed group has none of these at the top,
+ * like a failed render; its complete items still carry their own.
+ */
+function groupOutputs(items: Job[], publicUrl: (key: string) => string) {
+  const urls = items.flatMap((item) => (item.outputKey ? [publicUrl(item.outputKey)] : []));
+  if (urls.length === 0) return {};
+  return {
+    output_url: urls[0]!,
+    output_urls: urls,
+    render_ms: items.reduce((sum, item) => sum + (item.renderMs ?? 0), 0),
+  };
+}
+
+/** `items`: a group job's items, in the group's template order. */
 export function jobView(job: Job, publicUrl: (key: string) => string, items?: Job[]): JobView {
   const complete = job.status === "complete";
   // Key order follows the contract's example body.
@@ -26,6 +43,7 @@ export function jobView(job: Job, publicUrl: (key: string) => string, items?: Jo
     ...(job.kind === "group" && job.designGroupId ? { design_group_id: job.designGroupId } : {}),
     ...(complete && job.outputKey ? { output_url: publicUrl(job.outputKey) } : {}),
     ...(complete && job.renderMs !== null ? { render_ms: job.renderMs } : {}),
+    ...(complete && job.kind === "group" && items ? groupOutputs(items, publicUrl) : {}),
     ...(job.status === "failed" ? { error: job.error ?? "render failed" } : {}),
     created_at: job.createdAt.toISOString(),
     ...(job.completedAt ? { completed_at: job.completedAt.toISOString() } : {}),

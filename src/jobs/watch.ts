@@ -44,10 +44,13 @@ export function watchOrganization(deps: WatchDeps, orgId: string): Repeater<JobV
   });
 }
 
+/** What a wait ended with: the settled view, or the last one seen when time ran out (null if none). */
+export type WaitOutcome = { settled: true; view: JobView } | { settled: false; view: JobView | null };
+
 /**
  * Sync mode: waits on the event bus until the job is final, at most `timeoutMs` or until
- * `signal` aborts (the client went away). Resolves the final view, or null on timeout/abort;
- * the job itself goes on either way.
+ * `signal` aborts (the client went away). Resolves the final view, or on timeout/abort the last
+ * view seen (so a 202 can say "processing" when it is); the job itself goes on either way.
  */
 export async function waitForFinal(
   deps: WatchDeps,
@@ -55,18 +58,20 @@ export async function waitForFinal(
   jobId: string,
   timeoutMs: number,
   signal?: AbortSignal,
-): Promise<JobView | null> {
+): Promise<WaitOutcome> {
   const iterator = watchJob(deps, orgId, jobId)[Symbol.asyncIterator]();
   let timer: NodeJS.Timeout | undefined;
   const gaveUp = new Promise<null>((resolve) => {
     timer = setTimeout(() => resolve(null), timeoutMs);
     signal?.addEventListener("abort", () => resolve(null), { once: true });
   });
+  let latest: JobView | null = null;
   try {
     for (;;) {
       const next = await Promise.race([iterator.next(), gaveUp]);
-      if (next === null || next.done) return null;
-      if (isSettled(next.value)) return next.value;
+      if (next === null || next.done) return { settled: false, view: latest };
+      if (isSettled(next.value)) return { settled: true, view: next.value };
+      latest = next.value;
     }
   } finally {
     clearTimeout(timer);

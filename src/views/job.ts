@@ -30,8 +30,10 @@ export const JobView = z.object({
   template_id: z.string().optional(),
   /** Group jobs rendered from a saved design group. */
   design_group_id: z.string().optional(),
-  /** Complete jobs. */
+  /** Complete jobs (a group: its first template's output). */
   output_url: z.string().optional(),
+  /** Complete group jobs: every item's output, in the group's template order. */
+  output_urls: z.array(z.string()).optional(),
   /** Complete jobs: milliseconds spent rendering and storing (not queueing). */
   render_ms: z.number().int().optional(),
   /** Failed jobs. */

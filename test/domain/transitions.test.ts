@@ -183,7 +183,10 @@ describe("group jobs follow their items", () => {
     for (let i = 0; i < templates; i++) ids.push((await domain.createTemplate(orgId)).id);
     const events = await recordOrgEvents(domain.ctx.events, orgId);
     const { job: group } = await createGroupRender(domain.ctx, orgId, GroupRenderInput.parse({ template_ids: ids }));
-    const items = await domain.ctx.prisma.job.findMany({ where: { parentId: group.id }, orderBy: { id: "asc" } });
+    // In the group's template order, the order its view lists them in.
+    const items = (await domain.ctx.prisma.job.findMany({ where: { parentId: group.id } })).sort(
+      (x, y) => ids.indexOf(x.templateId!) - ids.indexOf(y.templateId!),
+    );
     return { orgId, group, items, events };
   }
 

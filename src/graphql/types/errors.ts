@@ -14,16 +14,27 @@ const ErrorInterface = builder.interfaceRef<Error>("Error").implement({
   fields: (t) => ({ message: t.exposeString("message") }),
 });
 
+// Both 402s have the contract's one message, "Insufficient balance"; `reason` is the REST body's
+// field of the same name, so a client reads the cause the same way from either API.
+
 builder.objectType(InsufficientBalanceError, {
   name: "InsufficientBalanceError",
   description: `The balance cannot pay for the render (${rest(InsufficientBalanceError)}). Nothing was created.`,
   interfaces: [ErrorInterface],
+  fields: (t) => ({
+    reason: t.exposeString("reason", {
+      description: 'Always "insufficient_balance" (REST: the 402 body\'s `reason`).',
+    }),
+  }),
 });
 
 builder.objectType(AccountSuspendedError, {
   name: "AccountSuspendedError",
-  description: `The organisation is suspended until its payment method is updated (${rest(AccountSuspendedError)}).`,
+  description: `The organisation is suspended until its payment method is updated (${rest(AccountSuspendedError)}). Nothing was created.`,
   interfaces: [ErrorInterface],
+  fields: (t) => ({
+    reason: t.exposeString("reason", { description: 'Always "suspended" (REST: the 402 body\'s `reason`).' }),
+  }),
 });
 
 builder.objectType(NotFoundError, {

@@ -39,7 +39,16 @@ export const JobRef = builder.objectRef<JobView>("Job").implement({
       description: "Group jobs: each item's state",
       resolve: (job) => job.items ?? null,
     }),
-    outputUrl: t.string({ nullable: true, resolve: (job) => job.output_url ?? null }),
+    outputUrl: t.string({
+      nullable: true,
+      description: "A complete job's image; a complete group's first template's image",
+      resolve: (job) => job.output_url ?? null,
+    }),
+    outputUrls: t.stringList({
+      nullable: true,
+      description: "A complete group job: every item's image, in the group's template order",
+      resolve: (job) => job.output_urls ?? null,
+    }),
     renderMs: t.int({ nullable: true, resolve: (job) => job.render_ms ?? null }),
     error: t.string({ nullable: true, resolve: (job) => job.error ?? null }),
     createdAt: t.field({ type: "DateTime", resolve: (job) => job.created_at }),

@@ -93,8 +93,8 @@ builder.mutationField("createStudioRender", (t) =>
 const DesignGroupRenderInputRef = builder.inputType("DesignGroupRenderInput", {
   fields: (t) =>
     zodInputFields(t, GroupRenderInput, {
-      // The group's one event is a REST-only option for now.
-      omit: ["webhook_url"],
+      // The group's one event is a REST-only option for now; send_to is refused on groups.
+      omit: ["webhook_url", "send_to"],
       descriptions: { design_group_id: "A saved design group; or give templateIds" },
     }),
 });

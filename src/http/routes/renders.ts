@@ -15,6 +15,7 @@ import {
   type Accepted,
 } from "../../jobs/accept.js";
 import { getJob, viewOf } from "../../jobs/service.js";
+import type { JobStatus } from "../../jobs/view.js";
 import { waitForFinal } from "../../jobs/watch.js";
 import { principalOf } from "../auth.js";
 import { idempotencyKeyOf } from "../idempotency-key.js";
@@ -29,12 +30,20 @@ const SyncQuery = z.object({
 export const rendersRoutes =
   (ctx: AppContext): FastifyPluginAsyncZod =>
   async (app) => {
-    /** The contract's 202 body; a replay answers exactly as the first request did. */
-    const sendAccepted = (reply: FastifyReply, accepted: Accepted, extra: Record<string, unknown> = {}) => {
+    /**
+     * The contract's 202 body; a replay answers exactly as the first request did. `status` is
+     * "pending" when just accepted, or what a sync wait last saw of the job ("processing").
+     */
+    const sendAccepted = (
+      reply: FastifyReply,
+      accepted: Accepted,
+      extra: Record<string, unknown> = {},
+      status: JobStatus = "pending",
+    ) => {
       if (accepted.replayed) void reply.header("idempotent-replayed", "true");
       return reply
         .status(202)
-        .send({ job_id: accepted.job.id, status: "pending", poll_url: `/api/v1/create/${accepted.job.id}`, ...extra });
+        .send({ job_id: accepted.job.id, status, poll_url: `/api/v1/create/${accepted.job.id}`, ...extra });
     };
 
     /**
@@ -52,17 +61,21 @@ export const rendersRoutes =
         const gone = new AbortController();
         request.raw.once("close", () => gone.abort());
         reply.raw.once("close", () => gone.abort());
-        const final = await waitForFinal(
+        const waited = await waitForFinal(
           ctx,
           accepted.job.orgId,
           accepted.job.id,
           ctx.config.SYNC_TIMEOUT_MS,
           gone.signal,
         );
-        if (final) {
+        if (waited.settled) {
           if (accepted.replayed) void reply.header("idempotent-replayed", "true");
-          return reply.status(200).send({ ...final, ...extra });
+          return reply.status(200).send({ ...waited.view, ...extra });
         }
+        // Out of time: the job's status as last seen, which is never behind the database's by more
+        // than an event in flight (watchJob reads the job after subscribing). A complete job still
+        // delivering its send_to is not settled: its 202 says "complete", as its poll does.
+        return sendAccepted(reply, accepted, extra, waited.view?.status ?? "pending");
       }
       return sendAccepted(reply, accepted, extra);
     };
