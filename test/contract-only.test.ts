@@ -194,7 +194,8 @@ describe("the contract, as a client reads it", () => {
       );
       expectComplete(job, res.body.job_id);
       expect(job.send_to_status).toBe("delivered");
-      expect(received).toEqual([expect.stringMatching(/^image\//)]);
+      // The contract names no body for the destination: one delivery arrived, that is all it promises.
+      expect(received).toHaveLength(1);
     });
   });
 });
