@@ -47,10 +47,22 @@ const ERRORS = {
 } as const;
 type ErrorStatus = keyof typeof ERRORS;
 
+const RETRY_AFTER = {
+  "retry-after": { type: "integer", description: "Seconds to wait before trying again" },
+};
+
 /** Response entries for error statuses, each the shared shape with its own description and example. */
 export function errors(...statuses: ErrorStatus[]): Partial<Record<ErrorStatus, typeof ErrorBody>> {
   return Object.fromEntries(
-    statuses.map((s) => [s, ErrorBody.meta({ description: ERRORS[s][0], examples: [{ error: ERRORS[s][1] }] })]),
+    statuses.map((s) => [
+      s,
+      ErrorBody.meta({
+        description: ERRORS[s][0],
+        examples: [{ error: ERRORS[s][1] }],
+        // @fastify/swagger moves a response schema's `headers` onto the response.
+        ...(s === 429 || s === 503 ? { headers: RETRY_AFTER } : {}),
+      }),
+    ]),
   );
 }
 
