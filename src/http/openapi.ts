@@ -1,12 +1,25 @@
-// OpenAPI 3.1 for the REST API, generated from the same zod schemas that validate requests
-// (fastify-type-provider-zod's transform): served at /openapi.json, with an interactive
-// reference at /docs. Registered before the routes, so every route is collected.
+// OpenAPI 3.1 for the REST API, generated from the same zod schemas that validate requests and
+// serialise responses (fastify-type-provider-zod's transform; src/http/responses.ts): served at
+// /openapi.json, with an interactive reference at /docs. Registered before the routes, so every
+// route is collected. test/openapi-tools.test.ts lints it with Redocly and builds a client from it.
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import type { FastifyInstance } from "fastify";
 import { jsonSchemaTransform } from "fastify-type-provider-zod";
 
-export function registerOpenApi(app: FastifyInstance): void {
+const TAGS = [
+  ["Renders", "Render jobs: create, poll, and the output images"],
+  ["Templates", "Templates and their versions"],
+  ["Design groups", "Named sets of templates rendered together"],
+  ["Fonts", "Uploaded fonts"],
+  ["Billing", "Balance, prices and the ledger"],
+  ["Webhooks", "Webhook deliveries and the signing secret"],
+  ["Send-To presets", "Saved Send-To destinations"],
+  ["Studio export", "Render and send to one destination"],
+  ["Operations", "Health"],
+] as const;
+
+export function registerOpenApi(app: FastifyInstance, publicBaseUrl: string): void {
   // On the root instance (not inside a plugin), so its onRoute hook sees every route.
   void app.register(swagger, {
     openapi: {
@@ -14,20 +27,29 @@ export function registerOpenApi(app: FastifyInstance): void {
       info: {
         title: "Templified API",
         version: "1.0.0",
+        license: { name: "MIT", identifier: "MIT" },
         description:
-          'Template-to-image rendering. Every /api/v1 route takes `Authorization: Bearer <api key>`. Errors are JSON `{"error": "…"}`.',
+          'Template-to-image rendering. Every /api/v1 route takes `Authorization: Bearer <api key>`; /health and the output images need none. Errors are JSON `{"error": "…"}` (validation errors add `details`).',
       },
+      // Where this instance says it is reached (PUBLIC_BASE_URL, the base of its output URLs).
+      servers: [{ url: publicBaseUrl, description: "This instance" }],
+      tags: TAGS.map(([name, description]) => ({ name, description })),
       components: {
         securitySchemes: { apiKey: { type: "http", scheme: "bearer", description: "Your API key (tk_live_…)" } },
       },
+      // The default; public routes say `security: []` on their own.
       security: [{ apiKey: [] }],
     },
-    // GraphQL, the metrics and the operators' dashboard are not part of the REST reference.
     transform: (input) => {
       const out = jsonSchemaTransform(input);
-      return /^\/(graphql|metrics|admin|docs)/.test(input.url)
-        ? { ...out, schema: { ...out.schema, hide: true } }
-        : out;
+      // GraphQL, the metrics and the operators' dashboard are not part of the REST reference.
+      if (/^\/(graphql|metrics|admin|docs)/.test(input.url)) return { ...out, schema: { ...out.schema, hide: true } };
+      // A route whose body is raw bytes (the font upload) has no body schema, since nothing
+      // validates the bytes; it names its content types in `consumes`, and this documents the body.
+      const schema = out.schema as Record<string, unknown> | undefined;
+      if (schema?.consumes && !schema.body)
+        return { ...out, schema: { ...schema, body: { type: "string", format: "binary" } } };
+      return out;
     },
   });
   void app.register(swaggerUi, { routePrefix: "/docs", uiConfig: { docExpansion: "list", deepLinking: true } });

@@ -80,7 +80,7 @@ export function buildServer(ctx: AppContext) {
       .end(JSON.stringify({ error: "Unsupported Expect header: only 100-continue is supported" }));
   });
 
-  registerOpenApi(app as unknown as FastifyInstance);
+  registerOpenApi(app as unknown as FastifyInstance, ctx.config.PUBLIC_BASE_URL);
   void app.register(healthRoutes(ctx));
   void app.register(metricsPlugin(ctx));
   void app.register(adminPlugin(ctx));

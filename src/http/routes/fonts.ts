@@ -14,6 +14,9 @@ import {
 } from "../../templates/fonts.js";
 import { principalOf } from "../auth.js";
 import { HttpError } from "../errors.js";
+import { Font, FontList, keyedErrors, NoContent } from "../responses.js";
+
+const tags = ["Fonts"];
 
 const FONT_TYPES = [
   "font/ttf",
@@ -38,7 +41,25 @@ export const fontsRoutes =
 
     app.post(
       "/fonts",
-      { schema: { querystring: FontUploadOptions }, bodyLimit: ctx.config.FONT_MAX_BYTES },
+      {
+        schema: {
+          operationId: "uploadFont",
+          summary: "Upload a font file",
+          description:
+            "The body is the font file itself (curl --data-binary @Brand.ttf); family, weight and style are read from the file unless given in the query string.",
+          tags,
+          querystring: FontUploadOptions,
+          // Documentation only (src/http/openapi.ts turns it into the request body): the bytes
+          // are parsed above, not validated by a schema.
+          consumes: FONT_TYPES,
+          response: {
+            201: Font,
+            // 400: an unreadable font or a bad query; 413: over FONT_MAX_BYTES; 415: not a font type.
+            ...keyedErrors(400, 413, 415),
+          },
+        },
+        bodyLimit: ctx.config.FONT_MAX_BYTES,
+      },
       async (request, reply) => {
         if (!Buffer.isBuffer(request.body))
           throw new HttpError(
@@ -61,21 +82,40 @@ export const fontsRoutes =
       },
     );
 
-    app.get("/fonts", async (request) => ({
-      built_in: SHIPPED_FONT_FAMILIES.map((family) => ({
-        family,
-        weights: [100, 200, 300, 400, 500, 600, 700, 800, 900],
-        styles: ["normal", "italic"],
-      })),
-      data: (await listFonts(ctx.prisma, principalOf(request).orgId)).map(fontView),
-    }));
+    app.get(
+      "/fonts",
+      {
+        schema: {
+          operationId: "listFonts",
+          summary: "List the built-in and the uploaded fonts",
+          tags,
+          response: { 200: FontList, ...keyedErrors() },
+        },
+      },
+      async (request) => ({
+        built_in: SHIPPED_FONT_FAMILIES.map((family) => ({
+          family,
+          weights: [100, 200, 300, 400, 500, 600, 700, 800, 900],
+          styles: ["normal", "italic"],
+        })),
+        data: (await listFonts(ctx.prisma, principalOf(request).orgId)).map(fontView),
+      }),
+    );
 
     app.delete(
       "/fonts/:font_id",
-      { schema: { params: z.object({ font_id: z.string().max(100) }) } },
+      {
+        schema: {
+          operationId: "deleteFont",
+          summary: "Delete an uploaded font",
+          tags,
+          params: z.object({ font_id: z.string().max(100) }),
+          response: { 204: NoContent, ...keyedErrors(400, 404) },
+        },
+      },
       async (request, reply) => {
         await deleteFont(ctx, principalOf(request).orgId, request.params.font_id);
-        return reply.status(204).send();
+        return reply.status(204).send(null);
       },
     );
   };

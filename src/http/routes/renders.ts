@@ -19,6 +19,16 @@ import type { JobStatus } from "../../jobs/view.js";
 import { waitForFinal } from "../../jobs/watch.js";
 import { principalOf } from "../auth.js";
 import { idempotencyKeyOf } from "../idempotency-key.js";
+import { Accepted as AcceptedBody, Job, JSON_BODY_ERRORS, keyedErrors } from "../responses.js";
+
+// A render is refused before anything is created: bad input, an unknown template (404), no money
+// (402), a reused Idempotency-Key (422).
+const RENDER_ERRORS = keyedErrors(...JSON_BODY_ERRORS, 402, 404, 422);
+const SYNC_RESPONSES = {
+  200: Job.meta({ description: "?sync=true: the finished job (complete or failed)" }),
+  202: AcceptedBody,
+  ...RENDER_ERRORS,
+};
 
 const SyncQuery = z.object({
   sync: z
@@ -80,17 +90,43 @@ export const rendersRoutes =
       return sendAccepted(reply, accepted, extra);
     };
 
-    app.post("/create", { schema: { body: CreateRenderInput, querystring: SyncQuery } }, async (request, reply) => {
-      const accepted = await createRender(ctx, principalOf(request).orgId, request.body, {
-        idempotencyKey: idempotencyKeyOf(request),
-        requestId: request.id,
-      });
-      return answer(request, reply, accepted, request.query.sync);
-    });
+    app.post(
+      "/create",
+      {
+        schema: {
+          operationId: "createRender",
+          summary: "Render a template",
+          description:
+            "Accepts the job and answers 202 at once; with ?sync=true waits up to SYNC_TIMEOUT_MS and answers 200 with the finished job, or 202 past it.",
+          tags: ["Renders"],
+          body: CreateRenderInput,
+          querystring: SyncQuery,
+          response: SYNC_RESPONSES,
+        },
+      },
+      async (request, reply) => {
+        const accepted = await createRender(ctx, principalOf(request).orgId, request.body, {
+          idempotencyKey: idempotencyKeyOf(request),
+          requestId: request.id,
+        });
+        return answer(request, reply, accepted, request.query.sync);
+      },
+    );
 
     app.post(
       "/studio/create-and-render",
-      { schema: { body: StudioRenderInput, querystring: SyncQuery } },
+      {
+        schema: {
+          operationId: "createStudioRender",
+          summary: "Save a design as a template and render it",
+          description:
+            "One transaction: a 402 creates neither the template nor the job. The answer names the saved template_id; ?sync=true as on POST /api/v1/create.",
+          tags: ["Renders"],
+          body: StudioRenderInput,
+          querystring: SyncQuery,
+          response: SYNC_RESPONSES,
+        },
+      },
       async (request, reply) => {
         const accepted = await createStudioRender(ctx, principalOf(request).orgId, request.body, {
           idempotencyKey: idempotencyKeyOf(request),
@@ -107,16 +143,42 @@ export const rendersRoutes =
     );
 
     // Groups never wait: `sync` is accepted and ignored, as documented.
-    app.post("/design-groups/create", { schema: { body: GroupRenderInput } }, async (request, reply) => {
-      const accepted = await createGroupRender(ctx, principalOf(request).orgId, request.body, {
-        idempotencyKey: idempotencyKeyOf(request),
-        requestId: request.id,
-      });
-      return sendAccepted(reply, accepted);
-    });
+    app.post(
+      "/design-groups/create",
+      {
+        schema: {
+          operationId: "createGroupRender",
+          summary: "Render a design group",
+          description:
+            "Renders every template of a saved group (design_group_id) or of a list (template_ids) with one set of modifications; always 202, charged for all items at once.",
+          tags: ["Renders"],
+          body: GroupRenderInput,
+          response: { 202: AcceptedBody, ...RENDER_ERRORS },
+        },
+      },
+      async (request, reply) => {
+        const accepted = await createGroupRender(ctx, principalOf(request).orgId, request.body, {
+          idempotencyKey: idempotencyKeyOf(request),
+          requestId: request.id,
+        });
+        return sendAccepted(reply, accepted);
+      },
+    );
 
-    app.get("/create/:job_id", { schema: { params: z.object({ job_id: z.string().max(100) }) } }, async (request) => {
-      const job = await getJob(ctx, principalOf(request).orgId, request.params.job_id);
-      return viewOf(ctx, job);
-    });
+    app.get(
+      "/create/:job_id",
+      {
+        schema: {
+          operationId: "getRender",
+          summary: "Poll a render job",
+          tags: ["Renders"],
+          params: z.object({ job_id: z.string().max(100) }),
+          response: { 200: Job, ...keyedErrors(400, 404) },
+        },
+      },
+      async (request) => {
+        const job = await getJob(ctx, principalOf(request).orgId, request.params.job_id);
+        return viewOf(ctx, job);
+      },
+    );
   };
