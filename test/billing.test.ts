@@ -135,7 +135,10 @@ describe("refunds", () => {
       const done = await waitForFinal(api, org.apiKey, accepted.body.job_id, 30_000);
       expect(done.status, second.output()).toBe("complete");
       const job = await api.app.ctx.prisma.job.findUniqueOrThrow({ where: { id: done.job_id } });
-      expect(job.attempts).toBe(2);
+      // Ran again (at least once more): the guarantee is at-least-once. With this test's 2 s lock a
+      // heavily loaded machine can let the second worker's lock lapse too and run it a third time (a
+      // full run saw it); what must never vary is the one charge below.
+      expect(job.attempts).toBeGreaterThanOrEqual(2);
       const rows = await api.app.ctx.prisma.ledgerEntry.findMany({ where: { jobId: done.job_id } });
       expect(rows.map((r) => r.kind)).toEqual(["CHARGE"]);
       expect(await expectLedgerBalanced(api.app.ctx.prisma, org.orgId)).toBe(4);
