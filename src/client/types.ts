@@ -1,8 +1,10 @@
 // The REST contract's shapes, as integrators see them. Field names are the REST API's snake_case
 // (they match the README), so what the docs show is what the types say. This file has no runtime
-// code: it type-checks in browsers and in Node alike. The job and webhook-attempt bodies are
-// inferred from the zod schemas the server answers with (src/views/job.ts, which imports zod
-// only); the rest are checked against the server's views by test/client-types.test.ts.
+// code: it type-checks in browsers and in Node alike. The job and webhook-attempt bodies,
+// and the design-group, font, account, ledger and webhook-secret bodies are inferred from the zod
+// schemas the server answers with (src/views/job.ts and src/views/resources.ts, which import zod
+// only); the rest (template documents, request inputs, presets) are written here and checked
+// against the server's views by test/client-types.test.ts.
 import type { z } from "zod";
 import type {
   JobItemView,
@@ -11,6 +13,14 @@ import type {
   SendToStatus as SendToStatusSchema,
   WebhookAttemptView,
 } from "../views/job.js";
+import type {
+  Account as AccountView,
+  DesignGroup as DesignGroupView,
+  Font as FontView,
+  FontList as FontListView,
+  LedgerEntry as LedgerEntryView,
+  WebhookSecret as WebhookSecretView,
+} from "../views/resources.js";
 
 /** A job's life: `pending` → `processing` → `complete` | `failed`. */
 export type JobStatus = z.infer<typeof JobStatusSchema>;
@@ -280,34 +290,14 @@ export interface DesignGroupInput {
   template_ids: string[];
 }
 
-export interface DesignGroup {
-  design_group_id: string;
-  name: string;
-  template_ids: string[];
-  created_at: string;
-  updated_at: string;
-}
+export type DesignGroup = z.infer<typeof DesignGroupView>;
 
 // ------------------------------------------------------------------------------ billing
 
-export interface Account {
-  org_id: string;
-  name: string;
-  balance_cents: number;
-  status: "ACTIVE" | "SUSPENDED";
-  prices: { standard_cents: number; large_cents: number; large_above_megapixels: number };
-}
+export type Account = z.infer<typeof AccountView>;
 
-/** One immutable money movement; the entries sum to the balance. */
-export interface LedgerEntry {
-  entry_id: string;
-  kind: "TOPUP" | "CHARGE" | "REFUND";
-  /** Positive for TOPUP and REFUND, negative for CHARGE. */
-  amount_cents: number;
-  job_id: string | null;
-  note: string | null;
-  created_at: string;
-}
+/** One immutable money movement; the entries sum to the balance (`amount_cents` is positive for TOPUP and REFUND, negative for CHARGE). */
+export type LedgerEntry = z.infer<typeof LedgerEntryView>;
 
 // ------------------------------------------------------------------------------ delivery
 
@@ -378,31 +368,16 @@ export interface SendToPreset {
   updated_at: string;
 }
 
-export interface WebhookSecret {
-  webhook_secret: string;
-  /** Set for 24 hours after a rotation, while the previous secret still signs. */
-  previous_secret_expires_at: string | null;
-}
+export type WebhookSecret = z.infer<typeof WebhookSecretView>;
 
 /** One webhook attempt (`GET /api/v1/create/:job_id/deliveries`). */
 export type WebhookAttempt = z.infer<typeof WebhookAttemptView>;
 
 // ------------------------------------------------------------------------------ fonts
 
-export interface Font {
-  font_id: string;
-  family: string;
-  weight: number;
-  style: string;
-  format: string;
-  size_bytes: number;
-  created_at: string;
-}
+export type Font = z.infer<typeof FontView>;
 
-export interface FontList {
-  built_in: { family: string; weights: number[]; styles: string[] }[];
-  data: Font[];
-}
+export type FontList = z.infer<typeof FontListView>;
 
 export interface FontUploadOptions {
   /** The family to register; read from the file when absent. */

@@ -11,11 +11,10 @@ import type { WebhookAttemptView } from "../delivery/webhook-events.js";
 import type { WebhookSecretView } from "../delivery/webhook-secrets.js";
 import type { JobView } from "../jobs/view.js";
 import { JobStatus, JobView as JobViewSchema, WebhookAttemptView as WebhookAttemptViewSchema } from "../views/job.js";
+import { Account, DesignGroup, Font, FontList, LedgerEntry, Timestamp, WebhookSecret } from "../views/resources.js";
 import type { DesignGroupView } from "../templates/design-groups.js";
 import type { FontView } from "../templates/fonts.js";
 import type { TemplateVersionView, TemplateView } from "../templates/service.js";
-
-const Timestamp = z.string().meta({ format: "date-time", examples: ["2026-06-12T14:00:00.000Z"] });
 
 // ---- errors ----------------------------------------------------------------------------------
 
@@ -133,11 +132,6 @@ export const Redelivered = z.object({ ok: z.literal(true), job_id: z.string() })
 
 export const WebhookAttempt = WebhookAttemptViewSchema;
 
-export const WebhookSecret = z.object({
-  webhook_secret: z.string(),
-  previous_secret_expires_at: Timestamp.nullable(),
-});
-
 export const Preset = z.object({
   preset_id: z.string(),
   name: z.string(),
@@ -148,6 +142,10 @@ export const Preset = z.object({
 });
 
 // ---- templates, groups, fonts, money --------------------------------------------------------
+
+// Design groups, fonts, the account, ledger entries and the webhook secret are zod views shared
+// with the published client (src/views/resources.ts).
+export { Account, DesignGroup, Font, FontList, LedgerEntry, WebhookSecret };
 
 /**
  * The template document as stored (docs/templates.md). Layers are described loosely: a stored
@@ -171,50 +169,6 @@ export const Template = z.object({
 });
 
 export const TemplateVersion = Template.omit({ updated_at: true });
-
-export const DesignGroup = z.object({
-  design_group_id: z.string(),
-  name: z.string(),
-  template_ids: z.array(z.string()),
-  created_at: Timestamp,
-  updated_at: Timestamp,
-});
-
-export const Font = z.object({
-  font_id: z.string(),
-  family: z.string(),
-  weight: z.number().int(),
-  style: z.string(),
-  format: z.string(),
-  size_bytes: z.number().int(),
-  created_at: Timestamp,
-});
-
-export const FontList = z.object({
-  built_in: z.array(z.object({ family: z.string(), weights: z.array(z.number().int()), styles: z.array(z.string()) })),
-  data: z.array(Font),
-});
-
-export const Account = z.object({
-  org_id: z.string(),
-  name: z.string(),
-  balance_cents: z.number().int(),
-  status: z.enum(["ACTIVE", "SUSPENDED"]),
-  prices: z.object({
-    standard_cents: z.number().int(),
-    large_cents: z.number().int(),
-    large_above_megapixels: z.number(),
-  }),
-});
-
-export const LedgerEntry = z.object({
-  entry_id: z.string(),
-  kind: z.enum(["TOPUP", "CHARGE", "REFUND"]),
-  amount_cents: z.number().int(),
-  job_id: z.string().nullable(),
-  note: z.string().nullable(),
-  created_at: Timestamp,
-});
 
 /** A page of a list, newest first; pass next_cursor as `cursor` for the next one (null: the last). */
 export const page = <T extends z.ZodType>(item: T) =>
