@@ -79,6 +79,8 @@ interface PgResult {
 interface PgClient {
   query(config: string | { text: string; values: unknown[]; name?: string }): Promise<unknown>;
   release(err?: Error | boolean): void;
+  on(event: "error", listener: (err: Error) => void): unknown;
+  removeListener(event: "error", listener: (err: Error) => void): unknown;
 }
 
 /** Over a pg Pool. */
@@ -95,6 +97,13 @@ export function pgSql(pool: {
     },
     async script(text: string, prepared: readonly PreparedStatement[] = []) {
       const client = await pool.connect();
+      // A checked-out connection the server drops (a restart: "terminating connection due to
+      // administrator command") emits 'error', even between our queries; the pool listens only to
+      // idle ones, so without this listener it is an uncaught exception that ends the process. The
+      // query in flight fails with the same error, and the connection is released broken below.
+      let dropped: Error | undefined;
+      const onError = (err: Error) => (dropped = err);
+      client.on("error", onError);
       try {
         let done = preparedOn.get(client);
         if (!done) preparedOn.set(client, (done = new Set()));
@@ -105,9 +114,11 @@ export function pgSql(pool: {
         }
         // One result per statement when there are several.
         const results = (await client.query(text)) as PgResult | PgResult[];
-        client.release();
+        client.removeListener("error", onError);
+        client.release(dropped ?? false);
         return Array.isArray(results) ? results.map((r) => r.rows) : [results.rows];
       } catch (err) {
+        client.removeListener("error", onError);
         client.release(err as Error); // as pool.query does: the connection is dropped, its statements with it
         throw err;
       }
