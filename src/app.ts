@@ -7,7 +7,7 @@ import type { Config } from "./config.js";
 import type { AppContext } from "./context.js";
 import { openDatabase } from "./db/client.js";
 import { EventBus } from "./events/bus.js";
-import { buildServer, type HttpServer } from "./http/server.js";
+import type { HttpServer } from "./http/server.js";
 import { markFailed } from "./jobs/transitions.js";
 import { createLogger } from "./logger.js";
 import { startReconciler } from "./queue/reconciler.js";
@@ -101,7 +101,10 @@ export async function createContext(
 
 export async function buildApp(config: Config, opts: AppOptions): Promise<App> {
   const ctx = await createContext(config, { migrate: opts.migrate ?? true, logger: opts.logger });
-  const server = opts.api ? buildServer(ctx) : null;
+  // Loaded only where it serves: the HTTP stack (Fastify, GraphQL, GraphiQL's bundle, Swagger UI,
+  // the dashboard) is ~50 MB of heap that a worker would otherwise carry and that every one of its
+  // major garbage collections would mark again.
+  const server = opts.api ? (await import("./http/server.js")).buildServer(ctx) : null;
   let worker: RenderWorker | null = null;
   let deliverWorker: DeliverWorker | null = null;
   let reconciler: { stop: () => Promise<void> } | null = null;
