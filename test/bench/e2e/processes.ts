@@ -29,7 +29,10 @@ export function startChild(
 ): Child {
   const base: Record<string, string> = {};
   for (const k of ["PATH", "HOME", "TMPDIR", "LANG", "TZ"]) if (process.env[k]) base[k] = process.env[k]!;
-  const proc = spawn(process.execPath, ["--import", "tsx", ...nodeArgs, script, ...args], {
+  // Render workers get the heap setting package.json's start scripts give them (see "Memory" in
+  // docs/operations.md: without it, long-running workers fall into back-to-back major GCs).
+  const heap = script.startsWith("workers/render") ? ["--initial-old-space-size=128"] : [];
+  const proc = spawn(process.execPath, [...heap, "--import", "tsx", ...nodeArgs, script, ...args], {
     cwd,
     env: { ...base, ...env },
     stdio: ["ignore", "pipe", "pipe"],
