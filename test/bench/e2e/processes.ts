@@ -35,7 +35,10 @@ export function startChild(
   for (const k of ["PATH", "HOME", "TMPDIR", "LANG", "TZ", "NODE_OPTIONS", "MALLOC_ARENA_MAX"])
     if (process.env[k]) base[k] = process.env[k]!;
   const loader = script.endsWith(".ts") ? ["--import", "tsx"] : [];
-  const proc = spawn(process.execPath, [...loader, ...nodeArgs, script, ...args], {
+  // Render workers get the heap setting package.json's start scripts give them (see "Memory" in
+  // docs/operations.md: without it, long-running workers fall into back-to-back major GCs).
+  const heap = /(^|\/)workers\/render\.(ts|js)$/.test(script) ? ["--initial-old-space-size=128"] : [];
+  const proc = spawn(process.execPath, [...heap, ...loader, ...nodeArgs, script, ...args], {
     cwd,
     env: { ...base, ...env },
     stdio: ["ignore", "pipe", "pipe"],
