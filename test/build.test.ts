@@ -118,9 +118,13 @@ describe("the compiled build (npm start runs dist/)", () => {
     const cjs = await run(process.execPath, ["test/plain-node/client-require.cjs"]);
     expect(cjs.code, cjs.stderr).toBe(0);
     expect(JSON.parse(cjs.stdout)).toEqual({ client: true, webhooks: true });
-    // Their declaration files are there for TypeScript users.
+    // Their declaration files are there for TypeScript users: an integrator's strict program
+    // compiles against them (by package name, with its own tsconfig), and their types are real.
     for (const file of ["dist/src/client/index.d.ts", "dist/src/delivery/signing.d.ts"])
       expect(existsSync(path.join(ROOT, file)), file).toBe(true);
+    const tsc = path.join(ROOT, "node_modules", "typescript", "bin", "tsc");
+    const consumer = await run(process.execPath, [tsc, "-p", "test/plain-node/tsconfig.json"]);
+    expect(consumer.code, consumer.stdout + consumer.stderr).toBe(0);
 
     // SIGTERM drains all three and they exit 0.
     api.child.kill("SIGTERM");

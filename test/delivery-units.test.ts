@@ -5,13 +5,8 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decryptSecret, encryptSecret, maskSecret, parseEncryptionKey } from "../src/delivery/crypto.js";
-import {
-  DestinationError,
-  SendTo,
-  sendFile,
-  type DeliveryFile,
-  type DirectSendTo,
-} from "../src/delivery/destinations/index.js";
+import { DestinationError, sendFile, type DeliveryFile } from "../src/delivery/destinations/index.js";
+import { SendTo, type DirectSendTo } from "../src/views/send-to.js";
 import { dropboxTargetPath } from "../src/delivery/destinations/dropbox.js";
 import { parseRetryAfter } from "../src/delivery/outbound.js";
 import { DEFAULT_RETRY_SCHEDULE, parseRetrySchedule } from "../src/delivery/retry-schedule.js";

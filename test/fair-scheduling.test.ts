@@ -7,7 +7,7 @@ import { Worker } from "bullmq";
 import fc from "fast-check";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createGroupRender, createRender, CreateRenderInput, GroupRenderInput } from "../src/jobs/accept.js";
+import { createGroupRender, createRender } from "../src/jobs/accept.js";
 import { completeAndAdmit, markComplete, markFailed, markProcessing } from "../src/jobs/transitions.js";
 import { admitForOrg, findOrgsToAdmit, queuePriority } from "../src/queue/admission.js";
 import { RENDER_QUEUE, type RenderQueue } from "../src/queue/render-queue.js";
@@ -26,6 +26,7 @@ import { startImageHost, type ImageHost } from "./helpers/image-host.js";
 import { expectLedgerBalanced } from "./helpers/ledger.js";
 import { startStack, type Stack } from "./helpers/stack.js";
 import { until, waitForFinal, waitForOrgSettled } from "./helpers/wait.js";
+import { CreateRenderInput, GroupRenderInput } from "../src/views/requests.js";
 
 useFcSeed("fair-scheduling.test.ts");
 

@@ -6,13 +6,14 @@ import { UnrecoverableError, Worker, type Job as BullJob } from "bullmq";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { freshDatabase } from "./helpers/infra.js";
 import { RENDER_QUEUE } from "../src/queue/render-queue.js";
-import { createRender, CreateRenderInput } from "../src/jobs/accept.js";
+import { createRender } from "../src/jobs/accept.js";
 import { markFailed, markProcessing } from "../src/jobs/transitions.js";
 import type { RenderQueue } from "../src/queue/render-queue.js";
 import { reconcileOnce } from "../src/queue/reconciler.js";
 import { expectLedgerBalanced } from "./helpers/ledger.js";
 import { socialCard } from "./helpers/fixtures.js";
 import { startStack, waitForFinal, type Stack } from "./helpers/stack.js";
+import { CreateRenderInput } from "../src/views/requests.js";
 
 let api: Stack; // API only: nothing consumes the queue until we start a worker
 let org: { orgId: string; apiKey: string };

@@ -1,12 +1,35 @@
 // The REST contract's shapes, as integrators see them. Field names are the REST API's snake_case
 // (they match the README), so what the docs show is what the types say. This file has no runtime
-// code: it type-checks in browsers and in Node alike. The job and webhook-attempt bodies,
-// and the design-group, font, account, ledger and webhook-secret bodies are inferred from the zod
-// schemas the server answers with (src/views/job.ts and src/views/resources.ts, which import zod
-// only); the rest (template documents, request inputs, presets) are written here and checked
-// against the server's views by test/client-types.test.ts.
+// code: it type-checks in browsers and in Node alike.
+//
+// Every shape is inferred from the zod schema the server validates or answers with, never
+// restated: requests from their input side (`z.input`: a field with a default is optional), saved
+// documents and answers from their output side. The schemas are in modules that import zod and
+// nothing of the server (src/views/*, src/templates/document.ts), which is what the client's build
+// (tsconfig.client.json) compiles beside it; test/client-types.test.ts keeps it that way.
+// Only `Page`, the client's own options and the type-level either/or of a design-group render
+// are written here; test/client-types.test.ts checks them against the server's.
 import type { z } from "zod";
 import type {
+  Background as BackgroundSchema,
+  BackgroundImage as BackgroundImageSchema,
+  EllipseLayer as EllipseLayerSchema,
+  FontStyle,
+  FontWeight,
+  GradientStop as GradientStopSchema,
+  ImageLayer as ImageLayerSchema,
+  Layer as LayerSchema,
+  LinearGradient as LinearGradientSchema,
+  OutputOptions as OutputOptionsSchema,
+  RectLayer as RectLayerSchema,
+  TemplateDocument as TemplateDocumentSchema,
+  TextLayer as TextLayerSchema,
+} from "../templates/document.js";
+import type { ErrorBody as ErrorBodySchema, FieldError as FieldErrorSchema } from "../views/errors.js";
+import type {
+  Accepted as AcceptedSchema,
+  ExportDone as ExportDoneSchema,
+  ExportQueued as ExportQueuedSchema,
   JobItemView,
   JobStatus as JobStatusSchema,
   JobView,
@@ -14,13 +37,35 @@ import type {
   WebhookAttemptView,
 } from "../views/job.js";
 import type {
+  CreateRenderInput as CreateRenderInputSchema,
+  DesignGroupInput as DesignGroupInputSchema,
+  ExportRequest as ExportRequestSchema,
+  GroupRenderInput as GroupRenderInputSchema,
+  Modification as ModificationSchema,
+  PresetInput as PresetInputSchema,
+  StudioRenderInput as StudioRenderInputSchema,
+  TemplateInput as TemplateInputSchema,
+} from "../views/requests.js";
+import type {
   Account as AccountView,
   DesignGroup as DesignGroupView,
   Font as FontView,
   FontList as FontListView,
   LedgerEntry as LedgerEntryView,
+  Preset as PresetView,
+  TemplateMeta,
   WebhookSecret as WebhookSecretView,
 } from "../views/resources.js";
+import type {
+  DirectSendTo as DirectSendToSchema,
+  DropboxSendTo as DropboxSendToSchema,
+  GfcrewSendTo as GfcrewSendToSchema,
+  PresetSendTo as PresetSendToSchema,
+  SendTo as SendToSchema,
+  WebhookSendTo as WebhookSendToSchema,
+} from "../views/send-to.js";
+
+// ------------------------------------------------------------------------------ basics
 
 /** A job's life: `pending` → `processing` → `complete` | `failed`. */
 export type JobStatus = z.infer<typeof JobStatusSchema>;
@@ -28,127 +73,37 @@ export type JobStatus = z.infer<typeof JobStatusSchema>;
 /** A complete job's send_to progress: `pending` → `delivering` → `delivered` | `failed`. */
 export type SendToStatus = z.infer<typeof SendToStatusSchema>;
 
-export type OutputFormat = "png" | "jpeg" | "webp";
+/** `png` (default), `jpeg` or `webp`. */
+export type OutputFormat = NonNullable<z.input<typeof OutputOptionsSchema>["format"]>;
 
 /** Hex colour (`#rgb`, `#rgba`, `#rrggbb`, `#rrggbbaa`) or `"transparent"`. */
 export type Color = string;
 
 // ------------------------------------------------------------------------------ templates
+// What a request sends: fields with a default may be left out.
 
-export interface GradientStop {
-  color: Color;
-  /** 0 to 1. */
-  offset: number;
-}
-
-export interface LinearGradient {
-  type: "linear_gradient";
-  /** Degrees, as in CSS (180: top to bottom). Default 180. */
-  angle?: number;
-  stops: GradientStop[];
-}
-
-export interface BackgroundImage {
-  type: "image";
-  image_url: string;
-  fit?: "cover" | "contain" | "fill";
-}
-
+export type GradientStop = z.input<typeof GradientStopSchema>;
+/** Degrees as in CSS (180, the default: top to bottom); 2 to 16 stops. */
+export type LinearGradient = z.input<typeof LinearGradientSchema>;
+export type BackgroundImage = z.input<typeof BackgroundImageSchema>;
 /** The canvas background: a colour, a linear gradient or an image. */
-export type Background = Color | LinearGradient | BackgroundImage;
+export type Background = z.input<typeof BackgroundSchema>;
 
-interface LayerBase {
-  /** Unique in the template: what modifications refer to. */
-  name: string;
-  x?: number;
-  y?: number;
-  width: number;
-  height: number;
-  /** 0 to 1. Default 1. */
-  opacity?: number;
-  /** Degrees clockwise around the box's centre. */
-  rotation?: number;
-  hidden?: boolean;
-}
+export type TextLayer = z.input<typeof TextLayerSchema>;
+export type ImageLayer = z.input<typeof ImageLayerSchema>;
+export type RectLayer = z.input<typeof RectLayerSchema>;
+export type EllipseLayer = z.input<typeof EllipseLayerSchema>;
+/** One layer of a template document (`type`: text, image, rect or ellipse). */
+export type Layer = z.input<typeof LayerSchema>;
 
-export interface TextLayer extends LayerBase {
-  type: "text";
-  text?: string;
-  /** `Inter` (default), `Noto Serif`, `JetBrains Mono` or a family the organisation uploaded. */
-  font_family?: string;
-  /** 100 to 900, by hundreds. Default 400. */
-  font_weight?: number;
-  font_style?: "normal" | "italic";
-  /** Pixels. Default 32; with auto_fit, the largest size tried. */
-  font_size?: number;
-  color?: Color;
-  background_color?: Color;
-  align?: "left" | "center" | "right";
-  vertical_align?: "top" | "middle" | "bottom";
-  /** A multiple of the font size. Default 1.2. */
-  line_height?: number;
-  letter_spacing?: number;
-  max_lines?: number;
-  auto_fit?: boolean;
-  min_font_size?: number;
-  text_transform?: "none" | "uppercase" | "lowercase";
-}
+/** A template document: a canvas (1 to 5000 px a side) and its layers, drawn bottom to top. */
+export type TemplateDocument = z.input<typeof TemplateDocumentSchema>;
 
-export interface ImageLayer extends LayerBase {
-  type: "image";
-  image_url?: string;
-  fit?: "cover" | "contain" | "fill";
-  focal_x?: number;
-  focal_y?: number;
-  radius?: number;
-  placeholder_color?: Color;
-}
-
-export interface RectLayer extends LayerBase {
-  type: "rect";
-  fill?: Color;
-  radius?: number;
-  stroke_color?: Color;
-  stroke_width?: number;
-}
-
-export interface EllipseLayer extends LayerBase {
-  type: "ellipse";
-  fill?: Color;
-  stroke_color?: Color;
-  stroke_width?: number;
-}
-
-export type Layer = TextLayer | ImageLayer | RectLayer | EllipseLayer;
-
-/** A template document: a canvas and its layers, drawn bottom to top. */
-export interface TemplateDocument {
-  /** 1 to 5000 px. */
-  width: number;
-  /** 1 to 5000 px. */
-  height: number;
-  /** Default `#ffffff`. */
-  background?: Background;
-  layers?: Layer[];
-}
-
-/** What `POST /api/v1/templates` and `PUT /api/v1/templates/:id` take. */
-export interface TemplateInput extends TemplateDocument {
-  name?: string;
-}
+/** What `POST /api/v1/templates` and `PUT /api/v1/templates/:id` take: a document and a name. */
+export type TemplateInput = z.input<typeof TemplateInputSchema>;
 
 /** A saved template (`GET /api/v1/templates/:id`): its document with every default filled in. */
-export interface Template {
-  template_id: string;
-  name: string;
-  version: number;
-  width: number;
-  height: number;
-  background: Background;
-  layers: Layer[];
-  created_at: string;
-  updated_at: string;
-}
+export type Template = z.infer<typeof TemplateMeta> & z.output<typeof TemplateDocumentSchema>;
 
 /** One version of a template (`GET /api/v1/templates/:id/versions`). */
 export type TemplateVersion = Omit<Template, "updated_at">;
@@ -168,101 +123,41 @@ export interface PageOptions {
 // ------------------------------------------------------------------------------ renders
 
 /** Overrides for one layer, by name. */
-export interface Modification {
-  name: string;
-  /** Text layers. */
-  text?: string;
-  /** Image layers. */
-  image_url?: string;
-  /** Text colour; a shape's fill. */
-  color?: Color;
-  /** A text box's background; a shape's fill. */
-  background?: Color;
-  /** `true` hides the layer, `false` shows a hidden one. */
-  hide?: boolean;
-  font_size?: number;
-  font_family?: string;
-  font_weight?: number;
-  opacity?: number;
-}
+export type Modification = z.input<typeof ModificationSchema>;
 
-export interface OutputOptions {
-  /** Default `png`. */
-  format?: OutputFormat;
-  /** 1 to 100 (JPEG and WebP). Default 85. */
-  quality?: number;
-  /** 0.1 to 4. Default 1. */
-  scale?: number;
-}
+/** `format`, `quality` (1 to 100, JPEG and WebP; default 85) and `scale` (0.1 to 4; default 1). */
+export type OutputOptions = z.input<typeof OutputOptionsSchema>;
 
-export interface DropboxSendTo {
-  type: "dropbox";
-  access_token: string;
-  /** A folder, or a file path; starts with `/`. */
-  path: string;
-  mode?: "add" | "overwrite";
-  autorename?: boolean;
-}
-
-export interface WebhookSendTo {
-  type: "webhook";
-  url: string;
-}
-
-export interface GfcrewSendTo {
-  type: "gfcrew";
-  endpoint: string;
-  api_key: string;
-  project?: string;
-  tags?: string[];
-}
-
-export interface PresetSendTo {
-  type: "preset";
-  preset_id: string;
-}
-
+export type DropboxSendTo = z.input<typeof DropboxSendToSchema>;
+export type WebhookSendTo = z.input<typeof WebhookSendToSchema>;
+export type GfcrewSendTo = z.input<typeof GfcrewSendToSchema>;
+export type PresetSendTo = z.input<typeof PresetSendToSchema>;
 /** Where the image goes once rendered. */
-export type SendTo = DropboxSendTo | WebhookSendTo | GfcrewSendTo | PresetSendTo;
+export type SendTo = z.input<typeof SendToSchema>;
 /** A destination a Send-To preset can save (not another preset). */
-export type DirectSendTo = DropboxSendTo | WebhookSendTo | GfcrewSendTo;
+export type DirectSendTo = z.input<typeof DirectSendToSchema>;
 
 /** `POST /api/v1/create`. */
-export interface CreateRenderInput extends OutputOptions {
-  template_id: string;
-  modifications?: Modification[];
-  /** POSTed the final job (signed, Standard Webhooks). */
-  webhook_url?: string;
-  send_to?: SendTo;
-}
+export type CreateRenderInput = z.input<typeof CreateRenderInputSchema>;
 
 /** `POST /api/v1/studio/create-and-render`: save `design` as a template and render it. */
-export interface StudioRenderInput extends OutputOptions {
-  design: TemplateInput;
-  modifications?: Modification[];
-  webhook_url?: string;
-  send_to?: SendTo;
-}
+export type StudioRenderInput = z.input<typeof StudioRenderInputSchema>;
 
-/** `POST /api/v1/design-groups/create`: a saved group's id, or a list of template ids. */
-export type DesignGroupRenderInput = OutputOptions & {
-  modifications?: Modification[];
-  /** One event when the whole group is final. */
-  webhook_url?: string;
-} & ({ design_group_id: string; template_ids?: never } | { template_ids: string[]; design_group_id?: never });
+/**
+ * `POST /api/v1/design-groups/create`: a saved group's id, or a list of template ids (the server
+ * refuses both or neither; the types say so too).
+ */
+export type DesignGroupRenderInput = Omit<z.input<typeof GroupRenderInputSchema>, "send_to"> &
+  ({ design_group_id: string; template_ids?: never } | { template_ids: string[]; design_group_id?: never });
 
-/** The 202 answer: the job was accepted and is rendering; poll it or wait for it. */
-export interface RenderAccepted {
-  job_id: string;
-  status: "pending";
-  /** A path relative to the base URL: `/api/v1/create/<job_id>`. */
-  poll_url: string;
-}
+/**
+ * The 202 answer: the job was accepted and goes on; poll it or wait for it. `status` is `pending`,
+ * or the job's status when a `sync` wait ran out.
+ */
+export type RenderAccepted = Omit<z.infer<typeof AcceptedSchema>, "template_id">;
 
 /** The Studio's 202 answer also names the template the design was saved as. */
-export interface StudioRenderAccepted extends RenderAccepted {
-  template_id: string;
-}
+export type StudioRenderAccepted = RenderAccepted & { template_id: string };
 
 /** One render of a design group job. */
 export type JobItem = z.infer<typeof JobItemView>;
@@ -284,11 +179,8 @@ export type StudioRenderResult = StudioRenderAccepted | Job;
 
 // ------------------------------------------------------------------------------ design groups
 
-export interface DesignGroupInput {
-  name: string;
-  /** 1 to 20 of the organisation's templates. */
-  template_ids: string[];
-}
+/** `POST /api/v1/design-groups`: a name and 1 to 20 of the organisation's templates. */
+export type DesignGroupInput = z.input<typeof DesignGroupInputSchema>;
 
 export type DesignGroup = z.infer<typeof DesignGroupView>;
 
@@ -301,72 +193,31 @@ export type LedgerEntry = z.infer<typeof LedgerEntryView>;
 
 // ------------------------------------------------------------------------------ delivery
 
-export type ExportDestination = "dropbox" | "webhook" | "gfcrew" | "preset";
+export type ExportDestination = SendTo["type"];
 
 /** Each export route's destination fields: the send_to fields without `type`. */
-export interface ExportDestinationFields {
-  dropbox: Omit<DropboxSendTo, "type">;
-  webhook: Omit<WebhookSendTo, "type">;
-  gfcrew: Omit<GfcrewSendTo, "type">;
-  preset: Omit<PresetSendTo, "type">;
-}
+export type ExportDestinationFields = { [D in ExportDestination]: Omit<Extract<SendTo, { type: D }>, "type"> };
 
-/** What to render (a saved `template_id` or a `design`) and how to answer. */
-export interface ExportRequest extends OutputOptions {
-  template_id?: string;
-  design?: TemplateInput;
-  modifications?: Modification[];
-  webhook_url?: string;
-  /** `true`: answer at once (queued) instead of waiting for the render and the send. */
-  async?: boolean;
-}
+/** What to render (a saved `template_id` or a `design`) and how to answer (`async`). */
+export type ExportRequest = z.input<typeof ExportRequestSchema>;
 
 /** The body of `POST /api/v1/studio/export/<destination>`. */
 export type ExportBody<D extends ExportDestination> = ExportRequest & ExportDestinationFields[D];
 
 /** Queued (202): only the job id is known yet; poll it, wait for it or await its webhook. */
-export interface ExportQueued {
-  ok: true;
-  async: true;
-  job_id: string;
-}
+export type ExportQueued = z.infer<typeof ExportQueuedSchema>;
 
 /** Done (200): `ok` false with `error` when the render or the send failed. */
-export interface ExportDone {
-  ok: boolean;
-  async: false;
-  job_id: string;
-  outputUrl?: string;
-  error?: string;
-  /** Dropbox. */
-  dropbox_file_id?: string;
-  /** Dropbox. */
-  dropbox_path?: string;
-  /** GFcrew. */
-  gfcrew_id?: string;
-  /** Webhook: the receiver's HTTP status. */
-  delivery_status?: string;
-  /** Any other identifier the destination returned. */
-  [identifier: string]: unknown;
-}
+export type ExportDone = z.infer<typeof ExportDoneSchema>;
 
 /** The Studio export answer: branch on `async`, as the contract says. */
 export type ExportResult = ExportQueued | ExportDone;
 
-export interface SendToPresetInput {
-  name: string;
-  destination: DirectSendTo;
-}
+/** `POST /api/v1/send-to-presets`: a name and a destination to save. */
+export type SendToPresetInput = z.input<typeof PresetInputSchema>;
 
-export interface SendToPreset {
-  preset_id: string;
-  name: string;
-  type: DirectSendTo["type"];
-  /** The destination with its credentials masked (`"access_token":"sl.t…6789"`). */
-  destination: Record<string, unknown>;
-  created_at: string;
-  updated_at: string;
-}
+/** A saved destination, its credentials masked (`"access_token":"sl.t…6789"`). */
+export type SendToPreset = z.infer<typeof PresetView>;
 
 export type WebhookSecret = z.infer<typeof WebhookSecretView>;
 
@@ -379,25 +230,20 @@ export type Font = z.infer<typeof FontView>;
 
 export type FontList = z.infer<typeof FontListView>;
 
+/** `uploadFont`'s options: the query of `POST /api/v1/fonts`, and the body's type. */
 export interface FontUploadOptions {
   /** The family to register; read from the file when absent. */
   family?: string;
-  weight?: number;
-  style?: "normal" | "italic";
+  weight?: FontWeight;
+  style?: FontStyle;
   /** Default `application/octet-stream`. */
   contentType?: string;
 }
 
+// ------------------------------------------------------------------------------ errors
+
 /** `details` of a 400: each problem with its JSON path. */
-export interface FieldError {
-  path: string;
-  message: string;
-}
+export type FieldError = z.infer<typeof FieldErrorSchema>;
 
 /** Every error answer's body. */
-export interface ErrorBody {
-  error: string;
-  details?: FieldError[];
-  /** 402 only: "insufficient_balance" or "suspended" (the message is "Insufficient balance" for both). */
-  reason?: "insufficient_balance" | "suspended";
-}
+export type ErrorBody = z.infer<typeof ErrorBodySchema>;

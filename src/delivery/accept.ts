@@ -9,7 +9,7 @@ import type { Job } from "../generated/prisma/client.js";
 import type { DeliverQueue } from "../queue/deliver-queue.js";
 import { encryptSecret } from "./crypto.js";
 import { findLivePreset } from "./delivery-repository.js";
-import type { SendTo } from "./destinations/index.js";
+import type { SendTo } from "../views/send-to.js";
 
 /** Checks a request's send_to (a preset must be the organisation's) and encrypts it for storage. */
 export async function prepareSendTo(

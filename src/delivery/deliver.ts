@@ -17,7 +17,8 @@ import {
   recordSendToOutcome,
   setWebhookStatus,
 } from "./delivery-repository.js";
-import { isDestinationError, isDirectSendTo, SendTo, sendFile, type DirectSendTo } from "./destinations/index.js";
+import { SendTo, type DirectSendTo } from "../views/send-to.js";
+import { isDestinationError, isDirectSendTo, sendFile } from "./destinations/index.js";
 import { webhookMessageId } from "./destinations/webhook.js";
 import { presetDestination } from "./presets.js";
 import { postWebhookEvent, webhookEventType } from "./webhook-events.js";

@@ -2,30 +2,16 @@
 // the contract's two shapes. Queued ({"ok":true,"async":true,"job_id"}) when the caller asks for
 // async or the work outlasts the wait; otherwise done ({"ok","async":false,"job_id","outputUrl",
 // ...the destination's identifiers}, ok false with `error` when the render or the send failed).
-import { z } from "zod";
+import type { z } from "zod";
+import type { ExportResult as ExportResultView } from "../views/job.js";
 import { createRender, createStudioRender, type AcceptOptions, type Accepted } from "../jobs/accept.js";
 import { ValidationError } from "../errors.js";
 import type { JobsDeps } from "../jobs/service.js";
 import { waitForFinal } from "../jobs/watch.js";
-import { HttpUrl, OutputOptions } from "../templates/document.js";
-import { Modification } from "../templates/modifications.js";
-import { TemplateInput } from "../templates/service.js";
-import type { SendTo } from "./destinations/index.js";
+import type { SendTo } from "../views/send-to.js";
+import { ExportRequest } from "../views/requests.js";
 
-/** What to render and how to answer; the destination comes separately. */
-export const ExportRequest = OutputOptions.extend({
-  template_id: z.string().min(1).max(100).optional(),
-  design: TemplateInput.optional(),
-  modifications: z.array(Modification).max(500).default([]),
-  webhook_url: HttpUrl.optional(),
-  /** true: answer at once (queued) instead of waiting for the render and the send. */
-  async: z.boolean().default(false),
-});
-export type ExportRequest = z.infer<typeof ExportRequest>;
-
-export type ExportResult =
-  | { ok: true; async: true; job_id: string }
-  | { ok: boolean; async: false; job_id: string; outputUrl?: string; error?: string; [identifier: string]: unknown };
+export type ExportResult = z.infer<typeof ExportResultView>;
 
 export async function exportDesign(
   deps: JobsDeps,

@@ -14,16 +14,12 @@ import {
   updatePresetRow,
   type PresetRow,
 } from "./delivery-repository.js";
-import { DirectSendTo } from "./destinations/index.js";
+import { DirectSendTo } from "../views/send-to.js";
+import { PresetInput } from "../views/requests.js";
 
 interface PresetDeps {
   prisma: Db;
   secretsKey: Buffer;
-}
-
-export interface PresetInput {
-  name: string;
-  destination: DirectSendTo;
 }
 
 export interface PresetView {

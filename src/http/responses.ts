@@ -10,25 +10,29 @@ import type { PresetView } from "../delivery/presets.js";
 import type { WebhookAttemptView } from "../delivery/webhook-events.js";
 import type { WebhookSecretView } from "../delivery/webhook-secrets.js";
 import type { JobView } from "../jobs/view.js";
-import { JobStatus, JobView as JobViewSchema, WebhookAttemptView as WebhookAttemptViewSchema } from "../views/job.js";
-import { Account, DesignGroup, Font, FontList, LedgerEntry, Timestamp, WebhookSecret } from "../views/resources.js";
+import { ErrorBody } from "../views/errors.js";
+import {
+  Accepted as AcceptedView,
+  ExportDone,
+  ExportQueued,
+  JobView as JobViewSchema,
+  WebhookAttemptView as WebhookAttemptViewSchema,
+} from "../views/job.js";
+import {
+  Account,
+  DesignGroup,
+  Font,
+  FontList,
+  LedgerEntry,
+  Preset,
+  TemplateMeta,
+  WebhookSecret,
+} from "../views/resources.js";
 import type { DesignGroupView } from "../templates/design-groups.js";
 import type { FontView } from "../templates/fonts.js";
 import type { TemplateVersionView, TemplateView } from "../templates/service.js";
 
 // ---- errors ----------------------------------------------------------------------------------
-
-/**
- * The one error shape (src/http/errors.ts). Loose: a 402 may name its cause in an added field,
- * and the health check's 503 adds `status`; a schema that stripped those would hide them.
- */
-export const ErrorBody = z.looseObject({
-  error: z.string(),
-  details: z
-    .array(z.object({ path: z.string(), message: z.string() }))
-    .optional()
-    .meta({ description: "Validation errors only: one entry per problem." }),
-});
 
 const ERRORS = {
   400: ["Invalid input, named in the message", "Invalid request body: template_id: Required"],
@@ -100,52 +104,37 @@ export const Job = JobViewSchema.loose().meta({
 });
 
 /** The contract's 202: the job was accepted and goes on; poll `poll_url`. */
-export const Accepted = z
-  .object({
-    job_id: z.string(),
-    status: JobStatus,
-    poll_url: z.string(),
-    /** Studio create-and-render: the template the design was saved as. */
-    template_id: z.string().optional(),
-  })
-  .meta({
-    description: "Accepted: the job runs in the background; poll poll_url",
-    examples: [
-      {
-        job_id: "clx8k2m4n6p8q0r2s4t6v8w0",
-        status: "pending",
-        poll_url: "/api/v1/create/clx8k2m4n6p8q0r2s4t6v8w0",
-      },
-    ],
-  });
-
-/** A Studio export (src/delivery/export.ts): queued, or done with the destination's identifiers. */
-export const ExportResult = z.looseObject({
-  ok: z.boolean(),
-  async: z.boolean(),
-  job_id: z.string(),
-  outputUrl: z.string().optional(),
-  error: z.string().optional(),
+export const Accepted = AcceptedView.meta({
+  description: "Accepted: the job runs in the background; poll poll_url",
+  examples: [
+    {
+      job_id: "clx8k2m4n6p8q0r2s4t6v8w0",
+      status: "pending",
+      poll_url: "/api/v1/create/clx8k2m4n6p8q0r2s4t6v8w0",
+    },
+  ],
 });
 
 export const Redelivered = z.object({ ok: z.literal(true), job_id: z.string() });
 
 export const WebhookAttempt = WebhookAttemptViewSchema;
 
-export const Preset = z.object({
-  preset_id: z.string(),
-  name: z.string(),
-  type: z.string(),
-  destination: z.record(z.string(), z.unknown()).meta({ description: "The destination, with its credentials masked" }),
-  created_at: Timestamp,
-  updated_at: Timestamp,
-});
-
 // ---- templates, groups, fonts, money --------------------------------------------------------
 
 // Design groups, fonts, the account, ledger entries and the webhook secret are zod views shared
 // with the published client (src/views/resources.ts).
-export { Account, DesignGroup, Font, FontList, LedgerEntry, WebhookSecret };
+export {
+  Account,
+  DesignGroup,
+  ErrorBody,
+  ExportDone,
+  ExportQueued,
+  Font,
+  FontList,
+  LedgerEntry,
+  Preset,
+  WebhookSecret,
+};
 
 /**
  * The template document as stored (docs/templates.md). Layers are described loosely: a stored
@@ -159,14 +148,7 @@ const DocumentFields = {
   layers: z.array(z.looseObject({ type: z.string(), name: z.string() })),
 };
 
-export const Template = z.object({
-  template_id: z.string(),
-  name: z.string(),
-  version: z.number().int(),
-  ...DocumentFields,
-  created_at: Timestamp,
-  updated_at: Timestamp,
-});
+export const Template = TemplateMeta.extend(DocumentFields);
 
 export const TemplateVersion = Template.omit({ updated_at: true });
 

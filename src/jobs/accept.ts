@@ -21,71 +21,23 @@ import { priceForRender } from "../billing/prices.js";
 import type { Tx } from "../db/client.js";
 import { newId } from "../db/ids.js";
 import type { Job, Template } from "../generated/prisma/client.js";
-import { SendTo } from "../delivery/destinations/index.js";
 import { deliveryColumns, prepareSendTo } from "../delivery/accept.js";
-import { HttpUrl, OutputOptions, renderBudgetProblem, type TemplateDocument } from "../templates/document.js";
-import { checkTemplateIds, getDesignGroup, MAX_GROUP_TEMPLATES } from "../templates/design-groups.js";
-import { applyModifications, Modification, ModificationError } from "../templates/modifications.js";
+import { OutputOptions, renderBudgetProblem, type TemplateDocument } from "../templates/document.js";
+import { checkTemplateIds, getDesignGroup } from "../templates/design-groups.js";
+import { applyModifications, ModificationError } from "../templates/modifications.js";
 import {
   checkFonts,
   findTemplate,
   findTemplateSnapshot,
   insertTemplate,
   prepareTemplate,
-  TemplateInput,
 } from "../templates/service.js";
 import { findLiveTemplates } from "../templates/template-repository.js";
 import { NotFoundError, ValidationError } from "../errors.js";
 import { acceptInBatch } from "./accept-batch.js";
 import { encodePaidRender, getJobById, insertJob, type PaidRender } from "./job-repository.js";
 import { announce, type JobsDeps } from "./service.js";
-
-const Modifications = z.array(Modification).max(500).default([]);
-
-/** What every job-creating request may ask for besides the render itself. */
-const Delivery = {
-  /** POSTed the final job (signed) when the render and its send_to are final. */
-  webhook_url: HttpUrl.optional(),
-  /** Where the image goes once rendered. */
-  send_to: SendTo.optional(),
-};
-
-export const CreateRenderInput = OutputOptions.extend({
-  template_id: z.string().min(1).max(100),
-  modifications: Modifications,
-  ...Delivery,
-});
-export type CreateRenderInput = z.infer<typeof CreateRenderInput>;
-
-export const StudioRenderInput = OutputOptions.extend({
-  /** The design to save as a template: a template document, optionally with a name. */
-  design: TemplateInput,
-  modifications: Modifications,
-  ...Delivery,
-});
-export type StudioRenderInput = z.infer<typeof StudioRenderInput>;
-
-export const GroupRenderInput = OutputOptions.extend({
-  design_group_id: z.string().min(1).max(100).optional(),
-  template_ids: z.array(z.string().min(1).max(100)).min(1).max(MAX_GROUP_TEMPLATES).optional(),
-  modifications: Modifications,
-  /** One event when the whole group is final. */
-  webhook_url: HttpUrl.optional(),
-  // Refused rather than ignored: send_to state is one per job (send_to_status, its result, one
-  // deliver-queue entry sending one file), and a group has one output per template; delivering
-  // them would need per-item delivery state and retries that do not resend what already arrived.
-  // Until then a client asking for it learns at once, before anything is charged.
-  send_to: z
-    .never({
-      error:
-        "send_to is not supported on design groups; use webhook_url (one event listing every output) or render each template with POST /api/v1/create",
-    })
-    .optional(),
-}).refine((v) => (v.design_group_id === undefined) !== (v.template_ids === undefined), {
-  message: "give either design_group_id or template_ids",
-  path: ["design_group_id"],
-});
-export type GroupRenderInput = z.infer<typeof GroupRenderInput>;
+import { CreateRenderInput, GroupRenderInput, Modification, StudioRenderInput } from "../views/requests.js";
 
 export interface AcceptOptions {
   /** The client's Idempotency-Key, if it sent one. */

@@ -1,6 +1,5 @@
 // Design groups: a named set of the organisation's templates rendered together with one set of
 // modifications (one campaign in square, story and banner sizes).
-import { z } from "zod";
 import type { Prisma } from "../db/client.js";
 import { newId } from "../db/ids.js";
 import type { Page, PageQuery } from "../db/pagination.js";
@@ -14,14 +13,7 @@ import {
   softDeleteDesignGroup,
   updateDesignGroupRow,
 } from "./template-repository.js";
-
-export const MAX_GROUP_TEMPLATES = 20;
-
-export const DesignGroupInput = z.object({
-  name: z.string().min(1).max(200),
-  template_ids: z.array(z.string().min(1).max(100)).min(1).max(MAX_GROUP_TEMPLATES),
-});
-export type DesignGroupInput = z.infer<typeof DesignGroupInput>;
+import { DesignGroupInput } from "../views/requests.js";
 
 export interface DesignGroupView {
   design_group_id: string;

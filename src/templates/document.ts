@@ -37,20 +37,20 @@ const Size = z
 const Unit = z.number().min(0).max(1);
 export const HttpUrl = z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).max(4096);
 
-const GradientStop = z.object({ color: Color, offset: Unit });
+export const GradientStop = z.object({ color: Color, offset: Unit });
 /** A linear gradient; angle in degrees like CSS (0 = bottom to top, 90 = left to right). */
 export const LinearGradient = z.object({
   type: z.literal("linear_gradient"),
   angle: z.number().finite().default(180),
   stops: z.array(GradientStop).min(2).max(16),
 });
-const BackgroundImage = z.object({
+export const BackgroundImage = z.object({
   type: z.literal("image"),
   image_url: HttpUrl,
   fit: z.enum(["cover", "contain", "fill"]).default("cover"),
 });
 /** Canvas background: a colour, a linear gradient, or an image. */
-const Background = z.union([Color, LinearGradient, BackgroundImage]);
+export const Background = z.union([Color, LinearGradient, BackgroundImage]);
 
 // Everything a layer of any type has: a unique name (the key modifications use), a box,
 // opacity, a rotation around the box's centre (degrees, clockwise), and hidden.
@@ -101,7 +101,7 @@ export const TextLayer = LayerBase.extend({
   text_transform: z.enum(["none", "uppercase", "lowercase"]).default("none"),
 });
 
-const ImageLayer = LayerBase.extend({
+export const ImageLayer = LayerBase.extend({
   type: z.literal("image"),
   // Absent: the layer shows `placeholder_color` until a modification supplies an image.
   image_url: HttpUrl.optional(),

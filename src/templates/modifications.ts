@@ -1,28 +1,7 @@
 // A render request's modifications: per-layer overrides by layer name, applied to a copy of the
 // template document. Unknown names and properties that do not fit the layer are client errors.
-import { z } from "zod";
-import { Color, FontWeight, HttpUrl, TemplateDocument, type Layer } from "./document.js";
-
-export const Modification = z
-  .object({
-    name: z.string().min(1),
-    /** Text layers: the text. */
-    text: z.string().max(10_000).optional(),
-    /** Image layers: the picture. */
-    image_url: HttpUrl.optional(),
-    /** Text: text colour. Rect, ellipse: fill. */
-    color: Color.optional(),
-    /** Text: the box's background colour. Rect, ellipse: fill (same as color). */
-    background: Color.optional(),
-    hide: z.boolean().optional(),
-    /** Text layers. With auto_fit this is the largest size tried. */
-    font_size: z.number().min(1).max(1000).optional(),
-    font_family: z.string().min(1).max(100).optional(),
-    font_weight: FontWeight.optional(),
-    opacity: z.number().min(0).max(1).optional(),
-  })
-  .strict();
-export type Modification = z.infer<typeof Modification>;
+import { TemplateDocument, type Layer } from "./document.js";
+import { Modification } from "../views/requests.js";
 
 export class ModificationError extends Error {
   constructor(

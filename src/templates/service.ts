@@ -1,7 +1,6 @@
 // Saved templates of an organisation: create, read, list, update (each update is a new version),
 // delete (hidden from new jobs; jobs already accepted keep their snapshot). Another
 // organisation's template reads as not found.
-import { z } from "zod";
 import type { Prisma, Tx } from "../db/client.js";
 import { newId } from "../db/ids.js";
 import type { Page, PageQuery } from "../db/pagination.js";
@@ -19,13 +18,7 @@ import {
   listLiveTemplates,
   softDeleteTemplate,
 } from "./template-repository.js";
-
-/** The body of POST/PUT /api/v1/templates: the document plus an optional display name. */
-export const TemplateInput = z.intersection(
-  z.object({ name: z.string().min(1).max(200).optional() }),
-  TemplateDocument,
-);
-export type TemplateInput = z.infer<typeof TemplateInput>;
+import { TemplateInput } from "../views/requests.js";
 
 export interface TemplateView extends TemplateDocument {
   template_id: string;

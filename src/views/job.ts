@@ -62,3 +62,40 @@ export const WebhookAttemptView = z.object({
   error: z.string().nullable(),
   created_at: z.string(),
 });
+
+/** The contract's 202: the job was accepted and goes on; poll `poll_url` (a path on the API). */
+export const Accepted = z.object({
+  job_id: z.string(),
+  /** `pending` when just accepted; a sync wait that ran out answers the job's status at that moment. */
+  status: JobStatus,
+  poll_url: z.string(),
+  /** Studio create-and-render: the template the design was saved as. */
+  template_id: z.string().optional(),
+});
+
+/** A Studio export that was queued (202): only the job id is known yet. */
+export const ExportQueued = z.object({ ok: z.literal(true), async: z.literal(true), job_id: z.string() });
+
+/**
+ * A Studio export that finished within the wait (200): `ok` false with `error` when the render or
+ * the send failed; otherwise the destination's identifiers beside `outputUrl` (loose: a
+ * destination may name others).
+ */
+export const ExportDone = z.looseObject({
+  ok: z.boolean(),
+  async: z.literal(false),
+  job_id: z.string(),
+  outputUrl: z.string().optional(),
+  error: z.string().optional(),
+  /** Dropbox. */
+  dropbox_file_id: z.string().optional(),
+  /** Dropbox. */
+  dropbox_path: z.string().optional(),
+  /** GFcrew. */
+  gfcrew_id: z.string().optional(),
+  /** Webhook: the receiver's HTTP status. */
+  delivery_status: z.string().optional(),
+});
+
+/** The Studio export answer: branch on `async`, as the contract says. */
+export const ExportResult = z.discriminatedUnion("async", [ExportQueued, ExportDone]);

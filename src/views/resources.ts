@@ -5,7 +5,7 @@
 import { z } from "zod";
 
 /** An instant, as the API writes it: ISO 8601 in UTC with milliseconds. */
-export const Timestamp = z.string().meta({ format: "date-time", examples: ["2026-06-12T14:00:00.000Z"] });
+const Timestamp = z.string().meta({ format: "date-time", examples: ["2026-06-12T14:00:00.000Z"] });
 
 export const WebhookSecret = z.object({
   webhook_secret: z.string(),
@@ -54,4 +54,26 @@ export const LedgerEntry = z.object({
   job_id: z.string().nullable(),
   note: z.string().nullable(),
   created_at: Timestamp,
+});
+
+/** A saved Send-To destination; its credentials are masked (`"access_token":"sl.t…6789"`). */
+export const Preset = z.object({
+  preset_id: z.string(),
+  name: z.string(),
+  type: z.enum(["dropbox", "webhook", "gfcrew"]),
+  destination: z.record(z.string(), z.unknown()).meta({ description: "The destination, with its credentials masked" }),
+  created_at: Timestamp,
+  updated_at: Timestamp,
+});
+
+/**
+ * What a saved template adds to its document (`GET /api/v1/templates/:id`). The document's own
+ * fields are src/templates/document.ts's, with every default filled in.
+ */
+export const TemplateMeta = z.object({
+  template_id: z.string(),
+  name: z.string(),
+  version: z.number().int(),
+  created_at: Timestamp,
+  updated_at: Timestamp,
 });

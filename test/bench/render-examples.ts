@@ -11,7 +11,8 @@ import path from "node:path";
 import sharp from "sharp";
 import { renderTemplate } from "../../src/render/index.js";
 import { TemplateDocument, type OutputFormat } from "../../src/templates/document.js";
-import { applyModifications, type Modification } from "../../src/templates/modifications.js";
+import { applyModifications } from "../../src/templates/modifications.js";
+import { Modification } from "../../src/views/requests.js";
 
 const here = import.meta.dirname;
 const outDir = path.join(here, "../fixtures/examples");

@@ -6,19 +6,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { IdempotencyConflictError } from "../../src/billing/idempotency.js";
 import { fundOrganization, setOrganizationStatus } from "../../src/billing/organizations.js";
 import type { RenderQueue } from "../../src/queue/render-queue.js";
-import {
-  createGroupRender,
-  createRender,
-  CreateRenderInput,
-  createStudioRender,
-  GroupRenderInput,
-  StudioRenderInput,
-} from "../../src/jobs/accept.js";
+import { createGroupRender, createRender, createStudioRender } from "../../src/jobs/accept.js";
 import { AccountSuspendedError, InsufficientBalanceError } from "../../src/billing/errors.js";
 import { NotFoundError, ValidationError } from "../../src/errors.js";
 import { deleteTemplate } from "../../src/templates/service.js";
 import { recordOrgEvents, smallTemplate, startDomain, type Domain } from "../helpers/domain.js";
 import { expectLedgerBalanced } from "../helpers/ledger.js";
+import { CreateRenderInput, GroupRenderInput, StudioRenderInput } from "../../src/views/requests.js";
 
 let domain: Domain;
 beforeAll(async () => {

@@ -22,10 +22,11 @@ import {
   setOrganizationStatus,
   showOrganization,
 } from "../../src/billing/organizations.js";
-import { createGroupRender, createRender, CreateRenderInput, GroupRenderInput } from "../../src/jobs/accept.js";
+import { createGroupRender, createRender } from "../../src/jobs/accept.js";
 import { markComplete, markFailed, markProcessing } from "../../src/jobs/transitions.js";
 import { startDomain, type Domain } from "../helpers/domain.js";
 import { expectLedgerBalanced } from "../helpers/ledger.js";
+import { CreateRenderInput, GroupRenderInput } from "../../src/views/requests.js";
 
 let domain: Domain;
 beforeAll(async () => {

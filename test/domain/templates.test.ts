@@ -3,7 +3,7 @@
 // template afterwards, deletes hide without destroying, and another organisation's rows do not
 // exist.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createGroupRender, createRender, CreateRenderInput, GroupRenderInput } from "../../src/jobs/accept.js";
+import { createGroupRender, createRender } from "../../src/jobs/accept.js";
 import { NotFoundError, ValidationError } from "../../src/errors.js";
 import {
   createDesignGroup,
@@ -21,7 +21,6 @@ import {
   getTemplate,
   listTemplates,
   listTemplateVersions,
-  TemplateInput,
   templateView,
   updateTemplate,
 } from "../../src/templates/service.js";
@@ -33,6 +32,7 @@ import {
 } from "../../src/templates/template-repository.js";
 import { smallTemplate, startDomain, type Domain } from "../helpers/domain.js";
 import { expectLedgerBalanced } from "../helpers/ledger.js";
+import { CreateRenderInput, GroupRenderInput, TemplateInput } from "../../src/views/requests.js";
 
 let domain: Domain;
 beforeAll(async () => {

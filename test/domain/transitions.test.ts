@@ -3,10 +3,11 @@
 // failure refunds exactly once however often and however concurrently it is reported; a late
 // duplicate on a final job changes nothing and announces nothing; a group job follows its items.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createGroupRender, createRender, CreateRenderInput, GroupRenderInput } from "../../src/jobs/accept.js";
+import { createGroupRender, createRender } from "../../src/jobs/accept.js";
 import { markComplete, markFailed, markProcessing } from "../../src/jobs/transitions.js";
 import { recordOrgEvents, startDomain, type Domain } from "../helpers/domain.js";
 import { expectLedgerBalanced } from "../helpers/ledger.js";
+import { CreateRenderInput, GroupRenderInput } from "../../src/views/requests.js";
 
 let domain: Domain;
 beforeAll(async () => {

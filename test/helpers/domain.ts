@@ -16,8 +16,9 @@ import type { EventBus } from "../../src/events/bus.js";
 import type { Template } from "../../src/generated/prisma/client.js";
 import type { JobView } from "../../src/jobs/view.js";
 import { createLogger } from "../../src/logger.js";
-import { createTemplate, TemplateInput } from "../../src/templates/service.js";
+import { createTemplate } from "../../src/templates/service.js";
 import { cleanQueuePrefix } from "./infra.js";
+import { TemplateInput } from "../../src/views/requests.js";
 
 export interface Domain {
   ctx: AppContext;

@@ -2,7 +2,7 @@
 // (https://www.dropbox.com/developers/documentation/http/documentation#files-upload) with the
 // caller's access token; the answer's file id and path become the delivery's identifiers.
 import { posix } from "node:path";
-import { z } from "zod";
+import type { DropboxSendTo } from "../../views/send-to.js";
 import { isSuccess, parseRetryAfter, redirectNote, retryableStatus } from "../outbound.js";
 import {
   DestinationError,
@@ -17,24 +17,6 @@ import {
 const DEFAULT_DROPBOX_CONTENT_URL = "https://content.dropboxapi.com";
 /** Dropbox's limit for a single /2/files/upload call (larger files need upload sessions). */
 const DROPBOX_MAX_UPLOAD_BYTES = 150 * 1024 * 1024;
-
-export const DropboxSendTo = z.object({
-  type: z.literal("dropbox"),
-  access_token: z.string().min(1).max(4096),
-  /** A folder (the file name is appended) or a full file path ending with the file's extension. */
-  path: z
-    .string()
-    .min(1)
-    .max(1000)
-    .startsWith("/", 'must start with "/"')
-    .refine(
-      (p) => !Array.from(p).some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f),
-      "must not contain control characters",
-    ),
-  mode: z.enum(["add", "overwrite"]).default("add"),
-  autorename: z.boolean().optional(),
-});
-export type DropboxSendTo = z.infer<typeof DropboxSendTo>;
 
 /** `path` when it already names a file with the file's extension, else `path/filename`. */
 export function dropboxTargetPath(path: string, filename: string): string {

@@ -15,9 +15,8 @@
 //
 // A 2xx answer is a delivery; if it is JSON with an `id` (string or number) that becomes
 // identifiers.gfcrew_id. 408/429/5xx are retryable, other statuses not.
-import { z } from "zod";
 import { displayUrl } from "../../net/guarded-http.js";
-import { HttpUrl } from "../../templates/document.js";
+import type { GfcrewSendTo } from "../../views/send-to.js";
 import { isSuccess, redirectNote } from "../outbound.js";
 import {
   headerSafe,
@@ -29,15 +28,6 @@ import {
   type DestinationResult,
   type SendFileOptions,
 } from "./destination.js";
-
-export const GfcrewSendTo = z.object({
-  type: z.literal("gfcrew"),
-  endpoint: HttpUrl,
-  api_key: z.string().min(1).max(4096),
-  project: z.string().min(1).max(200).optional(),
-  tags: z.array(z.string().min(1).max(100)).max(50).optional(),
-});
-export type GfcrewSendTo = z.infer<typeof GfcrewSendTo>;
 
 function gfcrewMetadata(dest: GfcrewSendTo, file: DeliveryFile): Record<string, unknown> {
   const m = file.metadata;

@@ -8,9 +8,8 @@
 // them; signing that lossy string instead would leave the replaced bytes unauthenticated, and
 // `standardwebhooks` also JSON-parses the body it verified. A JSON body is plain ASCII: every
 // verifier hashes exactly the bytes we sent and signed. See docs/delivery.md#send_to.
-import { z } from "zod";
 import { displayUrl } from "../../net/guarded-http.js";
-import { HttpUrl } from "../../templates/document.js";
+import type { WebhookSendTo } from "../../views/send-to.js";
 import { isSuccess, redirectNote } from "../outbound.js";
 import { webhookHeaders } from "../signing.js";
 import {
@@ -22,12 +21,6 @@ import {
   type DestinationResult,
   type SendFileOptions,
 } from "./destination.js";
-
-export const WebhookSendTo = z.object({
-  type: z.literal("webhook"),
-  url: HttpUrl,
-});
-export type WebhookSendTo = z.infer<typeof WebhookSendTo>;
 
 /** The `type` of the image message, beside the job events' `render.completed` etc. */
 const IMAGE_MESSAGE_TYPE = "render.image";

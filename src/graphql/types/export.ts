@@ -1,12 +1,13 @@
 // exportDesign: render a saved template or a design and send it to one destination, the domain
 // call behind POST /api/v1/studio/export/* (src/delivery/export.ts). Its input is derived from the
 // routes' schema (ExportRequest); the destination is a send_to, as JSON.
-import { SendTo } from "../../delivery/destinations/index.js";
-import { exportDesign, ExportRequest, type ExportResult } from "../../delivery/export.js";
+import { SendTo } from "../../views/send-to.js";
+import { exportDesign, type ExportResult } from "../../delivery/export.js";
 import { builder, principalOf } from "../builder.js";
 import { fromGraphQLInput, idempotencyKeyArg, parseInput, zodInputFields } from "../inputs.js";
 import { CREATE_JOB_ERRORS } from "./errors.js";
 import "./render-inputs.js";
+import { ExportRequest } from "../../views/requests.js";
 
 const ExportDesignInputRef = builder.inputType("ExportDesignInput", {
   fields: (t) => ({

@@ -2,9 +2,9 @@
 // from the domain's schemas (src/templates/document.ts, src/templates/modifications.ts) rather
 // than restated. Importing this module maps those schemas for derived inputs (src/graphql/inputs.ts).
 import { FontWeight, OutputOptions } from "../../templates/document.js";
-import { Modification } from "../../templates/modifications.js";
 import { builder } from "../builder.js";
 import { mapZodType, zodInputFields } from "../inputs.js";
+import { Modification } from "../../views/requests.js";
 
 const OutputFormatSchema = OutputOptions.shape.format.unwrap();
 

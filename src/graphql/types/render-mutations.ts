@@ -3,20 +3,14 @@
 // createDesignGroup (POST /api/v1/design-groups/create). Their inputs are derived from the same
 // zod schemas the routes validate with and parsed by them; each answers at once with the pending
 // job (a replayed idempotency key: the job the first request created, as it is now).
-import {
-  createGroupRender,
-  createRender,
-  CreateRenderInput,
-  createStudioRender,
-  GroupRenderInput,
-  StudioRenderInput,
-} from "../../jobs/accept.js";
+import { createGroupRender, createRender, createStudioRender } from "../../jobs/accept.js";
 import { viewOf } from "../../jobs/service.js";
 import { builder, principalOf } from "../builder.js";
 import { fromGraphQLInput, idempotencyKeyArg, parseInput, zodInputFields } from "../inputs.js";
 import { CREATE_JOB_ERRORS } from "./errors.js";
 import { JobRef } from "./job.js";
 import "./render-inputs.js";
+import { CreateRenderInput, GroupRenderInput, StudioRenderInput } from "../../views/requests.js";
 
 const CreateRenderInputRef = builder.inputType("CreateRenderInput", {
   fields: (t) =>

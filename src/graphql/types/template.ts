@@ -6,7 +6,6 @@ import {
   deleteTemplate,
   getTemplate,
   listTemplates,
-  TemplateInput,
   templateView,
   updateTemplate,
   type TemplateView,
@@ -14,6 +13,7 @@ import {
 import { builder, principalOf } from "../builder.js";
 import { pageArgs, toConnection } from "../connections.js";
 import { parseInput } from "../inputs.js";
+import { TemplateInput } from "../../views/requests.js";
 
 const TemplateRef = builder.objectRef<TemplateView>("Template").implement({
   description: "A saved template. Mirrors GET /api/v1/templates/:id.",

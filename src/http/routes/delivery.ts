@@ -4,15 +4,16 @@ import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
 import type { AppContext } from "../../context.js";
-import { DirectSendTo, SEND_TO_TYPES, SendTo } from "../../delivery/destinations/index.js";
-import { exportDesign, ExportRequest } from "../../delivery/export.js";
+import { SEND_TO_TYPES, SendTo } from "../../views/send-to.js";
+import { exportDesign } from "../../delivery/export.js";
 import { createPreset, deletePreset, getPreset, listPresets, updatePreset } from "../../delivery/presets.js";
 import { listWebhookAttempts, redeliverWebhook } from "../../delivery/webhook-events.js";
 import { rotateWebhookSecret, webhookSecretView } from "../../delivery/webhook-secrets.js";
 import { principalOf } from "../auth.js";
 import { idempotencyKeyOf } from "../idempotency-key.js";
 import {
-  ExportResult,
+  ExportDone,
+  ExportQueued,
   JSON_BODY_ERRORS,
   keyedErrors,
   list,
@@ -22,11 +23,10 @@ import {
   WebhookAttempt,
   WebhookSecret,
 } from "../responses.js";
+import { ExportRequest, PresetInput } from "../../views/requests.js";
 
 const JobParams = z.object({ job_id: z.string().max(100) });
 const PresetParams = z.object({ preset_id: z.string().max(100) });
-const PresetInput = z.object({ name: z.string().min(1).max(200), destination: DirectSendTo });
-
 type ExportBody = ExportRequest & Record<string, unknown>;
 
 // One route per send_to type; its body: what to render, plus that destination's fields (its
@@ -181,8 +181,8 @@ export const deliveryRoutes =
             tags: ["Studio export"],
             body: Body,
             response: {
-              200: ExportResult.meta({ description: "Rendered and sent (ok false with error when either failed)" }),
-              202: ExportResult.meta({
+              200: ExportDone.meta({ description: "Rendered and sent (ok false with error when either failed)" }),
+              202: ExportQueued.meta({
                 description: "Queued: poll the job or await its webhook",
                 examples: [{ ok: true, async: true, job_id: "clx8k2m4n6p8q0r2s4t6v8w0" }],
               }),

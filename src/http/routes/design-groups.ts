@@ -7,7 +7,6 @@ import { PageQuery } from "../../db/pagination.js";
 import {
   createDesignGroup,
   deleteDesignGroup,
-  DesignGroupInput,
   designGroupView,
   getDesignGroup,
   listDesignGroups,
@@ -15,6 +14,7 @@ import {
 } from "../../templates/design-groups.js";
 import { principalOf } from "../auth.js";
 import { DesignGroup, JSON_BODY_ERRORS, keyedErrors, NoContent, page } from "../responses.js";
+import { DesignGroupInput } from "../../views/requests.js";
 
 const tags = ["Design groups"];
 

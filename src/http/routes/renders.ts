@@ -5,21 +5,14 @@ import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
 import type { AppContext } from "../../context.js";
-import {
-  createGroupRender,
-  createRender,
-  CreateRenderInput,
-  createStudioRender,
-  GroupRenderInput,
-  StudioRenderInput,
-  type Accepted,
-} from "../../jobs/accept.js";
+import { createGroupRender, createRender, createStudioRender, type Accepted } from "../../jobs/accept.js";
 import { getJob, viewOf } from "../../jobs/service.js";
 import type { JobStatus } from "../../jobs/view.js";
 import { waitForFinal } from "../../jobs/watch.js";
 import { principalOf } from "../auth.js";
 import { idempotencyKeyOf } from "../idempotency-key.js";
 import { Accepted as AcceptedBody, Job, JSON_BODY_ERRORS, keyedErrors } from "../responses.js";
+import { CreateRenderInput, GroupRenderInput, StudioRenderInput } from "../../views/requests.js";
 
 // A render is refused before anything is created: bad input, an unknown template (404), no money
 // (402), a reused Idempotency-Key (422).

@@ -10,13 +10,13 @@ import {
   getTemplate,
   listTemplates,
   listTemplateVersions,
-  TemplateInput,
   templateVersionView,
   templateView,
   updateTemplate,
 } from "../../templates/service.js";
 import { principalOf } from "../auth.js";
 import { JSON_BODY_ERRORS, keyedErrors, list, NoContent, page, Template, TemplateVersion } from "../responses.js";
+import { TemplateInput } from "../../views/requests.js";
 
 const tags = ["Templates"];
 
