@@ -10,6 +10,7 @@ import { deliverSendTo } from "../src/delivery/deliver.js";
 import { sweepOnce, type RetentionDeps } from "../src/storage/retention.js";
 import { smallTemplate } from "./helpers/domain.js";
 import { startStack, waitForFinal, type Stack } from "./helpers/stack.js";
+import { until } from "./helpers/wait.js";
 
 // Far past anything another test file could backdate a job by, so one sweep here touches only ours.
 const DAYS = 900;
@@ -203,5 +204,25 @@ describe("retention with signed links", () => {
     expect(await fetchJson(view.output_url)).toMatchObject({ status: 410, body: EXPIRED });
     const bare = view.output_url.split("?")[0];
     expect(await fetchJson(bare)).toMatchObject({ status: 403, body: { error: "signature missing" } });
+  });
+});
+
+describe("the sweeper in a worker process", () => {
+  let swept: Stack;
+  afterAll(() => swept?.stop());
+
+  it("runs by itself every OUTPUT_RETENTION_INTERVAL_MS when OUTPUT_RETENTION_DAYS is set", async () => {
+    swept = await startStack({ OUTPUT_RETENTION_DAYS: String(DAYS), OUTPUT_RETENTION_INTERVAL_MS: "1000" });
+    const { apiKey: key } = await swept.createOrg(100);
+    const tpl = (await swept.api(key, "POST", "/api/v1/templates", smallTemplate())).body.template_id;
+    const old = await render(swept, key, tpl);
+    await age(swept, old.job_id, DAYS + 1);
+    const view = await until(
+      async () => (await swept.api(key, "GET", `/api/v1/create/${old.job_id}`)).body,
+      (body) => typeof body?.output_expired_at === "string",
+      { what: "the sweeper to delete the old output" },
+    );
+    expect(view.output_url).toBe(old.output_url);
+    expect(await stored(swept, old.job_id)).toBe(false);
   });
 });
