@@ -14,6 +14,8 @@ import { startReconciler } from "./queue/reconciler.js";
 import { RenderQueue } from "./queue/render-queue.js";
 import { checkRedis, createRedis } from "./redis.js";
 import { openLocalDiskStorage } from "./storage/storage.js";
+import { createOutputLinks } from "./storage/output-links.js";
+import { startRetentionSweeper } from "./storage/retention.js";
 import type { RenderWorker } from "./workers/render-worker.js";
 import type { DeliverWorker } from "./workers/deliver-worker.js";
 import { parseRetrySchedule } from "./delivery/retry-schedule.js";
@@ -72,6 +74,7 @@ export async function createContext(
   });
   deliverQueue.queue.on("error", (err) => logger.warn({ err: err.message }, "deliver queue error"));
   const secretsKey = await loadSecretsKey(config);
+  const storage = await openLocalDiskStorage(config.STORAGE_DIR, (msg) => logger.warn(msg));
   if (opts.migrate) {
     // With the schema migrations: webhook secrets a version before encryption stored in plaintext.
     const encrypted = await encryptLegacyWebhookSecrets(db.prisma, secretsKey);
@@ -89,7 +92,8 @@ export async function createContext(
     secretsKey,
     webhookSchedule,
     events: new EventBus(redis, config.QUEUE_PREFIX),
-    storage: await openLocalDiskStorage(config.STORAGE_DIR, config.PUBLIC_BASE_URL, (msg) => logger.warn(msg)),
+    storage,
+    outputLinks: createOutputLinks({ config, storage, secretsKey }),
     prices: priceTable(config),
     limits: createRateLimits(redis, {
       prefix: config.QUEUE_PREFIX,
@@ -108,6 +112,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<App> {
   let worker: RenderWorker | null = null;
   let deliverWorker: DeliverWorker | null = null;
   let reconciler: { stop: () => Promise<void> } | null = null;
+  let retention: { stop: () => Promise<void> } | null = null;
   let stopping: Promise<void> | null = null;
 
   return {
@@ -129,6 +134,9 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<App> {
           },
           config.RECONCILE_INTERVAL_MS,
         );
+        // Beside the reconciler, on the worker side: any number of workers may sweep at once.
+        if (config.OUTPUT_RETENTION_DAYS !== undefined)
+          retention = startRetentionSweeper(ctx, config.OUTPUT_RETENTION_DAYS, config.OUTPUT_RETENTION_INTERVAL_MS);
       }
       if (!server) return null;
       return server.listen({ port: config.PORT, host: config.HOST });
@@ -137,7 +145,13 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<App> {
       stopping ??= (async () => {
         const bound = new Promise<void>((resolve) => setTimeout(resolve, config.SHUTDOWN_TIMEOUT_MS).unref());
         await Promise.race([
-          Promise.all([server?.close(), worker?.close(), deliverWorker?.close(), reconciler?.stop()]),
+          Promise.all([
+            server?.close(),
+            worker?.close(),
+            deliverWorker?.close(),
+            reconciler?.stop(),
+            retention?.stop(),
+          ]),
           bound.then(() => ctx.logger.warn("shutdown bound reached; closing with work in flight")),
         ]);
         await worker?.close(true).catch(() => {});

@@ -29,6 +29,23 @@ const ConfigSchema = z
       .regex(/^[A-Za-z0-9_.:-]+$/, "letters, digits and _ . : - only")
       .default("templified"),
     STORAGE_DIR: z.string().min(1).default("./data/renders"),
+    /**
+     * How output_url links are made: `public` (the unguessable key is the capability, links never
+     * expire) or `signed` (links carry an expiry and a signature: S3 presigned URLs, or the API's
+     * own HMAC-signed /renders links on local disk).
+     */
+    OUTPUT_LINKS: z.enum(["public", "signed"]).default("public"),
+    /** How long a signed link works after the view that carried it was made. At most 7 days (S3's limit). */
+    OUTPUT_LINK_TTL_SECONDS: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(604_800, "at most 604800 (7 days, the longest an S3 presigned URL lives)")
+      .default(604_800),
+    /** Outputs of jobs completed longer ago than this many days are deleted from storage. Unset: kept forever. */
+    OUTPUT_RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).optional(),
+    /** How often the retention sweep runs (when OUTPUT_RETENTION_DAYS is set). */
+    OUTPUT_RETENTION_INTERVAL_MS: z.coerce.number().int().min(1000).default(3_600_000),
     ALLOW_PRIVATE_NETWORKS: bool.default(false),
     /** Render jobs in flight per worker process: downloading their images, waiting for a CPU slot or rendering. */
     RENDER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),

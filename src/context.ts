@@ -10,6 +10,7 @@ import type { Sql } from "./db/sql.js";
 import type { EventBus } from "./events/bus.js";
 import type { DeliverQueue } from "./queue/deliver-queue.js";
 import type { RenderQueue } from "./queue/render-queue.js";
+import type { OutputLinks } from "./storage/output-links.js";
 import type { Storage } from "./storage/storage.js";
 
 export interface AppContext {
@@ -28,6 +29,8 @@ export interface AppContext {
   webhookSchedule: number[];
   events: EventBus;
   storage: Storage;
+  /** Makes output_url links (public or signed, OUTPUT_LINKS) and checks signed ones. */
+  outputLinks: OutputLinks;
   prices: PriceTable;
   limits: RateLimits;
 }

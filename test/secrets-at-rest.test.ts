@@ -227,7 +227,7 @@ describe("files on disk are the service user's alone", () => {
 
   it("stored renders and fonts are 0600 in 0700 directories", async () => {
     const root = path.join(dir, "data", "renders");
-    const storage = await openLocalDiskStorage(root, "http://localhost");
+    const storage = await openLocalDiskStorage(root);
     await storage.put("clx_abcdefghij01.png", Buffer.from("png bytes"));
     await storage.put("fonts/fnt_abcdefghij01.ttf", Buffer.from("font bytes"));
     expect(await mode(path.join(dir, "data"))).toBe(0o700); // a parent it created, too
@@ -242,7 +242,7 @@ describe("files on disk are the service user's alone", () => {
     const root = path.join(dir, "old-renders");
     await mkdir(root);
     await chmod(root, 0o755);
-    await openLocalDiskStorage(root, "http://localhost");
+    await openLocalDiskStorage(root);
     expect(await mode(root)).toBe(0o700);
   });
 

@@ -10,9 +10,9 @@ export type WebSocketConstructor = new (url: string, protocols?: string | string
 /** Every field of the GraphQL `Job`, so the REST body can be rebuilt from one event. */
 const JOB_STATUS_SUBSCRIPTION = `subscription TemplifiedJobStatus($id: ID!) {
   jobStatus(jobId: $id) {
-    id status templateId designGroupId outputUrl outputUrls renderMs error createdAt completedAt
+    id status templateId designGroupId outputUrl outputUrls outputExpiredAt renderMs error createdAt completedAt
     sendToStatus sendToError sendToResult
-    items { id templateId status outputUrl renderMs error }
+    items { id templateId status outputUrl renderMs error outputExpiredAt }
   }
 }`;
 
@@ -23,6 +23,7 @@ export interface GraphQLJob {
   designGroupId?: string | null;
   outputUrl?: string | null;
   outputUrls?: string[] | null;
+  outputExpiredAt?: string | null;
   renderMs?: number | null;
   error?: string | null;
   createdAt: string;
@@ -38,6 +39,7 @@ export interface GraphQLJob {
         outputUrl?: string | null;
         renderMs?: number | null;
         error?: string | null;
+        outputExpiredAt?: string | null;
       }[]
     | null;
 }
@@ -55,6 +57,7 @@ export function jobFromGraphQL(g: GraphQLJob): Job {
     ...(g.designGroupId != null ? { design_group_id: g.designGroupId } : {}),
     ...(g.outputUrl != null ? { output_url: g.outputUrl } : {}),
     ...(g.outputUrls != null ? { output_urls: g.outputUrls } : {}),
+    ...(g.outputExpiredAt != null ? { output_expired_at: g.outputExpiredAt } : {}),
     ...(g.renderMs != null ? { render_ms: g.renderMs } : {}),
     ...(g.error != null ? { error: g.error } : {}),
     created_at: g.createdAt,
@@ -71,6 +74,7 @@ export function jobFromGraphQL(g: GraphQLJob): Job {
             output_url: i.outputUrl ?? null,
             render_ms: i.renderMs ?? null,
             error: i.error ?? null,
+            ...(i.outputExpiredAt != null ? { output_expired_at: i.outputExpiredAt } : {}),
           })),
         }
       : {}),

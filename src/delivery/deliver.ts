@@ -8,6 +8,7 @@ import type { Prisma } from "../db/client.js";
 import { newId } from "../db/ids.js";
 import type { Job } from "../generated/prisma/client.js";
 import type { DeliverQueue } from "../queue/deliver-queue.js";
+import { outputExpiredMessage } from "../storage/retention.js";
 import type { Storage } from "../storage/storage.js";
 import { decryptSecret } from "./crypto.js";
 import {
@@ -30,7 +31,10 @@ export interface DeliveryDeps {
   logger: Logger;
   deliverQueue: DeliverQueue;
   secretsKey: Buffer;
-  config: Pick<Config, "ALLOW_PRIVATE_NETWORKS" | "DELIVERY_TIMEOUT_MS" | "DROPBOX_CONTENT_URL">;
+  config: Pick<
+    Config,
+    "ALLOW_PRIVATE_NETWORKS" | "DELIVERY_TIMEOUT_MS" | "DROPBOX_CONTENT_URL" | "OUTPUT_RETENTION_DAYS"
+  >;
 }
 
 /** This attempt of one queue entry, and how many BullMQ allows. */
@@ -45,6 +49,25 @@ export class RetryableDeliveryError extends Error {
     readonly retryAfterMs: number | null = null,
   ) {
     super(message);
+  }
+}
+
+/** The output is gone (retention); final, never retried. */
+class OutputExpiredError extends Error {}
+
+/**
+ * The output's bytes. A missing object is the retention sweep having deleted it meanwhile (the
+ * sweep deletes before it marks the row): said as such, not as a file-system error.
+ */
+async function readOutput(deps: DeliveryDeps, key: string): Promise<Buffer> {
+  try {
+    return await deps.storage.read(key);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT")
+      throw new OutputExpiredError(
+        `${outputExpiredMessage(deps.config.OUTPUT_RETENTION_DAYS)} (or otherwise missing from storage)`,
+      );
+    throw err;
   }
 }
 
@@ -79,8 +102,11 @@ export async function deliverSendTo(
   }
   let outcome: { status: "delivered"; result: Record<string, string> } | { status: "failed"; error: string };
   try {
+    // Retention deleted the output (a send_to owed for longer than OUTPUT_RETENTION_DAYS, or sent
+    // again after): nothing to send, and the failure says why instead of a storage error.
+    if (job.outputDeletedAt) throw new OutputExpiredError(outputExpiredMessage(deps.config.OUTPUT_RETENTION_DAYS));
     const dest = await destinationOf(deps, job);
-    const bytes = await deps.storage.read(job.outputKey);
+    const bytes = await readOutput(deps, job.outputKey);
     const format = job.format === "jpeg" ? "jpeg" : job.format;
     const { identifiers } = await sendFile(
       dest,

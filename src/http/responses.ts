@@ -38,7 +38,15 @@ const ERRORS = {
   400: ["Invalid input, named in the message", "Invalid request body: template_id: Required"],
   401: ["No API key, or an unknown, revoked or expired one", "Invalid API key"],
   402: ["The organisation's balance is exhausted or it is suspended; nothing was created", "Insufficient balance"],
+  403: [
+    "OUTPUT_LINKS=signed: the link's signature is missing or wrong, or the link expired (fetch the job again for a fresh one)",
+    "link expired",
+  ],
   404: ["No such resource in the key's organisation", "job not found"],
+  410: [
+    "The output was deleted by the retention policy (OUTPUT_RETENTION_DAYS); the job is still listed, with output_expired_at",
+    "output expired: deleted after 30 days retention",
+  ],
   413: ["The body is over the size limit", "Request body is larger than the limit"],
   415: ["The body's Content-Type is not accepted", "Unsupported Content-Type: send application/json"],
   422: [

@@ -284,6 +284,7 @@ async function createRenderNow(
       startedAt: null,
       completedAt: null,
       queuedAt: null, // admitted to the render queue by the enqueue below (src/queue/admission.ts)
+      outputDeletedAt: null,
     };
     await queueAndAnnounce(deps, job, [job]);
     return { job, replayed: false };

@@ -10,6 +10,7 @@ import type { EventBus } from "../events/bus.js";
 import type { Job } from "../generated/prisma/client.js";
 import type { DeliverQueue } from "../queue/deliver-queue.js";
 import type { RenderQueue } from "../queue/render-queue.js";
+import type { OutputLinks } from "../storage/output-links.js";
 import type { Storage } from "../storage/storage.js";
 import { NotFoundError } from "../errors.js";
 import { findGroupItems, findJobForOrg, listJobsForOrg, type JobListFilter } from "./job-repository.js";
@@ -24,14 +25,24 @@ export interface JobsDeps {
   secretsKey: Buffer;
   events: EventBus;
   storage: Storage;
+  outputLinks: OutputLinks;
   prices: PriceTable;
   logger: Logger;
 }
 
 /** The poll body of a job; a group job lists its items. */
-export async function viewOf(deps: Pick<JobsDeps, "storage" | "prisma">, job: Job): Promise<JobView> {
+export async function viewOf(deps: Pick<JobsDeps, "outputLinks" | "prisma">, job: Job): Promise<JobView> {
   const items = job.kind === "group" ? inGroupOrder(job, await findGroupItems(deps.prisma, job.id)) : undefined;
-  return jobView(job, (key) => deps.storage.publicUrl(key), items);
+  // Links may take a call to make (a signature, an S3 presign): made first, then the view from them.
+  // A deleted output keeps a link to the API, which answers 410 for it.
+  const links = new Map<string, string>();
+  await Promise.all(
+    [job, ...(items ?? [])].map(async (j) => {
+      if (j.status === "complete" && j.outputKey)
+        links.set(j.outputKey, await deps.outputLinks.url(j.outputKey, { deleted: j.outputDeletedAt !== null }));
+    }),
+  );
+  return jobView(job, (key) => links.get(key)!, items);
 }
 
 /**
@@ -50,7 +61,7 @@ function inGroupOrder(group: Job, items: Job[]): Job[] {
 
 /** Publishes the job's current view. Best effort: the database already holds the change. */
 export async function announce(
-  deps: Pick<JobsDeps, "events" | "storage" | "prisma" | "logger">,
+  deps: Pick<JobsDeps, "events" | "outputLinks" | "prisma" | "logger">,
   job: Job,
 ): Promise<void> {
   try {

@@ -32,9 +32,19 @@ function groupOutputs(items: Job[], publicUrl: (key: string) => string) {
   };
 }
 
-/** `items`: a group job's items, in the group's template order. */
+/**
+ * When retention deleted the job's output; for a group, the first of its items' outputs to go
+ * (from then on the group no longer has all it rendered).
+ */
+function outputExpiredAt(job: Job, items: Job[] | undefined): Date | null {
+  const dates = [job, ...(items ?? [])].flatMap((j) => (j.outputDeletedAt ? [j.outputDeletedAt] : []));
+  return dates.length === 0 ? null : new Date(Math.min(...dates.map((d) => d.getTime())));
+}
+
+/** `items`: a group job's items, in the group's template order. `publicUrl`: the output_url of a key. */
 export function jobView(job: Job, publicUrl: (key: string) => string, items?: Job[]): JobView {
   const complete = job.status === "complete";
+  const expiredAt = complete ? outputExpiredAt(job, items) : null;
   // Key order follows the contract's example body.
   return {
     job_id: job.id,
@@ -44,6 +54,7 @@ export function jobView(job: Job, publicUrl: (key: string) => string, items?: Jo
     ...(complete && job.outputKey ? { output_url: publicUrl(job.outputKey) } : {}),
     ...(complete && job.renderMs !== null ? { render_ms: job.renderMs } : {}),
     ...(complete && job.kind === "group" && items ? groupOutputs(items, publicUrl) : {}),
+    ...(expiredAt ? { output_expired_at: expiredAt.toISOString() } : {}),
     ...(job.status === "failed" ? { error: job.error ?? "render failed" } : {}),
     created_at: job.createdAt.toISOString(),
     ...(job.completedAt ? { completed_at: job.completedAt.toISOString() } : {}),
@@ -61,6 +72,7 @@ export function jobView(job: Job, publicUrl: (key: string) => string, items?: Jo
             output_url: item.status === "complete" && item.outputKey ? publicUrl(item.outputKey) : null,
             render_ms: item.status === "complete" ? item.renderMs : null,
             error: item.status === "failed" ? (item.error ?? "render failed") : null,
+            ...(item.outputDeletedAt ? { output_expired_at: item.outputDeletedAt.toISOString() } : {}),
           })),
         }
       : {}),

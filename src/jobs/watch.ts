@@ -6,11 +6,11 @@
 import { Repeater } from "@repeaterjs/repeater";
 import type { EventBus } from "../events/bus.js";
 import type { Prisma } from "../db/client.js";
-import type { Storage } from "../storage/storage.js";
+import type { OutputLinks } from "../storage/output-links.js";
 import { getJob, viewOf } from "./service.js";
 import { isSettled, progressRank, type JobView } from "./view.js";
 
-type WatchDeps = { prisma: Prisma; events: EventBus; storage: Storage };
+type WatchDeps = { prisma: Prisma; events: EventBus; outputLinks: OutputLinks };
 
 export function watchJob(deps: WatchDeps, orgId: string, jobId: string): Repeater<JobView> {
   return new Repeater<JobView>(async (push, stop) => {

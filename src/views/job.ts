@@ -18,6 +18,8 @@ export const JobItemView = z.object({
   output_url: z.string().nullable(),
   render_ms: z.number().int().nullable(),
   error: z.string().nullable(),
+  /** When the retention policy deleted this item's output (its output_url then answers 410). */
+  output_expired_at: z.string().optional(),
 });
 
 /**
@@ -36,6 +38,12 @@ export const JobView = z.object({
   output_urls: z.array(z.string()).optional(),
   /** Complete jobs: milliseconds spent rendering and storing (not queueing). */
   render_ms: z.number().int().optional(),
+  /**
+   * Complete jobs whose output the retention policy (OUTPUT_RETENTION_DAYS) deleted: when. The job
+   * is still listed and output_url still given, but fetching it answers 410. A group: when the
+   * first of its items' outputs was deleted.
+   */
+  output_expired_at: z.string().optional(),
   /** Failed jobs. */
   error: z.string().optional(),
   created_at: z.string(),

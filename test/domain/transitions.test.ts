@@ -53,7 +53,10 @@ describe("a render's life", () => {
       [job.id, "processing"],
       [job.id, "complete"],
     ]);
-    expect(seen[2]).toMatchObject({ output_url: domain.ctx.storage.publicUrl(`renders/${job.id}.png`), render_ms: 12 });
+    expect(seen[2]).toMatchObject({
+      output_url: `${domain.ctx.config.PUBLIC_BASE_URL}/renders/renders/${job.id}.png`,
+      render_ms: 12,
+    });
     expect(await events.quiet()).toHaveLength(3);
     // Charged once, never refunded.
     expect(await ledgerOf(job.id)).toEqual([["CHARGE", -1]]);

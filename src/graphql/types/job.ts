@@ -23,6 +23,12 @@ const JobItem = builder.objectRef<JobItemView>("JobItem").implement({
     outputUrl: t.exposeString("output_url", { nullable: true }),
     renderMs: t.exposeInt("render_ms", { nullable: true }),
     error: t.exposeString("error", { nullable: true }),
+    outputExpiredAt: t.field({
+      type: "DateTime",
+      nullable: true,
+      description: "When the retention policy deleted this item's output (its outputUrl then answers 410)",
+      resolve: (item) => item.output_expired_at ?? null,
+    }),
   }),
 });
 
@@ -48,6 +54,13 @@ export const JobRef = builder.objectRef<JobView>("Job").implement({
       nullable: true,
       description: "A complete group job: every item's image, in the group's template order",
       resolve: (job) => job.output_urls ?? null,
+    }),
+    outputExpiredAt: t.field({
+      type: "DateTime",
+      nullable: true,
+      description:
+        "When the retention policy (OUTPUT_RETENTION_DAYS) deleted the output: outputUrl stays, and answers 410",
+      resolve: (job) => job.output_expired_at ?? null,
     }),
     renderMs: t.int({ nullable: true, resolve: (job) => job.render_ms ?? null }),
     error: t.string({ nullable: true, resolve: (job) => job.error ?? null }),
