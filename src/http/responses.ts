@@ -38,6 +38,10 @@ const ERRORS = {
   400: ["Invalid input, named in the message", "Invalid request body: template_id: Required"],
   401: ["No API key, or an unknown, revoked or expired one", "Invalid API key"],
   402: ["The organisation's balance is exhausted or it is suspended; nothing was created", "Insufficient balance"],
+  403: [
+    "A signed URL that is unsigned, altered, or signed with a secret that no longer verifies",
+    "the signature does not match this URL",
+  ],
   404: ["No such resource in the key's organisation", "job not found"],
   413: ["The body is over the size limit", "Request body is larger than the limit"],
   415: ["The body's Content-Type is not accepted", "Unsupported Content-Type: send application/json"],
@@ -47,11 +51,12 @@ const ERRORS = {
   ],
   429: ["Rate limit exceeded; see Retry-After", "Rate limit exceeded: 100 requests per 1 s"],
   500: ["The server's own fault (details in its log)", "Internal server error"],
+  502: ["The render failed; its charge was refunded", "render failed: image_url answered 404"],
   503: ["PostgreSQL is unavailable; see Retry-After", "The database is unavailable; retry shortly"],
 } as const;
 type ErrorStatus = keyof typeof ERRORS;
 
-const RETRY_AFTER = {
+export const RETRY_AFTER = {
   "retry-after": { type: "integer", description: "Seconds to wait before trying again" },
 };
 
