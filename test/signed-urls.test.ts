@@ -171,6 +171,29 @@ describe("fetching a signed URL", () => {
   });
 });
 
+it("the by-hand recipe in docs/api.md builds the same URL as signRenderUrl", async () => {
+  const { createHmac } = await import("node:crypto");
+  const [orgId, templateId, secret] = ["org_abc", "tpl_def", "urlsec_xyz"];
+  const modifications = [{ text: "Hi", name: "title" }];
+  // As docs/api.md shows it:
+  const sorted = (v: any): any =>
+    Array.isArray(v)
+      ? v.map(sorted)
+      : v && typeof v === "object"
+        ? Object.fromEntries(
+            Object.keys(v)
+              .sort()
+              .map((k) => [k, sorted(v[k])]),
+          )
+        : v;
+  const path = `/signed/v1/${orgId}/${encodeURIComponent(templateId)}.png`;
+  const m = Buffer.from(JSON.stringify(sorted({ modifications }))).toString("base64url");
+  const s = createHmac("sha256", secret).update(`${path}?m=${m}`).digest("hex");
+  expect(`https://t.example${path}?m=${m}&s=${s}`).toBe(
+    await signRenderUrl({ baseUrl: "https://t.example", orgId, secret, template_id: templateId, modifications }),
+  );
+});
+
 describe("refusals", () => {
   it("403 for an altered, unsigned or foreign-signed URL, and nothing is created", async () => {
     const org = await orgWithTemplate();

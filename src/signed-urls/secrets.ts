@@ -40,11 +40,13 @@ async function storedSecrets(deps: SecretDeps, orgId: string): Promise<StoredUrl
 
 /**
  * The secrets a signed URL of the organisation may be signed with: the current one, and the
- * previous one during its grace. Empty for an unknown organisation or one without a secret yet.
+ * previous one during its grace. Empty for an organisation without a secret yet, null for no
+ * such organisation.
  */
-export async function verifyingSecrets(deps: SecretDeps, orgId: string): Promise<string[]> {
+export async function verifyingSecrets(deps: SecretDeps, orgId: string): Promise<string[] | null> {
   const stored = await findUrlSigningSecrets(deps.prisma, orgId);
-  if (!stored?.urlSigningSecret) return [];
+  if (!stored) return null;
+  if (!stored.urlSigningSecret) return [];
   const current = decryptSecret(stored.urlSigningSecret, deps.secretsKey);
   return previousActive(stored)
     ? [current, decryptSecret(stored.previousUrlSigningSecret!, deps.secretsKey)]

@@ -6,7 +6,6 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import type { Db } from "../db/client.js";
 import { NotFoundError, ValidationError } from "../errors.js";
 import { SignedRenderInput } from "../views/signed-urls.js";
-import { findUrlSigningSecrets } from "./repository.js";
 import { verifyingSecrets } from "./secrets.js";
 import {
   fromBase64Url,
@@ -66,11 +65,12 @@ export async function verifySignedUrl(
   if (typeof m !== "string") throw new SignatureError("the m parameter is missing or repeated");
   if (!SIGNATURE.test(s)) throw new SignatureError("the signature is not 64 lowercase hex digits");
 
-  if (!(await findUrlSigningSecrets(deps.prisma, request.orgId))) throw new NotFoundError("organisation not found");
+  const secrets = await verifyingSecrets(deps, request.orgId);
+  if (!secrets) throw new NotFoundError("organisation not found");
   const signed = stringToSign(signedRenderPath(request.orgId, parsed.templateId, parsed.format), m);
   const given = Buffer.from(s, "hex");
   let matched = false;
-  for (const secret of await verifyingSecrets(deps, request.orgId)) {
+  for (const secret of secrets) {
     const expected = Buffer.from(await signatureFor(secret, signed), "hex");
     if (timingSafeEqual(given, expected)) matched = true;
   }
