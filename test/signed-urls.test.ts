@@ -272,13 +272,55 @@ describe("refusals", () => {
     });
     const url = await signedUrl(org.apiKey, {
       template_id: org.templateId,
-      modifications: [{ name: "photo", image_url: `${images.url.replace(/\/[^/]*$/, "")}/missing.png` }],
+      modifications: [{ name: "photo", image_url: `${images.url}/missing.png` }],
     });
     const res = await get(url);
     expect(res.status).toBe(502);
-    expect(res.json().error).toMatch(/^render failed/);
-    expect(await prisma().ledgerEntry.count({ where: { orgId: org.orgId, kind: "REFUND" } })).toBe(1);
+    expect(res.json().error).toMatch(/^render failed.*404/);
+    const refunds = () => prisma().ledgerEntry.count({ where: { orgId: org.orgId, kind: "REFUND" } });
+    expect(await refunds()).toBe(1);
+    // The next GETs try again, once for all of them: one more job, charged and refunded.
+    const again = await Promise.all([get(url), get(url), get(url)]);
+    expect(again.map((a) => a.status)).toEqual([502, 502, 502]);
+    expect(await counts(org.orgId)).toEqual({ jobs: 2, charges: 2 });
+    expect(await refunds()).toBe(2);
     await expectLedgerBalanced(prisma(), org.orgId);
+  });
+});
+
+describe("a render that outlasts the wait", () => {
+  it("answers 503 with Retry-After while rendering, then the image; still one job", async () => {
+    const quick = await startStack({ RATE_LIMIT_MAX: "0", SYNC_TIMEOUT_MS: "300" });
+    const held = await startImageHost(
+      await sharp({ create: { width: 8, height: 8, channels: 3, background: "#f00" } })
+        .png()
+        .toBuffer(),
+    );
+    try {
+      const org = await quick.createOrg(10_000);
+      const tpl = await quick.api(org.apiKey, "POST", "/api/v1/templates", {
+        ...card,
+        layers: [{ type: "image", name: "photo", x: 0, y: 0, width: 60, height: 30 }],
+      });
+      const created = await quick.api(org.apiKey, "POST", "/api/v1/signed-urls", {
+        template_id: tpl.body.template_id,
+        modifications: [{ name: "photo", image_url: `${held.url}/slow.png` }],
+      });
+      const url = new URL(created.body.url);
+      const local = `${quick.baseUrl}${url.pathname}${url.search}`;
+      const waiting = await get(local);
+      expect(waiting.status).toBe(503);
+      expect(waiting.headers.get("retry-after")).toBe("2");
+      expect(waiting.headers.get("cache-control")).toBe("no-store");
+      await held.waitForHeld(1);
+      held.release();
+      await expect.poll(async () => (await get(local)).status).toBe(200);
+      const jobs = await quick.app.ctx.prisma.job.count({ where: { orgId: org.orgId } });
+      expect(jobs).toBe(1);
+    } finally {
+      await held.close();
+      await quick.stop();
+    }
   });
 });
 
