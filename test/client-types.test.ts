@@ -62,6 +62,8 @@ it("the client's build compiles only the client, zod-only schemas and the client
   expect(packages).toEqual(["@types/node", "graphql", "graphql-ws", "typescript", "undici-types", "zod"]);
   expect(sources.filter((s) => !/^src\/(client|views)\/[^/]+\.ts$/.test(s))).toEqual([
     "src/delivery/signing.ts",
+    // The signed render URL rule, shared with the server's verification (Web Crypto, no imports).
+    "src/signed-urls/url.ts",
     "src/templates/document.ts",
   ]);
   expect(sources).toContain("src/views/requests.ts");

@@ -14,7 +14,11 @@ beforeAll(async () => {
 afterAll(() => stack?.stop());
 
 // POST routes that take no body.
-const NO_BODY = new Set(["/api/v1/create/:job_id/redeliver", "/api/v1/webhooks/secret/rotate"]);
+const NO_BODY = new Set([
+  "/api/v1/create/:job_id/redeliver",
+  "/api/v1/webhooks/secret/rotate",
+  "/api/v1/signed-urls/secret/rotate",
+]);
 
 describe("OpenAPI", () => {
   it("is OpenAPI 3.1 and documents every REST route; every route validates its params and body with a schema", async () => {

@@ -40,12 +40,15 @@ import type {
   RenderAccepted,
   SendToPreset,
   SendToPresetInput,
+  SignedRenderInput,
+  SignedUrl,
   StudioRenderAccepted,
   StudioRenderInput,
   StudioRenderResult,
   Template,
   TemplateInput,
   TemplateVersion,
+  UrlSigningSecret,
   WebhookAttempt,
   WebhookSecret,
 } from "./types.js";
@@ -428,6 +431,23 @@ export class TemplifiedClient {
     /** A new secret; the previous one keeps signing alongside for 24 hours (`POST /api/v1/webhooks/secret/rotate`). */
     rotateSecret: (options: RequestOptions = {}): Promise<WebhookSecret> =>
       this.call("POST", "/api/v1/webhooks/secret/rotate", options),
+  };
+
+  /**
+   * Signed render URLs: anyone may GET one without a key; its first GET renders (charged once),
+   * later GETs serve the stored image. To build them without a request, use `signRenderUrl` with
+   * the secret from `signedUrls.secret()`.
+   */
+  readonly signedUrls = {
+    /** A signed URL for this render (`POST /api/v1/signed-urls`); nothing is rendered or charged yet. */
+    create: (input: SignedRenderInput, options: RequestOptions = {}): Promise<SignedUrl> =>
+      this.call("POST", "/api/v1/signed-urls", { signal: options.signal, json: input }),
+    /** The URL signing secret and the org id URLs carry (`GET /api/v1/signed-urls/secret`). */
+    secret: (options: RequestOptions = {}): Promise<UrlSigningSecret> =>
+      this.call("GET", "/api/v1/signed-urls/secret", options),
+    /** A new secret; URLs signed with the previous one keep working for 24 hours (`POST /api/v1/signed-urls/secret/rotate`). */
+    rotateSecret: (options: RequestOptions = {}): Promise<UrlSigningSecret> =>
+      this.call("POST", "/api/v1/signed-urls/secret/rotate", options),
   };
 
   // ---------------------------------------------------------------------------- fonts

@@ -25,5 +25,8 @@ export {
   WaitTimeoutError,
 } from "./errors.js";
 export { isSettled, jobFromGraphQL, LiveUnavailable } from "./live.js";
+// Signed render URLs built offline from the organisation's secret: the server verifies with the same code.
+export { signRenderUrl } from "../signed-urls/url.js";
+export type { SignedRenderParams, SignRenderUrlOptions, SignedUrlFormat } from "../signed-urls/url.js";
 export type { GraphQLJob, WebSocketConstructor } from "./live.js";
 export type * from "./types.js";

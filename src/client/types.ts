@@ -57,6 +57,11 @@ import type {
   WebhookSecret as WebhookSecretView,
 } from "../views/resources.js";
 import type {
+  SignedRenderInput as SignedRenderInputSchema,
+  SignedUrl as SignedUrlView,
+  UrlSigningSecret as UrlSigningSecretView,
+} from "../views/signed-urls.js";
+import type {
   DirectSendTo as DirectSendToSchema,
   DropboxSendTo as DropboxSendToSchema,
   GfcrewSendTo as GfcrewSendToSchema,
@@ -220,6 +225,13 @@ export type SendToPresetInput = z.input<typeof PresetInputSchema>;
 export type SendToPreset = z.infer<typeof PresetView>;
 
 export type WebhookSecret = z.infer<typeof WebhookSecretView>;
+
+/** `POST /api/v1/signed-urls`: POST /api/v1/create's body without webhook_url and send_to. */
+export type SignedRenderInput = z.input<typeof SignedRenderInputSchema>;
+/** A signed render URL anyone can GET. */
+export type SignedUrl = z.infer<typeof SignedUrlView>;
+/** The organisation's URL signing secret (`urlsec_…`) and the id its URLs carry. */
+export type UrlSigningSecret = z.infer<typeof UrlSigningSecretView>;
 
 /** One webhook attempt (`GET /api/v1/create/:job_id/deliveries`). */
 export type WebhookAttempt = z.infer<typeof WebhookAttemptView>;

@@ -39,8 +39,8 @@ const ERRORS = {
   401: ["No API key, or an unknown, revoked or expired one", "Invalid API key"],
   402: ["The organisation's balance is exhausted or it is suspended; nothing was created", "Insufficient balance"],
   403: [
-    "OUTPUT_LINKS=signed: the link's signature is missing or wrong, or the link expired (fetch the job again for a fresh one)",
-    "link expired",
+    "A signed link or URL whose signature is missing, altered or made with a secret that no longer verifies, or a signed output link past its expiry",
+    "the signature does not match this URL",
   ],
   404: ["No such resource in the key's organisation", "job not found"],
   410: [
@@ -55,11 +55,12 @@ const ERRORS = {
   ],
   429: ["Rate limit exceeded; see Retry-After", "Rate limit exceeded: 100 requests per 1 s"],
   500: ["The server's own fault (details in its log)", "Internal server error"],
+  502: ["The render failed; its charge was refunded", "render failed: image_url answered 404"],
   503: ["PostgreSQL is unavailable; see Retry-After", "The database is unavailable; retry shortly"],
 } as const;
 type ErrorStatus = keyof typeof ERRORS;
 
-const RETRY_AFTER = {
+export const RETRY_AFTER = {
   "retry-after": { type: "integer", description: "Seconds to wait before trying again" },
 };
 

@@ -19,6 +19,8 @@ import { filesRoutes } from "./routes/files.js";
 import { fontsRoutes } from "./routes/fonts.js";
 import { healthRoutes } from "./routes/health.js";
 import { rendersRoutes } from "./routes/renders.js";
+import { signedRendersRoutes } from "./routes/signed-renders.js";
+import { signedUrlsRoutes } from "./routes/signed-urls.js";
 import { templatesRoutes } from "./routes/templates.js";
 
 export type HttpServer = ReturnType<typeof buildServer>;
@@ -85,6 +87,7 @@ export function buildServer(ctx: AppContext) {
   void app.register(metricsPlugin(ctx));
   void app.register(adminPlugin(ctx));
   void app.register(filesRoutes(ctx));
+  void app.register(signedRendersRoutes(ctx));
   void app.register(graphqlPlugin(ctx));
   void app.register(webPlugin(WEB_DIST_DIR));
   void app.register(
@@ -96,6 +99,7 @@ export function buildServer(ctx: AppContext) {
       await api.register(billingRoutes(ctx));
       await api.register(designGroupsRoutes(ctx));
       await api.register(deliveryRoutes(ctx));
+      await api.register(signedUrlsRoutes(ctx));
     },
     { prefix: "/api/v1" },
   );

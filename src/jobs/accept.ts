@@ -44,6 +44,12 @@ export interface AcceptOptions {
   idempotencyKey?: string | undefined;
   /** The request's id: recorded with the job so the render and delivery logs carry it. */
   requestId?: string | undefined;
+  /**
+   * Written in the accept's transaction with the new job (never on a replay), so it exists if and
+   * only if the job was charged: a signed URL's record of the render it paid for. Needs an
+   * idempotency key (the transactional path).
+   */
+  recordWithJob?: ((tx: Tx, job: Job) => Promise<void>) | undefined;
 }
 
 export interface Accepted {
@@ -202,7 +208,10 @@ export async function createRender(
   opts: AcceptOptions = {},
 ): Promise<Accepted> {
   const claim = claimFor("render", input, opts);
-  if (!claim) return createRenderNow(deps, orgId, input, opts);
+  if (!claim) {
+    if (opts.recordWithJob) throw new Error("recordWithJob needs an idempotency key");
+    return createRenderNow(deps, orgId, input, opts);
+  }
   // A replay answers as the first request did, even if the template changed or went away since.
   const earlier = await replayIfUsed(deps, orgId, claim);
   if (earlier) return earlier;
@@ -227,6 +236,7 @@ async function createRenderInTransaction(
       ...(sendTo ? { sendTo } : {}),
       requestId: opts.requestId,
     });
+    await opts.recordWithJob?.(tx, job);
     return { primary: job, renders: [job] };
   });
 }

@@ -28,8 +28,11 @@ export interface Storage {
 // can walk out of the directory.
 export const RENDER_KEY = /^[a-z]{3}_[a-z0-9]{10,64}\.(png|jpeg|webp)$/;
 const FONT_KEY = /^fonts\/fnt_[a-z0-9]{10,64}\.(ttf|otf)$/;
+// A signed URL's image, named by the sha256 of its signed content (src/signed-urls/render.ts).
+const SIGNED_RENDER_KEY = /^signed\/[0-9a-f]{64}\.(png|jpeg|webp)$/;
 export const isRenderKey = (key: string) => RENDER_KEY.test(key);
-const isValidStorageKey = (key: string) => RENDER_KEY.test(key) || FONT_KEY.test(key);
+export const signedRenderKey = (digest: string, format: string) => `signed/${digest}.${format}`;
+const isValidStorageKey = (key: string) => RENDER_KEY.test(key) || FONT_KEY.test(key) || SIGNED_RENDER_KEY.test(key);
 
 /**
  * The local-disk storage at `dir`, created 0700 or narrowed to 0700 if it exists with a wider mode.

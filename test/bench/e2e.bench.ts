@@ -26,6 +26,8 @@
 //     went (admission, queue, worker, from the job's timestamps), and the flood's renders/s.
 //  CPU time (from /proc) of the API, the workers, this database's PostgreSQL backends and the
 //  bench is reported per accept and per render: rates move with the machine's load, these less.
+//  3c. signed (e2e/signed-urls.ts): --signed-n=30 signed render URLs, GET without a key: the first
+//     GET of each (renders), then --signed-rounds=3 cached GETs of each (serves the stored image).
 //  4. subscription: a graphql-ws client on the API process, `jobUpdates`; the bench publishes
 //     JobEvents on the organisation channel as EventBus.publishJob does, the send time inside the
 //     job id, sequentially (100 warm-up, then --events=1000).
@@ -33,7 +35,7 @@
 // Other options: --workers=N (default: one per core), --render-concurrency=N (RENDER_CONCURRENCY of
 // each worker, default 2: with one worker process per core, 2 beat 1 on both sync latency and
 // pipeline throughput; the product's default is 16, see docs/operations.md),
-// --only=sync,accept,accept-orgs,pipeline,flood,subscription (all by default),
+// --only=sync,accept,accept-orgs,pipeline,flood,signed,subscription (all by default),
 // --cpu-prof[=api|workers|all] (those processes write a .cpuprofile on exit; --cpu-prof-dir=DIR;
 // summarise one with test/bench/e2e/profile-summary.ts). Everything it created is removed at the
 // end, also on failure or Ctrl-C; the whole run is bounded by --time-limit=240 seconds. A run took
@@ -60,6 +62,7 @@ import { acceptOrgsPhase, acceptOrgsRows } from "./e2e/accept-orgs.js";
 import { closedLoop, JsonClient } from "./e2e/http.js";
 import { perOp, postgresBackendsCpuMs, processCpuMs, snapshot, used } from "./e2e/cpu.js";
 import { FLOOD_PROBE_TARGET_MS, floodPhase, floodRows } from "./e2e/flood.js";
+import { signedUrlsPhase, signedUrlsRows, type SignedUrlsResult } from "./e2e/signed-urls.js";
 import { createOrganisations, saveTemplate } from "./e2e/organisations.js";
 import { mark, type PhaseContext, type Row } from "./e2e/phase.js";
 import { peakRssMiB, startChild, stopChild, waitHealthy, type Child } from "./e2e/processes.js";
@@ -119,11 +122,13 @@ const o = {
   events: opt("events", 1000),
   floodN: opt("flood-n", 400),
   floodSamples: opt("flood-samples", 20),
+  signedN: opt("signed-n", 30),
+  signedRounds: opt("signed-rounds", 3),
   workers: opt("workers", cores),
   // 2 measured better than 1 here on both sync latency and pipeline throughput (see the report).
   renderConcurrency: opt("render-concurrency", 2),
   timeLimitS: opt("time-limit", 240),
-  only: new Set((strOpt("only") ?? "sync,accept,accept-orgs,pipeline,flood,subscription").split(",")),
+  only: new Set((strOpt("only") ?? "sync,accept,accept-orgs,pipeline,flood,signed,subscription").split(",")),
   /** --cpu-prof (the API), --cpu-prof=workers or --cpu-prof=all */
   cpuProf: argv.includes("--cpu-prof") ? "api" : (strOpt("cpu-prof") ?? null),
   cpuProfDir: strOpt("cpu-prof-dir"),
@@ -520,6 +525,13 @@ async function main() {
     lap("flood");
   }
 
+  // 3c. Signed render URLs: first GET (renders) and cached GETs.
+  if (o.only.has("signed")) {
+    await drain("before signed", 60_000);
+    results.signed = await signedUrlsPhase(phase, client, templateId, { n: o.signedN, rounds: o.signedRounds });
+    lap("signed");
+  }
+
   // 4. Subscription delivery latency.
   if (o.only.has("subscription")) {
     note(`subscription: 100 warm-up + ${o.events} events`);
@@ -692,6 +704,7 @@ function table(r: Record<string, any>) {
     ]);
   }
   if (r.flood) rows.push(...floodRows(r.flood, r.pipeline?.renders_per_s));
+  if (r.signed) rows.push(...signedUrlsRows(r.signed as SignedUrlsResult));
   if (r.subscription) {
     rows.push([
       `subscription delivery (${r.subscription.n} events)`,
