@@ -13,7 +13,7 @@ import { createLogger } from "./logger.js";
 import { startReconciler } from "./queue/reconciler.js";
 import { RenderQueue } from "./queue/render-queue.js";
 import { checkRedis, createRedis } from "./redis.js";
-import { openLocalDiskStorage } from "./storage/storage.js";
+import { openStorage } from "./storage/open-storage.js";
 import type { RenderWorker } from "./workers/render-worker.js";
 import type { DeliverWorker } from "./workers/deliver-worker.js";
 import { parseRetrySchedule } from "./delivery/retry-schedule.js";
@@ -89,7 +89,7 @@ export async function createContext(
     secretsKey,
     webhookSchedule,
     events: new EventBus(redis, config.QUEUE_PREFIX),
-    storage: await openLocalDiskStorage(config.STORAGE_DIR, config.PUBLIC_BASE_URL, (msg) => logger.warn(msg)),
+    storage: await openStorage(config, (msg) => logger.warn(msg)),
     prices: priceTable(config),
     limits: createRateLimits(redis, {
       prefix: config.QUEUE_PREFIX,
@@ -147,6 +147,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<App> {
         await ctx.renderQueue.close().catch(() => {});
         ctx.redis.disconnect();
         await ctx.db.close();
+        ctx.storage.close?.();
       })();
       return stopping;
     },

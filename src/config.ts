@@ -1,5 +1,6 @@
 // Environment -> typed config, parsed once. An invalid value stops the start with a message
 // that names the variable, instead of surfacing later as a confusing runtime error.
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { z } from "zod";
 import { parseRetrySchedule } from "./delivery/retry-schedule.js";
@@ -28,7 +29,27 @@ const ConfigSchema = z
       .string()
       .regex(/^[A-Za-z0-9_.:-]+$/, "letters, digits and _ . : - only")
       .default("templified"),
+    /** disk: STORAGE_DIR on this machine (one machine); s3: a bucket every process shares (a cluster). */
+    STORAGE_BACKEND: z.enum(["disk", "s3"]).default("disk"),
     STORAGE_DIR: z.string().min(1).default("./data/renders"),
+    S3_BUCKET: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, "a bucket name: 3-63 lowercase letters, digits, dots and hyphens")
+      .optional(),
+    /** R2 takes "auto"; self-hosted stores usually ignore it but the signature includes it. */
+    S3_REGION: z.string().min(1).default("us-east-1"),
+    /** Unset: AWS S3. MinIO, Ceph RGW, R2: their URL. */
+    S3_ENDPOINT: z.url().optional(),
+    S3_FORCE_PATH_STYLE: bool.default(false),
+    S3_ACCESS_KEY_ID: z.string().min(1).optional(),
+    S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+    /** Prepended to every object key, so deployments can share a bucket. */
+    S3_PREFIX: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*\/?$/, "path segments of letters, digits, _ . - joined by /")
+      .optional(),
+    /** Where the S3 backend keeps local copies of objects the renderer reads as files (uploaded fonts). */
+    S3_CACHE_DIR: z.string().min(1).optional(),
     ALLOW_PRIVATE_NETWORKS: bool.default(false),
     /** Render jobs in flight per worker process: downloading their images, waiting for a CPU slot or rendering. */
     RENDER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
@@ -107,8 +128,21 @@ const ConfigSchema = z
     ADMIN_PASSWORD: z.string().min(8, "at least 8 characters").optional(),
     LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   })
+  .superRefine((env, ctx) => {
+    if (env.STORAGE_BACKEND === "s3" && !env.S3_BUCKET)
+      ctx.addIssue({ code: "custom", path: ["S3_BUCKET"], message: "required when STORAGE_BACKEND=s3" });
+    // One without the other would silently fall back to the SDK's credential chain.
+    if (!env.S3_ACCESS_KEY_ID !== !env.S3_SECRET_ACCESS_KEY)
+      ctx.addIssue({
+        code: "custom",
+        path: [env.S3_ACCESS_KEY_ID ? "S3_SECRET_ACCESS_KEY" : "S3_ACCESS_KEY_ID"],
+        message: "S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY are set together or not at all",
+      });
+  })
   .transform((env) => ({
     ...env,
+    S3_PREFIX: env.S3_PREFIX ? env.S3_PREFIX.replace(/\/?$/, "/") : "",
+    S3_CACHE_DIR: path.resolve(env.S3_CACHE_DIR ?? path.join(tmpdir(), "templified-cache")),
     PUBLIC_BASE_URL: (env.PUBLIC_BASE_URL ?? `http://localhost:${env.PORT}`).replace(/\/+$/, ""),
     PGLITE_DIR: path.resolve(env.PGLITE_DIR),
     STORAGE_DIR: path.resolve(env.STORAGE_DIR),

@@ -1,10 +1,10 @@
-// Serves rendered outputs from storage at their output_url. Unguessable job ids in the key make
+// Serves rendered outputs from storage (disk or bucket, streamed through) at their output_url. Unguessable job ids in the key make
 // the URL a capability, as with the commercial services' CDN links.
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
 import type { AppContext } from "../../context.js";
 import { contentTypeForKey } from "../../storage/content-type.js";
-import { isRenderKey } from "../../storage/storage.js";
+import { isRenderKey, OUTPUT_CACHE_CONTROL } from "../../storage/storage.js";
 import { HttpError } from "../errors.js";
 import { errors } from "../responses.js";
 
@@ -42,9 +42,9 @@ export const filesRoutes =
         const object = isRenderKey(request.params.key) ? await ctx.storage.get(request.params.key) : null;
         if (!object) throw new HttpError(404, "file not found");
         return reply
-          .header("content-type", contentTypeForKey(request.params.key))
+          .header("content-type", object.contentType ?? contentTypeForKey(request.params.key))
           .header("content-length", object.size)
-          .header("cache-control", "public, max-age=31536000, immutable")
+          .header("cache-control", OUTPUT_CACHE_CONTROL)
           .send(object.stream);
       },
     );
