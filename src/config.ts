@@ -1,6 +1,5 @@
 // Environment -> typed config, parsed once. An invalid value stops the start with a message
 // that names the variable, instead of surfacing later as a confusing runtime error.
-import { tmpdir } from "node:os";
 import path from "node:path";
 import { z } from "zod";
 import { parseRetrySchedule } from "./delivery/retry-schedule.js";
@@ -141,8 +140,6 @@ const ConfigSchema = z
   })
   .transform((env) => ({
     ...env,
-    S3_PREFIX: env.S3_PREFIX ? env.S3_PREFIX.replace(/\/?$/, "/") : "",
-    S3_CACHE_DIR: path.resolve(env.S3_CACHE_DIR ?? path.join(tmpdir(), "templified-cache")),
     PUBLIC_BASE_URL: (env.PUBLIC_BASE_URL ?? `http://localhost:${env.PORT}`).replace(/\/+$/, ""),
     PGLITE_DIR: path.resolve(env.PGLITE_DIR),
     STORAGE_DIR: path.resolve(env.STORAGE_DIR),

@@ -1,5 +1,7 @@
 // Picks the storage backend from the configuration (STORAGE_BACKEND). The S3 backend and the AWS
 // SDK under it are imported only when chosen: a disk deployment never loads them.
+import { tmpdir } from "node:os";
+import path from "node:path";
 import type { Config } from "../config.js";
 import { openLocalDiskStorage } from "./disk-storage.js";
 import type { Storage } from "./storage.js";
@@ -18,8 +20,9 @@ export async function openStorage(config: Config, warn: (msg: string) => void): 
         config.S3_ACCESS_KEY_ID && config.S3_SECRET_ACCESS_KEY
           ? { accessKeyId: config.S3_ACCESS_KEY_ID, secretAccessKey: config.S3_SECRET_ACCESS_KEY }
           : undefined,
-      prefix: config.S3_PREFIX,
-      cacheDir: config.S3_CACHE_DIR,
+      // "deploy-a" and "deploy-a/" both mean the folder deploy-a/.
+      prefix: config.S3_PREFIX ? config.S3_PREFIX.replace(/\/?$/, "/") : "",
+      cacheDir: path.resolve(config.S3_CACHE_DIR ?? path.join(tmpdir(), "templified-cache")),
       baseUrl: config.PUBLIC_BASE_URL,
     },
     warn,
