@@ -107,7 +107,7 @@ describe("two APIs and two render workers sharing PostgreSQL, Redis and a bucket
         headers: { ...auth, "content-type": "application/json" },
         body: JSON.stringify(body),
       });
-      return { status: res.status, body: (await res.json()) as any };
+      return { status: res.status, body: await res.json() };
     };
 
     // The font lands in the bucket through API #1; the workers have never seen it.
@@ -150,7 +150,7 @@ describe("two APIs and two render workers sharing PostgreSQL, Redis and a bucket
     for (const { body: accepted } of jobs) {
       // Polled through the other API: the job's state is in PostgreSQL, not in API #1.
       const done = await until(
-        async () => (await (await fetch(`${api2}/api/v1/create/${accepted.job_id}`, { headers: auth })).json()) as any,
+        async () => (await fetch(`${api2}/api/v1/create/${accepted.job_id}`, { headers: auth })).json(),
         (j) => j.status === "complete" || j.status === "failed",
         { what: `job ${accepted.job_id} to be final through API #2` },
       );

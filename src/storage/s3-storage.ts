@@ -82,17 +82,21 @@ export async function openS3Storage(
           : `is not reachable (${(err as Error).name}: ${(err as Error).message})`;
     throw new ServiceUnavailableError(`S3 bucket ${where} ${reason}`);
   }
-  if (!(await ensurePrivateDir(options.cacheDir))) warn(notPrivateWarning(options.cacheDir));
-  return new S3Storage(client, options);
+  return new S3Storage(client, options, warn);
 }
 
 export class S3Storage implements Storage {
   // Downloads in flight, so concurrent renders needing the same font fetch it once.
   private readonly downloads = new Map<string, Promise<string>>();
 
+  // The cache directory, made on the first download: an API process, which reads no object as a
+  // file, never makes it.
+  private cacheReady: Promise<void> | null = null;
+
   constructor(
     readonly client: S3Client,
     private readonly options: S3StorageOptions,
+    private readonly warn: (msg: string) => void = () => {},
   ) {}
 
   private objectKey(key: string): string {
@@ -163,6 +167,15 @@ export class S3Storage implements Storage {
   }
 
   private async download(key: string, file: string): Promise<string> {
+    const dir = this.options.cacheDir;
+    this.cacheReady ??= ensurePrivateDir(dir).then(
+      (narrowed) => void (narrowed || this.warn(notPrivateWarning(dir))),
+      (err: unknown) => {
+        this.cacheReady = null; // try again on the next download
+        throw err;
+      },
+    );
+    await this.cacheReady;
     const out = await this.client.send(new GetObjectCommand({ Bucket: this.options.bucket, Key: this.objectKey(key) }));
     // Written beside, then renamed: another process sharing the cache never reads half a file.
     const tmp = `${file}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;

@@ -75,11 +75,18 @@ export async function startStack(
     ...storageEnv,
     ...env,
   });
-  const app = await buildApp(config, {
-    ...roles,
-    migrate: false,
-    logger: createLogger(process.env.TEST_LOG_LEVEL ?? "silent"),
-  });
+  let app: App;
+  try {
+    app = await buildApp(config, {
+      ...roles,
+      migrate: false,
+      logger: createLogger(process.env.TEST_LOG_LEVEL ?? "silent"),
+    });
+  } catch (err) {
+    await s3Server?.stop(); // nothing else was started
+    await rm(storageDir, { recursive: true, force: true });
+    throw err;
+  }
   await app.start();
   const baseUrl = `http://127.0.0.1:${port}`;
   return {
