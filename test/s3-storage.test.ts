@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { HeadObjectCommand } from "@aws-sdk/client-s3";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { parseConfig } from "../src/config.js";
 import { openStorage } from "../src/storage/open-storage.js";
 import { openS3Storage, type S3Storage, type S3StorageOptions } from "../src/storage/s3-storage.js";
@@ -165,6 +165,19 @@ describe("choosing the backend", () => {
     } finally {
       chosen.close?.();
     }
+  });
+
+  it("a process configured with a missing bucket, or none, exits non-zero with one line naming it", async () => {
+    const { run } = await import("./helpers/run.js");
+    const services = { DATABASE_URL: inject("databaseUrl"), REDIS_URL: inject("redisUrl"), PORT: "0" };
+    const missing = await run("tsx", ["src/main.ts", "api"], { ...services, ...s3Env(server, "no-such-bucket") });
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr.trim().split("\n")).toEqual([
+      expect.stringMatching(/^S3 bucket no-such-bucket at http:\/\/127\.0\.0\.1:\d+ does not exist/),
+    ]);
+    const unset = await run("tsx", ["src/main.ts", "api"], { ...services, STORAGE_BACKEND: "s3" });
+    expect(unset.code).not.toBe(0);
+    expect(unset.stderr).toMatch(/S3_BUCKET: required when STORAGE_BACKEND=s3/);
   });
 
   it("the disk default does not load the AWS SDK", async () => {
