@@ -13,7 +13,7 @@ import { createLogger } from "./logger.js";
 import { startReconciler } from "./queue/reconciler.js";
 import { RenderQueue } from "./queue/render-queue.js";
 import { checkRedis, createRedis } from "./redis.js";
-import { openLocalDiskStorage } from "./storage/storage.js";
+import { openStorage } from "./storage/open-storage.js";
 import { createOutputLinks } from "./storage/output-links.js";
 import { startRetentionSweeper } from "./storage/retention.js";
 import type { RenderWorker } from "./workers/render-worker.js";
@@ -74,7 +74,7 @@ export async function createContext(
   });
   deliverQueue.queue.on("error", (err) => logger.warn({ err: err.message }, "deliver queue error"));
   const secretsKey = await loadSecretsKey(config);
-  const storage = await openLocalDiskStorage(config.STORAGE_DIR, (msg) => logger.warn(msg));
+  const storage = await openStorage(config, (msg) => logger.warn(msg));
   if (opts.migrate) {
     // With the schema migrations: webhook secrets a version before encryption stored in plaintext.
     const encrypted = await encryptLegacyWebhookSecrets(db.prisma, secretsKey);
@@ -161,6 +161,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<App> {
         await ctx.renderQueue.close().catch(() => {});
         ctx.redis.disconnect();
         await ctx.db.close();
+        ctx.storage.close?.();
       })();
       return stopping;
     },

@@ -28,6 +28,8 @@ const ConfigSchema = z
       .string()
       .regex(/^[A-Za-z0-9_.:-]+$/, "letters, digits and _ . : - only")
       .default("templified"),
+    /** disk: STORAGE_DIR on this machine (one machine); s3: a bucket every process shares (a cluster). */
+    STORAGE_BACKEND: z.enum(["disk", "s3"]).default("disk"),
     STORAGE_DIR: z.string().min(1).default("./data/renders"),
     /**
      * How output_url links are made: `public` (the unguessable key is the capability, links never
@@ -46,6 +48,24 @@ const ConfigSchema = z
     OUTPUT_RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).optional(),
     /** How often the retention sweep runs (when OUTPUT_RETENTION_DAYS is set). */
     OUTPUT_RETENTION_INTERVAL_MS: z.coerce.number().int().min(1000).default(3_600_000),
+    S3_BUCKET: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, "a bucket name: 3-63 lowercase letters, digits, dots and hyphens")
+      .optional(),
+    /** R2 takes "auto"; self-hosted stores usually ignore it but the signature includes it. */
+    S3_REGION: z.string().min(1).default("us-east-1"),
+    /** Unset: AWS S3. MinIO, Ceph RGW, R2: their URL. */
+    S3_ENDPOINT: z.url().optional(),
+    S3_FORCE_PATH_STYLE: bool.default(false),
+    S3_ACCESS_KEY_ID: z.string().min(1).optional(),
+    S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+    /** Prepended to every object key, so deployments can share a bucket. */
+    S3_PREFIX: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*\/?$/, "path segments of letters, digits, _ . - joined by /")
+      .optional(),
+    /** Where the S3 backend keeps local copies of objects the renderer reads as files (uploaded fonts). */
+    S3_CACHE_DIR: z.string().min(1).optional(),
     ALLOW_PRIVATE_NETWORKS: bool.default(false),
     /** Render jobs in flight per worker process: downloading their images, waiting for a CPU slot or rendering. */
     RENDER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
@@ -123,6 +143,17 @@ const ConfigSchema = z
     /** Password (user "admin") for the queue dashboard at /admin/queues; unset: no dashboard. */
     ADMIN_PASSWORD: z.string().min(8, "at least 8 characters").optional(),
     LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  })
+  .superRefine((env, ctx) => {
+    if (env.STORAGE_BACKEND === "s3" && !env.S3_BUCKET)
+      ctx.addIssue({ code: "custom", path: ["S3_BUCKET"], message: "required when STORAGE_BACKEND=s3" });
+    // One without the other would silently fall back to the SDK's credential chain.
+    if (!env.S3_ACCESS_KEY_ID !== !env.S3_SECRET_ACCESS_KEY)
+      ctx.addIssue({
+        code: "custom",
+        path: [env.S3_ACCESS_KEY_ID ? "S3_SECRET_ACCESS_KEY" : "S3_ACCESS_KEY_ID"],
+        message: "S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY are set together or not at all",
+      });
   })
   .transform((env) => ({
     ...env,

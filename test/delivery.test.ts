@@ -12,7 +12,7 @@ import {
   type FakeGfcrew,
   type WebhookReceiver,
 } from "./helpers/fake-destinations.js";
-import { startStack, type Stack } from "./helpers/stack.js";
+import { STORAGE_BACKENDS, startStack, type Stack, type StorageChoice } from "./helpers/stack.js";
 import { until, waitForQueuesIdle } from "./helpers/wait.js";
 
 let stack: Stack;
@@ -22,20 +22,27 @@ let org: { orgId: string; apiKey: string; secret: string };
 let templateId: string;
 const TOKEN = "sl.test-dropbox-token-0123456789";
 
+/** A stack with this file's settings, an organisation with its webhook secret, and a template. */
+async function startDeliveryStack(storage: StorageChoice) {
+  const started = await startStack(
+    { RATE_LIMIT_MAX: "0", DROPBOX_CONTENT_URL: dropbox.url, WEBHOOK_RETRY_SCHEDULE: "0,100,200,300,400" },
+    undefined,
+    { storage },
+  );
+  const created = await started.createOrg(10_000);
+  const secret = (await started.api(created.apiKey, "GET", "/api/v1/webhooks/secret")).body.webhook_secret as string;
+  const template = await started.api(created.apiKey, "POST", "/api/v1/templates", {
+    width: 40,
+    height: 20,
+    background: "#3366cc",
+  });
+  return { stack: started, org: { ...created, secret }, templateId: template.body.template_id as string };
+}
+
 beforeAll(async () => {
   dropbox = await startFakeDropbox({ token: TOKEN });
   gfcrew = await startFakeGfcrew({ apiKey: "gf-key-123456" });
-  stack = await startStack({
-    RATE_LIMIT_MAX: "0",
-    DROPBOX_CONTENT_URL: dropbox.url,
-    WEBHOOK_RETRY_SCHEDULE: "0,100,200,300,400",
-  });
-  const created = await stack.createOrg(10_000);
-  const secret = (await stack.api(created.apiKey, "GET", "/api/v1/webhooks/secret")).body.webhook_secret as string;
-  org = { ...created, secret };
-  templateId = (
-    await stack.api(org.apiKey, "POST", "/api/v1/templates", { width: 40, height: 20, background: "#3366cc" })
-  ).body.template_id;
+  ({ stack, org, templateId } = await startDeliveryStack("disk"));
 });
 afterAll(async () => {
   await stack?.stop();
@@ -197,7 +204,23 @@ describe("webhooks", () => {
   });
 });
 
-describe("send_to", () => {
+describe.each(STORAGE_BACKENDS)("send_to (%s storage)", (storage) => {
+  // Destinations are sent the output read back from storage: on S3, from the bucket. The S3 run
+  // has a stack of its own; the file's other tests use the disk one.
+  let diskStack: typeof stack | undefined;
+  let diskOrg: typeof org;
+  let diskTemplateId: string;
+  beforeAll(async () => {
+    if (storage === "disk") return;
+    [diskStack, diskOrg, diskTemplateId] = [stack, org, templateId];
+    ({ stack, org, templateId } = await startDeliveryStack(storage));
+  });
+  afterAll(async () => {
+    if (!diskStack) return;
+    await stack.stop();
+    [stack, org, templateId] = [diskStack, diskOrg, diskTemplateId];
+  });
+
   it("dropbox: the image is uploaded; send_to_status goes pending -> delivering -> delivered with the file id and path; then the webhook", async () => {
     const receiver = await startReceiver({ secret: org.secret });
     try {

@@ -104,7 +104,7 @@ describe("retention", () => {
     const young = await render();
     await age(stack, young.job_id, DAYS - 1);
     const fontKey = `fonts/fnt_${randomBytes(8).toString("hex")}.ttf`;
-    await stack.app.ctx.storage.put(fontKey, Buffer.from("font bytes"));
+    await stack.app.ctx.storage.put(fontKey, Buffer.from("font bytes"), { contentType: "font/ttf" });
     // A complete, old job whose output_key names a font (a bug or a hand-edited row): not an output.
     const odd = await render();
     await stack.app.ctx.prisma.$executeRaw`UPDATE "jobs" SET "output_key" = ${fontKey} WHERE "id" = ${odd.job_id}`;

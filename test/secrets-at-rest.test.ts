@@ -20,7 +20,7 @@ import {
   signingSecrets,
 } from "../src/delivery/webhook-secrets.js";
 import { createLogger } from "../src/logger.js";
-import { openLocalDiskStorage } from "../src/storage/storage.js";
+import { openLocalDiskStorage } from "../src/storage/disk-storage.js";
 import { freshDatabase } from "./helpers/infra.js";
 import { cleanQueuePrefix, startStack, type Stack } from "./helpers/stack.js";
 

@@ -15,6 +15,13 @@ export default defineConfig({
     // The PostgreSQL restart test stops the shared server: only `npm run test:chaos` runs it.
     exclude: ["test/chaos/**", "node_modules/**"],
     globalSetup: ["test/helpers/global-setup.ts"],
+    env: {
+      // The S3 tests pass credentials explicitly; should one not, the SDK must not go looking for
+      // an EC2 instance role at 169.254.169.254 (tests contact loopback only).
+      AWS_EC2_METADATA_DISABLED: "true",
+      // client-s3 warns on Node 20 that releases from 2027 will need Node 22: noise in test output.
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+    },
     // Generous, for a loaded two-core machine: a passing test never comes near them, and every
     // wait inside a test (test/helpers/wait.ts, 30 s) gives up first, saying what it waited for.
     testTimeout: 60_000,

@@ -59,6 +59,7 @@ const JOB_COLUMN_LIST = [
   `"started_at" AS "startedAt"`,
   `"completed_at" AS "completedAt"`,
   `"queued_at" AS "queuedAt"`,
+  `"output_deleted_at" AS "outputDeletedAt"`,
 ].join(", ");
 const JOB_COLUMNS = P.raw(JOB_COLUMN_LIST);
 

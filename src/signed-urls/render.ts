@@ -15,7 +15,8 @@ import { createRender } from "../jobs/accept.js";
 import { getJobById } from "../jobs/job-repository.js";
 import type { JobsDeps } from "../jobs/service.js";
 import { waitForFinal } from "../jobs/watch.js";
-import { signedRenderKey } from "../storage/storage.js";
+import { contentTypeForKey } from "../storage/content-type.js";
+import { OUTPUT_CACHE_CONTROL, signedRenderKey } from "../storage/storage.js";
 import type { SignedRenderInput } from "../views/signed-urls.js";
 import { findSignedRenderJobId, recordSignedRender } from "./repository.js";
 import { urlSigningSecretView } from "./secrets.js";
@@ -34,7 +35,15 @@ const copying = new Map<string, Promise<void>>();
 function copyOnce(deps: Pick<JobsDeps, "storage">, from: string, to: string): Promise<void> {
   let pending = copying.get(to);
   if (!pending) {
-    pending = (async () => deps.storage.put(to, await deps.storage.read(from)))().finally(() => copying.delete(to));
+    pending = (async () => {
+      // Streamed from the job's output into the copy: nothing collected in memory on either backend.
+      const object = await deps.storage.get(from);
+      if (!object) throw new Error(`output ${from} is missing`);
+      await deps.storage.put(to, object.stream, {
+        contentType: object.contentType ?? contentTypeForKey(to),
+        cacheControl: OUTPUT_CACHE_CONTROL,
+      });
+    })().finally(() => copying.delete(to));
     copying.set(to, pending);
   }
   return pending;

@@ -4,6 +4,7 @@
 // OUTPUT_LINK_TTL_SECONDS: the storage's own presigned URL when it can make one (S3), else the
 // API's /renders link with an HMAC signature (src/storage/link-signing.ts) that the route checks.
 import type { Config } from "../config.js";
+import { apiFileUrl } from "./storage.js";
 import { deriveLinkKey, signLink, verifyLink, type LinkRefusal } from "./link-signing.js";
 
 /** A storage that makes its own expiring download links (the S3 backend). */
@@ -34,7 +35,7 @@ export interface OutputLinksOptions {
 }
 
 export function createOutputLinks({ config, storage, secretsKey, now = Date.now }: OutputLinksOptions): OutputLinks {
-  const apiLink = (key: string) => `${config.PUBLIC_BASE_URL}/renders/${key}`;
+  const apiLink = (key: string) => apiFileUrl(config.PUBLIC_BASE_URL, key);
   if (config.OUTPUT_LINKS === "public") {
     return { url: async (key) => apiLink(key), refusal: () => null };
   }

@@ -5,6 +5,7 @@ import type { Prisma } from "../db/client.js";
 import { newId } from "../db/ids.js";
 import type { Font } from "../generated/prisma/client.js";
 import { NotFoundError, ValidationError } from "../errors.js";
+import { contentTypeForKey } from "../storage/content-type.js";
 import type { Storage } from "../storage/storage.js";
 import { FontStyle, FontWeight, SHIPPED_FONT_FAMILIES } from "./document.js";
 import { describeFont, InvalidFontError } from "./font-files.js";
@@ -72,7 +73,7 @@ export async function uploadFont(
   }
   const id = newId("fnt");
   const key = `fonts/${id}.${described.format === "otf" ? "otf" : "ttf"}`;
-  await deps.storage.put(key, described.sfnt);
+  await deps.storage.put(key, described.sfnt, { contentType: contentTypeForKey(key) });
   const data = {
     family,
     weight: options.weight ?? described.weight,

@@ -30,6 +30,8 @@ import {
   renderTemplate,
 } from "../render/index.js";
 import type { OutputFormat, TemplateDocument } from "../templates/document.js";
+import { contentTypeForKey } from "../storage/content-type.js";
+import { OUTPUT_CACHE_CONTROL } from "../storage/storage.js";
 import { FairSlots } from "./fair-slots.js";
 
 export interface RenderWorker {
@@ -125,7 +127,10 @@ export function createRenderWorker(ctx: AppContext): RenderWorker {
         releaseFetch();
       }
       const key = `${job.id}.${out.format}`;
-      await ctx.storage.put(key, out.buffer);
+      await ctx.storage.put(key, out.buffer, {
+        contentType: contentTypeForKey(key),
+        cacheControl: OUTPUT_CACHE_CONTROL,
+      });
       const elapsed = performance.now() - started;
       // The job's slot goes to its organisation's next job in the same round trip.
       const { queued } = await completeAndAdmit(ctx, job, { outputKey: key, renderMs: Math.round(elapsed) });

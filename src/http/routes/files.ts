@@ -1,13 +1,14 @@
-// Serves rendered outputs from storage at their output_url. Unguessable job ids in the key make
-// the URL a capability, as with the commercial services' CDN links; with OUTPUT_LINKS=signed the
-// link must also carry a valid, unexpired signature (src/storage/output-links.ts). An output the
-// retention policy deleted answers 410, not 404, so a client can tell "gone for good" from "never".
+// Serves rendered outputs from storage (disk or bucket, streamed through) at their output_url.
+// Unguessable job ids in the key make the URL a capability, as with the commercial services' CDN
+// links; with OUTPUT_LINKS=signed the link must also carry a valid, unexpired signature
+// (src/storage/output-links.ts). An output the retention policy deleted answers 410, not 404, so a
+// client can tell "gone for good" from "never".
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
 import type { AppContext } from "../../context.js";
 import { contentTypeForKey } from "../../storage/content-type.js";
 import { outputDeletedAt, outputExpiredMessage } from "../../storage/retention.js";
-import { isRenderKey } from "../../storage/storage.js";
+import { isRenderKey, OUTPUT_CACHE_CONTROL } from "../../storage/storage.js";
 import { HttpError } from "../errors.js";
 import { errors } from "../responses.js";
 
@@ -69,9 +70,9 @@ export const filesRoutes =
         const cacheControl =
           ctx.config.OUTPUT_LINKS === "signed"
             ? `private, max-age=${Math.max(0, expires - Math.floor(Date.now() / 1000))}`
-            : "public, max-age=31536000, immutable";
+            : OUTPUT_CACHE_CONTROL;
         return reply
-          .header("content-type", contentTypeForKey(key))
+          .header("content-type", object.contentType ?? contentTypeForKey(key))
           .header("content-length", object.size)
           .header("cache-control", cacheControl)
           .send(object.stream);

@@ -18,6 +18,7 @@ import { parseConfig } from "../../../src/config.js";
 import { createRender } from "../../../src/jobs/accept.js";
 import { markComplete, markProcessing } from "../../../src/jobs/transitions.js";
 import { createLogger } from "../../../src/logger.js";
+import { contentTypeForKey } from "../../../src/storage/content-type.js";
 import { configureImageCache, configureSharp, renderTemplate } from "../../../src/render/index.js";
 import type { OutputFormat, TemplateDocument } from "../../../src/templates/document.js";
 import { uploadedFaces } from "../../../src/templates/fonts.js";
@@ -113,7 +114,7 @@ try {
       }),
     );
     const key = `${job.id}.${out.format}`;
-    await step("storage.put", () => ctx.storage.put(key, out.buffer));
+    await step("storage.put", () => ctx.storage.put(key, out.buffer, { contentType: contentTypeForKey(key) }));
     await step("markComplete", () =>
       markComplete(ctx, job.id, { outputKey: key, renderMs: Math.round(performance.now() - started) }),
     );
