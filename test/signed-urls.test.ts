@@ -150,6 +150,25 @@ describe("fetching a signed URL", () => {
     expect(await counts(org.orgId)).toEqual({ jobs: 1, charges: 1 });
   });
 
+  it("renders once more, charged once more, when retention deleted the job's output and the copy is gone", async () => {
+    const org = await orgWithTemplate();
+    const url = await signedUrl(org.apiKey, { template_id: org.templateId });
+    const first = await get(url);
+    expect(first.status).toBe(200);
+    const copy = `signed/${first.headers.get("etag")!.slice(1, -1)}.png`;
+    // The copy lost by hand, and the job's output swept by retention (as src/storage/retention.ts leaves it).
+    const [job] = await prisma().job.findMany({ where: { orgId: org.orgId } });
+    await stack.app.ctx.storage.delete(copy);
+    await stack.app.ctx.storage.delete(job!.outputKey!);
+    await prisma().job.update({ where: { id: job!.id }, data: { outputDeletedAt: new Date() } });
+    const [again, racing] = await Promise.all([get(url), get(url)]);
+    expect([again.status, racing.status]).toEqual([200, 200]);
+    expect(again.headers.get("etag")).toBe(first.headers.get("etag"));
+    expect(await counts(org.orgId)).toEqual({ jobs: 2, charges: 2 });
+    expect((await get(url)).status).toBe(200);
+    expect(await counts(org.orgId)).toEqual({ jobs: 2, charges: 2 });
+  });
+
   it("a URL built offline with the client's signRenderUrl is the server's and renders", async () => {
     const org = await orgWithTemplate();
     const { body: secret } = await stack.api(org.apiKey, "GET", "/api/v1/signed-urls/secret");

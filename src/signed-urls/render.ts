@@ -84,7 +84,9 @@ export async function fetchSignedRender(
 
   let jobId = await findSignedRenderJobId(deps.prisma, signed.orgId, signed.digest);
   let job = jobId ? await getJobById(deps.prisma, jobId) : null;
-  if (!job || job.status === "failed") {
+  // Rendered again (once, under a key naming the job it replaces) when there is no job yet, when
+  // the last one failed (refunded), or when retention deleted its output with no copy left.
+  if (!job || job.status === "failed" || job.outputDeletedAt) {
     const accepted = await createRender(deps, signed.orgId, signed.input, {
       idempotencyKey: job ? `signed:${signed.digest}:after:${job.id}` : `signed:${signed.digest}`,
       requestId: opts.requestId,
