@@ -188,7 +188,8 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
 export function redactUrl(url: string): string {
   try {
     const parsed = new URL(url);
-    if (parsed.password) parsed.password = "***";
+    if (!parsed.password) return url; // nothing to hide: shown as written
+    parsed.password = "***";
     return parsed.toString();
   } catch {
     return "(unparseable URL)";

@@ -49,6 +49,7 @@ async function fetchJson(url: string) {
   return {
     status: res.status,
     type: res.headers.get("content-type"),
+    cacheControl: res.headers.get("cache-control"),
     body: res.headers.get("content-type")?.includes("json") ? await res.json() : null,
   };
 }
@@ -90,6 +91,8 @@ describe("retention", () => {
     expect(gone.status).toBe(410);
     expect(gone.type).toContain("application/json");
     expect(gone.body).toEqual({ ...EXPIRED, output_expired_at: view.body.output_expired_at });
+    // No cache may keep the 410 (or a 404) in place of an image.
+    expect(gone.cacheControl).toBe("no-store");
 
     // Idempotent: a second pass finds nothing of ours left to do.
     const again: string[] = [];

@@ -73,6 +73,8 @@ describe("the S3 storage backend", () => {
 
   it("answers null for a missing key and for a key no backend accepts", async () => {
     expect(await storage.get(renderKey())).toBeNull();
+    // read() of a missing object fails as the disk's does (code ENOENT), not as a store error.
+    await expect(storage.read(renderKey())).rejects.toMatchObject({ code: "ENOENT" });
     expect(await storage.get("../etc/passwd")).toBeNull();
     await expect(storage.put("../x.png", Buffer.from("x"), { contentType: "image/png" })).rejects.toThrow(
       /invalid storage key/,
@@ -105,12 +107,17 @@ describe("the S3 storage backend", () => {
 
   it("presigns a GET that fetches the object until it expires; a tampered link is refused", async () => {
     const key = renderKey();
-    await storage.put(key, Buffer.from("signed bytes"), { contentType: "image/png" });
+    await storage.put(key, Buffer.from("signed bytes"), {
+      contentType: "image/png",
+      cacheControl: "public, max-age=31536000, immutable",
+    });
     const url = await storage.presignGet(key, 60);
     expect(new URL(url).origin).toBe(server.endpoint);
     const res = await fetch(url);
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toBe("image/png");
+    // The stored year-long public caching is overridden: no cache keeps it past the link's life.
+    expect(res.headers.get("cache-control")).toBe("private, max-age=60");
     expect(await res.text()).toBe("signed bytes");
     const other = renderKey();
     await storage.put(other, Buffer.from("other"), { contentType: "image/png" });

@@ -6,6 +6,7 @@ import { signRenderUrl } from "../src/client/index.js";
 import { startImageHost, type ImageHost } from "./helpers/image-host.js";
 import { expectLedgerBalanced } from "./helpers/ledger.js";
 import { startStack, type Stack } from "./helpers/stack.js";
+import { SIGNED_RETRY_AFTER_MS } from "../src/signed-urls/render.js";
 
 let stack: Stack;
 let images: ImageHost;
@@ -169,6 +170,21 @@ describe("fetching a signed URL", () => {
     expect(await counts(org.orgId)).toEqual({ jobs: 2, charges: 2 });
   });
 
+  it("renders once more when the job's output is missing before retention marked it (the copy gone too)", async () => {
+    const org = await orgWithTemplate();
+    const url = await signedUrl(org.apiKey, { template_id: org.templateId, format: "webp" });
+    const first = await get(url);
+    expect(first.status).toBe(200);
+    const [job] = await prisma().job.findMany({ where: { orgId: org.orgId } });
+    // Both files gone, the row unmarked: a sweep that deleted and has not marked yet, or a loss.
+    await stack.app.ctx.storage.delete(`signed/${first.headers.get("etag")!.slice(1, -1)}.webp`);
+    await stack.app.ctx.storage.delete(job!.outputKey!);
+    const again = await get(url);
+    expect(again.status).toBe(200);
+    expect(again.headers.get("content-type")).toBe("image/webp");
+    expect(await counts(org.orgId)).toEqual({ jobs: 2, charges: 2 });
+  });
+
   it("a URL built offline with the client's signRenderUrl is the server's and renders", async () => {
     const org = await orgWithTemplate();
     const { body: secret } = await stack.api(org.apiKey, "GET", "/api/v1/signed-urls/secret");
@@ -254,8 +270,10 @@ describe("refusals", () => {
       expect(res.headers.get("cache-control")).toBe("no-store");
     }
     expect(await counts(org.orgId)).toEqual({ jobs: 0, charges: 0 });
-    // An unknown organisation: 404.
-    expect((await get(`${url.origin}/signed/v1/org_nobody/${org.templateId}.png?m=${m}&s=${s}`)).status).toBe(404);
+    // An unknown organisation answers as a wrong signature does: ids cannot be probed.
+    const nobody = await get(`${url.origin}/signed/v1/org_nobody/${org.templateId}.png?m=${m}&s=${s}`);
+    expect(nobody.status).toBe(403);
+    expect(nobody.json().error).toBe("the signature does not match this URL");
   });
 
   it("400 for a correctly signed but invalid input, nothing charged", async () => {
@@ -284,7 +302,7 @@ describe("refusals", () => {
     expect(await prisma().signedRender.count({ where: { orgId: org.orgId } })).toBe(0);
   });
 
-  it("a failed render answers 502 and is refunded", async () => {
+  it("a failed render answers 502 (no reason for strangers) and is refunded; retried at most once a minute", async () => {
     const org = await orgWithTemplate(10_000, {
       ...card,
       layers: [{ type: "image", name: "photo", x: 0, y: 0, width: 60, height: 30 }],
@@ -295,10 +313,23 @@ describe("refusals", () => {
     });
     const res = await get(url);
     expect(res.status).toBe(502);
-    expect(res.json().error).toMatch(/^render failed.*404/);
+    const [failed] = await prisma().job.findMany({ where: { orgId: org.orgId } });
+    // Why (the image host's 404) is the organisation's to read on the job, not the stranger's.
+    expect(res.json()).toEqual({ error: expect.stringMatching(/^render failed/), job_id: failed!.id });
+    expect(JSON.stringify(res.json())).not.toMatch(/404|missing/);
+    expect(failed!.error).toMatch(/404/);
+    expect(Number(res.headers.get("retry-after"))).toBeGreaterThan(0);
     const refunds = () => prisma().ledgerEntry.count({ where: { orgId: org.orgId, kind: "REFUND" } });
     expect(await refunds()).toBe(1);
-    // The next GETs try again, once for all of them: one more job, charged and refunded.
+    // Within the minute: the same 502, and nothing rendered or charged again, however many ask.
+    const soon = await Promise.all([get(url), get(url), get(url)]);
+    expect(soon.map((a) => a.status)).toEqual([502, 502, 502]);
+    expect(await counts(org.orgId)).toEqual({ jobs: 1, charges: 1 });
+    // A minute later (the failure backdated): the next GETs try again, once for all of them.
+    await prisma().job.update({
+      where: { id: failed!.id },
+      data: { completedAt: new Date(Date.now() - SIGNED_RETRY_AFTER_MS - 1000) },
+    });
     const again = await Promise.all([get(url), get(url), get(url)]);
     expect(again.map((a) => a.status)).toEqual([502, 502, 502]);
     expect(await counts(org.orgId)).toEqual({ jobs: 2, charges: 2 });

@@ -63,6 +63,21 @@ export async function admitRequest(
   return principal;
 }
 
+/**
+ * onRequest hook for the public routes that serve images without a key (outputs, signed render
+ * URLs): limited by address like any request without a key (each answer reads storage: on S3, a
+ * billed GET), and `Cache-Control: no-store` until a success sets its own, so no cache keeps a
+ * 403, 404, 410 or 429 in place of the image.
+ */
+export function limitByAddress(ctx: AppContext) {
+  return async (request: FastifyRequest, reply: FastifyReply) => {
+    void reply.header("cache-control", "no-store");
+    const decision = await ctx.limits.requests.consume(bucketOf(null, request.ip));
+    setRateLimitHeaders(reply, decision);
+    if (decision && !decision.allowed) throw new RateLimitedError(decision, ctx.limits.requests.options.describe);
+  };
+}
+
 /** onRequest hook for routes that need a key (REST /api/v1). */
 export function requireApiKey(ctx: AppContext) {
   return async (request: FastifyRequest, reply: FastifyReply) => {

@@ -2,7 +2,7 @@
 // signed exactly this path and `m`, and what `m` asks for. The URL is rebuilt from the routed
 // parameters with the same functions that build it (src/signed-urls/url.ts), never matched as a
 // raw string, so one request has one reading.
-import { createHash, timingSafeEqual } from "node:crypto";
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import type { Db } from "../db/client.js";
 import { NotFoundError, ValidationError } from "../errors.js";
 import { SignedRenderInput } from "../views/signed-urls.js";
@@ -44,11 +44,14 @@ function parseFile(file: string): { templateId: string; format: SignedUrlFormat 
   return { templateId: file.slice(0, dot), format };
 }
 
+/** What an unknown organisation's URLs are checked against: random, never stored, never matches. */
+const UNKNOWN_ORG_SECRET = `urlsec_${randomBytes(32).toString("base64url")}`;
+
 /**
  * Verifies the signature (constant-time, against the current secret and the previous one during
- * its grace), then decodes and validates what was signed. Throws NotFoundError (no such
- * organisation or path), SignatureError (unsigned, tampered, or an extra parameter the signature
- * does not cover), ValidationError (signed, but not a valid render: 400).
+ * its grace), then decodes and validates what was signed. Throws NotFoundError (not a signed
+ * render path), SignatureError (unsigned, tampered, an extra parameter the signature does not
+ * cover, or an unknown organisation), ValidationError (signed, but not a valid render: 400).
  */
 export async function verifySignedUrl(
   deps: { prisma: Db; secretsKey: Buffer },
@@ -65,8 +68,9 @@ export async function verifySignedUrl(
   if (typeof m !== "string") throw new SignatureError("the m parameter is missing or repeated");
   if (!SIGNATURE.test(s)) throw new SignatureError("the signature is not 64 lowercase hex digits");
 
-  const secrets = await verifyingSecrets(deps, request.orgId);
-  if (!secrets) throw new NotFoundError("organisation not found");
+  // An unknown organisation is checked against a secret nobody has, and fails like a wrong
+  // signature: the answer does not tell a stranger which organisation ids exist.
+  const secrets = (await verifyingSecrets(deps, request.orgId)) ?? [UNKNOWN_ORG_SECRET];
   const signed = stringToSign(signedRenderPath(request.orgId, parsed.templateId, parsed.format), m);
   const given = Buffer.from(s, "hex");
   let matched = false;

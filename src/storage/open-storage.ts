@@ -1,6 +1,5 @@
 // Picks the storage backend from the configuration (STORAGE_BACKEND). The S3 backend and the AWS
 // SDK under it are imported only when chosen: a disk deployment never loads them.
-import { tmpdir } from "node:os";
 import path from "node:path";
 import type { Config } from "../config.js";
 import { openLocalDiskStorage } from "./disk-storage.js";
@@ -22,7 +21,9 @@ export async function openStorage(config: Config, warn: (msg: string) => void): 
           : undefined,
       // "deploy-a" and "deploy-a/" both mean the folder deploy-a/.
       prefix: config.S3_PREFIX ? config.S3_PREFIX.replace(/\/?$/, "/") : "",
-      cacheDir: path.resolve(config.S3_CACHE_DIR ?? path.join(tmpdir(), "templified-cache")),
+      // Beside the other data (./data/renders, ./data/pglite), not a fixed name in the shared
+      // temporary directory, where another user could create it first and plant "fonts".
+      cacheDir: path.resolve(config.S3_CACHE_DIR ?? "./data/s3-cache"),
     },
     warn,
   );

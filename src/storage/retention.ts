@@ -62,11 +62,13 @@ async function sweepBatch(
       // Only complete jobs' own outputs: keys come from jobs.output_key, never from listing the
       // storage, and only keys of an output's shape (the same pattern, as a POSIX regex), so
       // uploaded fonts (same storage, fonts/...) cannot be reached, and a row with any other key
-      // is never claimed (claimed again and again, it would fill every batch).
+      // is never claimed (claimed again and again, it would fill every batch). The conditions
+      // before completed_at are jobs_output_retention_idx's columns: a pass reads only rows still
+      // to sweep, however many earlier passes swept (or failed jobs and groups there are).
       const due = await tx.$queryRaw<{ id: string; output_key: string }[]>`
         SELECT "id", "output_key" FROM "jobs"
-        WHERE "status" = 'complete' AND "output_key" IS NOT NULL AND "output_deleted_at" IS NULL
-          AND "completed_at" < ${cutoff} AND "output_key" ~ ${RENDER_KEY.source}
+        WHERE "kind" = 'render' AND "status" = 'complete' AND "output_deleted_at" IS NULL
+          AND "completed_at" < ${cutoff} AND "output_key" IS NOT NULL AND "output_key" ~ ${RENDER_KEY.source}
         ORDER BY "completed_at"
         LIMIT ${batch}
         FOR UPDATE SKIP LOCKED`;

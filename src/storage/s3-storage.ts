@@ -5,6 +5,7 @@
 // S3 operations used: PutObject, multipart upload (CreateMultipartUpload/UploadPart/
 // CompleteMultipartUpload/AbortMultipartUpload, through lib-storage's Upload, for streams),
 // GetObject, HeadBucket (the start-up check), DeleteObject, and presigned GetObject URLs.
+import { redactUrl } from "../config.js";
 import { randomBytes } from "node:crypto";
 import { createWriteStream } from "node:fs";
 import { rename, rm, stat } from "node:fs/promises";
@@ -41,6 +42,8 @@ export interface S3StorageOptions {
 
 const isNotFound = (err: unknown) =>
   err instanceof S3ServiceException &&
+  // A missing bucket is a misconfiguration to report, not an object that is not there.
+  err.name !== "NoSuchBucket" &&
   (err.name === "NoSuchKey" || err.name === "NotFound" || err.$metadata.httpStatusCode === 404);
 
 /** Opens the bucket, failing with one line naming it when it is missing or unreachable. */
@@ -59,7 +62,7 @@ export async function openS3Storage(
     requestChecksumCalculation: "WHEN_REQUIRED",
     responseChecksumValidation: "WHEN_REQUIRED",
   });
-  const where = `${options.bucket} at ${options.endpoint ?? `AWS S3 (${options.region})`}`;
+  const where = `${options.bucket} at ${options.endpoint ? redactUrl(options.endpoint) : `AWS S3 (${options.region})`}`;
   try {
     await client.send(new HeadBucketCommand({ Bucket: options.bucket }));
   } catch (err) {
@@ -129,8 +132,15 @@ export class S3Storage implements Storage {
 
   async read(key: string): Promise<Buffer> {
     assertStorageKey(key);
-    const out = await this.client.send(new GetObjectCommand({ Bucket: this.options.bucket, Key: this.objectKey(key) }));
-    return Buffer.from(await out.Body!.transformToByteArray());
+    try {
+      const out = await this.client.send(
+        new GetObjectCommand({ Bucket: this.options.bucket, Key: this.objectKey(key) }),
+      );
+      return Buffer.from(await out.Body!.transformToByteArray());
+    } catch (err) {
+      if (isNotFound(err)) throw Object.assign(new Error(`no object ${key} in the bucket`), { code: "ENOENT" });
+      throw err;
+    }
   }
 
   /**
@@ -187,9 +197,14 @@ export class S3Storage implements Storage {
     assertStorageKey(key);
     // The presigner is needed only by signed links: loaded on first use.
     const { getSignedUrl } = await import("@aws-sdk/s3-request-presigner");
-    return getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.options.bucket, Key: this.objectKey(key) }), {
-      expiresIn: ttlSeconds,
+    // Outputs are stored with a year-long public Cache-Control (right for the API's public links);
+    // a presigned link's answer must not be cached past the link's own expiry, so it overrides it.
+    const command = new GetObjectCommand({
+      Bucket: this.options.bucket,
+      Key: this.objectKey(key),
+      ResponseCacheControl: `private, max-age=${ttlSeconds}`,
     });
+    return getSignedUrl(this.client, command, { expiresIn: ttlSeconds });
   }
 
   close(): void {

@@ -26,7 +26,11 @@ export interface Storage {
   put(key: string, body: Buffer | Readable, options: PutOptions): Promise<void>;
   /** null when the key does not exist. */
   get(key: string): Promise<StoredObject | null>;
-  /** The whole object (for sending it on). */
+  /**
+   * The whole object (for sending it on). A missing object throws an error whose `code` is
+   * "ENOENT" on every backend (the disk's own; S3's NoSuchKey is mapped), so callers tell "gone"
+   * from a failing store the same way.
+   */
   read(key: string): Promise<Buffer>;
   /** A local file holding the object (object stores download it to a cache first). */
   localPath(key: string): Promise<string>;

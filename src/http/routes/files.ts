@@ -9,6 +9,7 @@ import type { AppContext } from "../../context.js";
 import { contentTypeForKey } from "../../storage/content-type.js";
 import { outputDeletedAt, outputExpiredMessage } from "../../storage/retention.js";
 import { isRenderKey, OUTPUT_CACHE_CONTROL } from "../../storage/storage.js";
+import { limitByAddress } from "../auth.js";
 import { HttpError } from "../errors.js";
 import { errors } from "../responses.js";
 
@@ -46,9 +47,10 @@ export const filesRoutes =
                 ]),
               ),
             },
-            ...errors(403, 404, 410, 500),
+            ...errors(403, 404, 410, 429, 500),
           },
         },
+        onRequest: limitByAddress(ctx),
       },
       async (request, reply) => {
         const { key } = request.params;

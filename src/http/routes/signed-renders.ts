@@ -3,16 +3,14 @@
 // first GET; errors are JSON and never cacheable.
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
-import { RateLimitedError } from "../../auth/rate-limiter.js";
 import type { AppContext } from "../../context.js";
 import { fetchSignedRender } from "../../signed-urls/render.js";
 import { SIGNED_URL_PREFIX } from "../../signed-urls/url.js";
 import { SignatureError, verifySignedUrl } from "../../signed-urls/verify.js";
 import { contentTypeForKey } from "../../storage/content-type.js";
 import { ErrorBody } from "../../views/errors.js";
-import { bucketOf } from "../auth.js";
+import { limitByAddress } from "../auth.js";
 import { HttpError } from "../errors.js";
-import { setRateLimitHeaders } from "../rate-limit.js";
 import { errors, NoContent, RETRY_AFTER } from "../responses.js";
 
 const Params = z.object({
@@ -70,12 +68,7 @@ export const signedRendersRoutes =
         },
         // Anonymous: limited by address like any request without a key. Each distinct URL renders
         // once, so the limit guards the serving path, not the organisation's balance.
-        onRequest: async (request, reply) => {
-          void reply.header("cache-control", "no-store");
-          const decision = await ctx.limits.requests.consume(bucketOf(null, request.ip));
-          setRateLimitHeaders(reply, decision);
-          if (decision && !decision.allowed) throw new RateLimitedError(decision, ctx.limits.requests.options.describe);
-        },
+        onRequest: limitByAddress(ctx),
       },
       async (request, reply) => {
         const signed = await verifySignedUrl(ctx, {
@@ -103,7 +96,13 @@ export const signedRendersRoutes =
             .status(503)
             .header("retry-after", String(RETRY_SECONDS))
             .send({ error: "still rendering; retry shortly" });
-        if (outcome.kind === "failed") return reply.status(502).send({ error: `render failed: ${outcome.error}` });
+        // Why it failed stays with the organisation (the job, read with its key): an anonymous
+        // caller learns only that it did, which job, and when a GET may render it again.
+        if (outcome.kind === "failed")
+          return reply
+            .status(502)
+            .header("retry-after", String(outcome.retryAfterSeconds))
+            .send({ error: "render failed; the organisation can read why on the job", job_id: outcome.jobId });
         return reply
           .header("content-type", contentTypeForKey(outcome.key))
           .header("content-length", outcome.size)
