@@ -36,7 +36,7 @@ import {
 } from "./svg.js";
 
 /** Decoded images larger than this (width x height of the source) are refused. */
-const MAX_IMAGE_PIXELS = 50_000_000;
+export const MAX_IMAGE_PIXELS = 50_000_000;
 /**
  * AVIF/HEIF are decoded whole, at about 18 bytes per pixel (measured with sharp 0.35 / libheif:
  * 7000x7000 took 860 MiB and 3 s, 4000x4000 294 MiB), so their limit is lower. Other formats
@@ -208,8 +208,11 @@ function checkSize(
   return { width: meta.width, height: meta.height };
 }
 
-/** The header of a raster image (in this process: reading a header decodes no pixels). */
-async function rasterHeader(body: Buffer, where: string): Promise<Metadata> {
+/**
+ * The header of a raster image (in this process: reading a header decodes no pixels). Refuses what
+ * images.ts would not decode (SVG, unknown formats, too many pixels); background removal uses it too.
+ */
+export async function rasterHeader(body: Buffer, where: string): Promise<Metadata> {
   let meta: Metadata;
   try {
     meta = await sharp(body, { limitInputPixels: false }).metadata();
