@@ -2,32 +2,17 @@
 // its concurrency limit and its cache by content) loaded on the first removal, not before. The
 // engine brings onnxruntime-node and, once used, a model session of 100-300 MB: processes that
 // never remove a background (the API, a worker rendering only ordinary templates) never pay for
-// it. Settings given before the engine is loaded are applied when it is.
+// it (the engine loads onnxruntime-node only for its first model run too; this keeps even the
+// module out until then). Settings given before it is loaded are applied when it is.
 import type { BackgroundRemovalSettings } from "./background-removal.js";
 import { RenderError } from "./errors.js";
 
-export type { BackgroundRemovalSettings };
-
-type Engine = typeof import("./background-removal.js");
-
-let settings: BackgroundRemovalSettings | undefined;
-let engine: Promise<Engine> | undefined;
+/** Settings given since the engine last took some: applied by the next removal, once loaded. */
+let pending: BackgroundRemovalSettings | undefined;
 
 /** Set the engine's settings (model file, input size, concurrency, cache). Call once at worker start. */
-export function configureBackgroundRemoval(next: BackgroundRemovalSettings = {}): void {
-  settings = next;
-  // Already loaded: apply now; otherwise loadEngine applies them.
-  if (engine) void engine.then((e) => e.configureBackgroundRemoval(next)).catch(() => undefined);
-}
-
-function loadEngine(): Promise<Engine> {
-  engine ??= import("./background-removal.js").then((e) => {
-    if (settings) e.configureBackgroundRemoval(settings);
-    return e;
-  });
-  // A failed load (a missing native module) is tried again by the next removal.
-  engine.catch(() => (engine = undefined));
-  return engine;
+export function configureBackgroundRemoval(settings: BackgroundRemovalSettings = {}): void {
+  pending = settings;
 }
 
 /**
@@ -41,20 +26,28 @@ export async function cutOut(
   opts: { signal: AbortSignal; deadline: number },
 ): Promise<Buffer> {
   try {
-    const { removeBackground } = await loadEngine();
-    return await removeBackground(source, opts);
+    // Loaded once by Node and then shared; a failed load (a missing native module) is tried again
+    // by the next removal.
+    const engine = await import("./background-removal.js");
+    if (pending) {
+      engine.configureBackgroundRemoval(pending);
+      pending = undefined;
+    }
+    return await engine.removeBackground(source, opts);
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
+    const reason = err instanceof Error ? err.message : String(err);
+    // The engine's messages say "background removal: …" already; others get it said.
+    const message = reason.startsWith("background removal") ? reason : `background removal failed: ${reason}`;
     if (err instanceof RenderError) {
       // A timeout or abort is the render's own error, whose message the budget words.
       if (err.code === "RENDER_TIMEOUT") throw err;
-      throw new RenderError(err.code, `${where}: background removal failed: ${message}`, {
+      throw new RenderError(err.code, `${where}: ${message}`, {
         cause: err,
         retryable: err.retryable,
       });
     }
     // The engine could not load or run (not the image's fault): another attempt may do better.
-    throw new RenderError("RENDER_FAILED", `${where}: background removal failed: ${message}`, {
+    throw new RenderError("RENDER_FAILED", `${where}: ${message}`, {
       cause: err,
       retryable: true,
     });

@@ -1,5 +1,4 @@
-// Image layers and image backgrounds: guarded fetch, header check, background removal (image
-// layers that ask for it), decode, fit, rounded corners.
+// Image layers and image backgrounds: guarded fetch, header check, decode, fit, rounded corners.
 //
 // Fetched images are kept briefly in memory, twice: the downloaded bytes (so one photo used in
 // several boxes is fetched once) and the decoded pixels fitted to a box (so a batch rendering the
@@ -14,13 +13,11 @@
 // time (its decode buffers are the only ones it holds), each libvips pipeline gets the render's
 // remaining time as its sharp timeout, and SVG is drawn in a child process (svg.ts).
 //
-// Background removal (remove_background) replaces the downloaded bytes by the cut-out (a PNG of
-// the same size with the subject's mask as alpha) before anything else: fit, crop and radius then
-// apply to the cut-out as to any photo with transparency. It is part of getting the image's
-// source (imageSource), which the render worker runs in its I/O stage, not holding a CPU slot.
+// A layer with remove_background is given its cut-out (sources.ts) as its source: fit, crop and
+// radius then apply to it as to any image with transparency; the fitted pixels' cache key says
+// which of the two was fitted.
 import sharp, { type Metadata } from "sharp";
 import type { RenderBudget } from "./budget.js";
-import { cutOut } from "./cutouts.js";
 import { RenderError } from "./errors.js";
 import { displayUrl, fetchImage } from "./fetch-image.js";
 import { isOpaque, type Piece, type Rect } from "./raster.js";
@@ -371,43 +368,12 @@ async function decodeAndFit(
 
 const sourceKey = (url: string, ctx: ImageFetchContext) => JSON.stringify(["src", url, ctx.allowPrivateNetworks]);
 
-/** An image a render draws: where from, how errors name it, and whether its background goes. */
-export interface ImageToFetch {
-  url: string;
-  label: string;
-  removeBackground?: boolean;
-}
-
-/** Tells apart the sources of one render: the same URL with and without its background are two. */
-export const imageSourceKey = (image: ImageToFetch): string =>
-  image.removeBackground ? `cutout:${image.url}` : image.url;
-
 /**
  * The image's bytes, downloaded (or from the cache). The renderer calls this ahead of time for the
  * next image layers, so downloads overlap while layers are drawn one after another.
  */
 export function fetchSource(url: string, label: string, ctx: ImageFetchContext): Promise<ImageSource> {
   return cached(sourceKey(url, ctx), ctx.maxImageBytes, () => download(url, label, ctx));
-}
-
-/**
- * What the layer draws: the downloaded bytes, or (removeBackground) their cut-out. Checked as a
- * raster image within the pixel limits before the model sees them (SVG is refused: it is drawn in
- * a child process, never decoded here, and usually has its own transparency).
- */
-export async function imageSource(image: ImageToFetch, ctx: ImageFetchContext): Promise<ImageSource> {
-  const source = await fetchSource(image.url, image.label, ctx);
-  if (!image.removeBackground) return source;
-  const where = `${image.label}: the image at ${displayUrl(image.url)}`;
-  if (svgKind(source.data)) {
-    throw new RenderError(
-      "IMAGE_DECODE_FAILED",
-      `${where}: remove_background takes raster images (JPEG, PNG, WebP, ...), not SVG`,
-    );
-  }
-  await rasterHeader(source.data, where);
-  const data = await cutOut(source.data, where, { signal: ctx.signal, deadline: ctx.budget.deadline });
-  return { data, sourceBytes: source.sourceBytes };
 }
 
 /**
@@ -418,7 +384,8 @@ export async function imagePiece(
   req: ImageRequest,
   region: Rect,
   ctx: ImageFetchContext,
-  source?: Promise<ImageSource>,
+  /** What to draw: fetchSource's bytes, or (removeBackground) sources.ts's cut-out. */
+  source: Promise<ImageSource>,
 ): Promise<Piece> {
   const fittedKey = JSON.stringify([
     "fit",
@@ -434,8 +401,7 @@ export async function imagePiece(
   const where = `${req.label}: the image at ${displayUrl(req.url)}`;
   let decodedHere = false;
   const fitted = await cached(fittedKey, ctx.maxImageBytes, async () => {
-    const body = await (source ??
-      imageSource({ url: req.url, label: req.label, removeBackground: req.removeBackground === true }, ctx));
+    const body = await source;
     decodedHere = true; // (charged while decoding)
     const { data, sourcePixels } = await decodeAndFit(body.data, req, region, where, ctx);
     return { data, sourceBytes: body.sourceBytes, opaque: isOpaque(data), sourcePixels };

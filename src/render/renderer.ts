@@ -16,7 +16,7 @@
 //   buffers (an image decode, a text raster); the README states the measured budget. Downloads
 //   are I/O, not pixels: the next FETCH_AHEAD images are fetched while earlier layers are drawn
 //   (the render worker downloads the first ones before it takes a CPU slot: prefetchImages).
-//   Background removal is part of getting an image (images.ts: imageSource), so it happens there
+//   Background removal is part of getting an image (sources.ts: imageSource), so it happens there
 //   too: imagesToFetch puts the images whose background goes first, and prefetchImages cuts them
 //   out, waiting for the engine's slot (BACKGROUND_REMOVAL_CONCURRENCY) without a CPU slot held;
 // - time: a deadline (RenderOptions.timeoutMs, RENDER_TIMEOUT_MS in the worker) aborts the fetches,
@@ -39,14 +39,8 @@ import { RenderError } from "./errors.js";
 import { DEFAULT_FETCH_TIMEOUT_MS, DEFAULT_MAX_IMAGE_BYTES } from "./fetch-image.js";
 import type { UploadedFontFace } from "./fonts.js";
 import { gradientPixels } from "./gradient.js";
-import {
-  imagePiece,
-  imageSource,
-  imageSourceKey,
-  type ImageFetchContext,
-  type ImageSource,
-  type ImageToFetch,
-} from "./images.js";
+import { imagePiece, type ImageFetchContext, type ImageSource } from "./images.js";
+import { imageSource, imageSourceKey, type ImageToFetch } from "./sources.js";
 import {
   blendOver,
   intersect,
@@ -61,7 +55,8 @@ import {
 import { renderShape } from "./shapes.js";
 import { renderTextPiece } from "./text.js";
 
-export { configureImageCache, type ImageCacheSettings, type ImageToFetch } from "./images.js";
+export { configureImageCache, type ImageCacheSettings } from "./images.js";
+export type { ImageToFetch } from "./sources.js";
 export { MAX_RENDER_SOURCE_PIXELS } from "./budget.js";
 export { MAX_SVG_BYTES } from "./svg.js";
 const DEFAULT_QUALITY = 85;
@@ -231,6 +226,7 @@ async function renderLayer(
         }
         const region = neededRegion(box, layer.rotation, canvas);
         if (!region) return null;
+        const image = { url: layer.image_url, label: layerLabel(layer), removeBackground: layer.remove_background };
         const piece = await imagePiece(
           {
             url: layer.image_url,
@@ -245,7 +241,7 @@ async function renderLayer(
           },
           region,
           ctx,
-          source,
+          source ?? imageSource(image, ctx),
         );
         ctx.budget.check();
         return placePiece(piece, box, layer.rotation, layer.opacity, canvas);
@@ -300,7 +296,7 @@ async function renderBackground(
       },
       { left: 0, top: 0, width: canvas.width, height: canvas.height },
       ctx,
-      source,
+      source ?? imageSource({ url: bg.image_url, label: "background image" }, ctx),
     );
     // Photos decode opaque; contain (letterbox) and images with alpha may not be.
     return { color: { r: 0, g: 0, b: 0, alpha: 0 }, overlay: piece, opaque: piece.opaque === true };
