@@ -40,8 +40,8 @@ export interface BackgroundRemovalSettings {
   maxSide?: number;
 }
 
-export const DEFAULT_BACKGROUND_REMOVAL_MODEL = path.join(PROJECT_ROOT, "models", "u2netp.onnx");
-export const DEFAULT_CUTOUT_MAX_SIDE = 2048;
+const DEFAULT_BACKGROUND_REMOVAL_MODEL = path.join(PROJECT_ROOT, "models", "u2netp.onnx");
+const DEFAULT_CUTOUT_MAX_SIDE = 2048;
 /**
  * libvips checks its timeout between tiles; a removal that started finishes (see above), so its
  * pipelines get a fixed safety bound rather than the caller's remaining time.
