@@ -103,6 +103,8 @@ const ConfigSchema = z
     BACKGROUND_REMOVAL_INPUT_SIZE: z.coerce.number().int().min(32).max(2048).default(320),
     /** Background removals running at once per worker process (each holds the model's working memory). */
     BACKGROUND_REMOVAL_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),
+    /** Cores one removal's model run uses (onnxruntime intra-op threads): faster removals, fewer cores left for renders. */
+    BACKGROUND_REMOVAL_THREADS: z.coerce.number().int().min(1).max(64).default(1),
     /** Bytes of cut-outs a render worker keeps, by source content, so a batch with one photo removes it once. */
     BACKGROUND_REMOVAL_CACHE_MAX_BYTES: z.coerce
       .number()

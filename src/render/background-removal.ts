@@ -149,6 +149,8 @@ interface RemoveOptions {
   signal?: AbortSignal;
   /** Epoch ms. */
   deadline?: number;
+  /** Whose removal this is (the organisation): waiters for a slot are served round-robin by it. */
+  fairnessKey?: string;
 }
 
 const timeoutError = () =>
@@ -200,7 +202,9 @@ export async function removeBackground(source: Buffer, options: RemoveOptions = 
     if (shared) return shared;
   }
   const run = (async () => {
-    const release = await s.slots.acquire(deadline, signal, timeoutError, () => abortError(signal!));
+    const release = await s.slots.acquire(options.fairnessKey, deadline, signal, timeoutError, () =>
+      abortError(signal!),
+    );
     try {
       const cutout = await cutOut(s, source);
       s.removals++;

@@ -23,7 +23,7 @@ export function configureBackgroundRemoval(settings: BackgroundRemovalSettings =
 export async function cutOut(
   source: Buffer,
   where: string,
-  opts: { signal: AbortSignal; deadline: number },
+  opts: { signal: AbortSignal; deadline: number; fairnessKey?: string },
 ): Promise<Buffer> {
   try {
     // Loaded once by Node and then shared; a failed load (a missing native module) is tried again

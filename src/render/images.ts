@@ -144,6 +144,8 @@ export interface ImageFetchContext {
   signal: AbortSignal;
   /** The render's deadline, source-pixel count and decode turn. */
   budget: RenderBudget;
+  /** Whose render this is (the organisation): background removals wait their turn round-robin by it. */
+  fairnessKey?: string;
 }
 
 export interface ImageRequest {

@@ -100,6 +100,11 @@ export interface RenderOptions {
    * downloading them again, and the time their download took counts against `timeoutMs`.
    */
   prefetched?: PrefetchedImages;
+  /**
+   * Whose render this is (the worker passes the organisation): background removals, a few at a
+   * time per process, are shared round-robin by it.
+   */
+  fairnessKey?: string;
 }
 
 export interface RenderResult {
@@ -411,7 +416,7 @@ export interface PrefetchedImages {
 
 export type PrefetchOptions = Pick<
   RenderOptions,
-  "allowPrivateNetworks" | "fetchTimeoutMs" | "maxImageBytes" | "timeoutMs"
+  "allowPrivateNetworks" | "fetchTimeoutMs" | "maxImageBytes" | "timeoutMs" | "fairnessKey"
 >;
 
 /**
@@ -438,6 +443,7 @@ export async function prefetchImages(
     maxImageBytes: opts.maxImageBytes ?? DEFAULT_MAX_IMAGE_BYTES,
     signal: budget.signal,
     budget,
+    fairnessKey: opts.fairnessKey,
   };
   try {
     const downloads = images.map(async (image) => [imageSourceKey(image), await imageSource(image, ctx)] as const);
@@ -478,6 +484,7 @@ export async function renderTemplate(input: TemplateDocument, opts: RenderOption
     maxImageBytes: opts.maxImageBytes ?? DEFAULT_MAX_IMAGE_BYTES,
     signal: budget.signal,
     budget,
+    fairnessKey: opts.fairnessKey,
     fonts: opts.fonts ?? [],
   };
   try {

@@ -39,6 +39,10 @@ export async function imageSource(image: ImageToFetch, ctx: ImageFetchContext): 
     );
   }
   await rasterHeader(source.data, where);
-  const data = await cutOut(source.data, where, { signal: ctx.signal, deadline: ctx.budget.deadline });
+  const data = await cutOut(source.data, where, {
+    signal: ctx.signal,
+    deadline: ctx.budget.deadline,
+    fairnessKey: ctx.fairnessKey,
+  });
   return { data, sourceBytes: source.sourceBytes };
 }

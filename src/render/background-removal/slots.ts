@@ -1,10 +1,21 @@
-// A counting semaphore with a deadline: background removal takes whole cores for hundreds of
-// milliseconds and holds hundreds of MB, so only `limit` run at once in a process and ordinary
-// renders (which do not take a slot) keep the rest of the machine. A caller that waits past its
-// deadline, or whose signal aborts, leaves the queue without ever running.
+// A counting semaphore with a deadline, fair between keys: background removal takes whole cores
+// for hundreds of milliseconds and holds hundreds of MB, so only `limit` run at once in a process
+// and ordinary renders (which do not take a slot) keep the rest of the machine. Waiters are served
+// round-robin by key (the organisation; first come, first served within a key), so one
+// organisation's batch of new photos delays another's removal by at most one removal per slot,
+// not by the whole batch. A caller that waits past its deadline, or whose signal aborts, leaves
+// the queue without ever running.
+interface Waiter {
+  grant: () => void;
+}
+
+/** The key of callers that give none: they share one turn of the rotation. */
+const NO_KEY = "";
+
 export class Slots {
   private running = 0;
-  private readonly queue: Array<{ grant: () => void }> = [];
+  /** Keys with waiters, in rotation order (the next to serve first), and each key's waiters in order. */
+  private readonly queues = new Map<string, Waiter[]>();
   /** Highest number running at once, and waiting at once, since the last reset (for tests and the bench). */
   peakRunning = 0;
   peakWaiting = 0;
@@ -16,14 +27,18 @@ export class Slots {
   }
 
   get waiting(): number {
-    return this.queue.length;
+    let n = 0;
+    for (const q of this.queues.values()) n += q.length;
+    return n;
   }
 
   /**
-   * Resolves with a release function once a slot is free. Rejects with `onTimeout()` when
-   * `deadline` (epoch ms) passes first, or with `onAbort()` when the signal aborts first.
+   * Resolves with a release function once a slot is free and it is `key`'s turn. Rejects with
+   * `onTimeout()` when `deadline` (epoch ms) passes first, or with `onAbort()` when the signal
+   * aborts first.
    */
   acquire(
+    key: string | undefined,
     deadline: number | undefined,
     signal: AbortSignal | undefined,
     onTimeout: () => Error,
@@ -31,11 +46,16 @@ export class Slots {
   ): Promise<() => void> {
     if (signal?.aborted) return Promise.reject(onAbort());
     if (deadline !== undefined && Date.now() >= deadline) return Promise.reject(onTimeout());
-    if (this.running < this.limit) return Promise.resolve(this.take());
+    if (this.running < this.limit && this.queues.size === 0) return Promise.resolve(this.take());
+    const k = key ?? NO_KEY;
     return new Promise((resolve, reject) => {
       const leave = (err: Error) => {
-        const i = this.queue.indexOf(waiter);
-        if (i >= 0) this.queue.splice(i, 1);
+        const queue = this.queues.get(k);
+        const i = queue?.indexOf(waiter) ?? -1;
+        if (queue && i >= 0) {
+          queue.splice(i, 1);
+          if (queue.length === 0) this.queues.delete(k);
+        }
         cleanup();
         reject(err);
       };
@@ -46,21 +66,23 @@ export class Slots {
         if (timer) clearTimeout(timer);
         signal?.removeEventListener("abort", abort);
       };
-      const waiter = {
+      const waiter: Waiter = {
         grant: () => {
           cleanup();
           resolve(this.take());
         },
       };
       signal?.addEventListener("abort", abort, { once: true });
-      this.queue.push(waiter);
-      this.peakWaiting = Math.max(this.peakWaiting, this.queue.length);
+      const queue = this.queues.get(k);
+      if (queue) queue.push(waiter);
+      else this.queues.set(k, [waiter]);
+      this.peakWaiting = Math.max(this.peakWaiting, this.waiting);
     });
   }
 
   resetPeaks(): void {
     this.peakRunning = this.running;
-    this.peakWaiting = this.queue.length;
+    this.peakWaiting = this.waiting;
   }
 
   private take(): () => void {
@@ -71,8 +93,19 @@ export class Slots {
       if (released) return;
       released = true;
       this.running--;
-      // Hand the slot straight to the next waiter (FIFO), so a burst cannot overtake the queue.
-      this.queue.shift()?.grant();
+      this.grantNext();
     };
+  }
+
+  /** Hand a free slot straight to the next key in the rotation (so a burst cannot overtake the queue). */
+  private grantNext(): void {
+    const next = this.queues.entries().next();
+    if (next.done) return;
+    const [key, queue] = next.value;
+    const waiter = queue.shift()!;
+    // Served: the key goes to the back of the rotation, or leaves it when it has no more waiters.
+    this.queues.delete(key);
+    if (queue.length) this.queues.set(key, queue);
+    waiter.grant();
   }
 }
