@@ -3,6 +3,10 @@
 import path from "node:path";
 import { z } from "zod";
 import { parseRetrySchedule } from "./delivery/retry-schedule.js";
+import { PROJECT_ROOT } from "./project-root.js";
+
+/** The model the project ships (models/NOTICE.md), found from the project's root whatever the cwd. */
+const SHIPPED_BACKGROUND_REMOVAL_MODEL = path.join(PROJECT_ROOT, "models", "u2netp.onnx");
 
 const bool = z
   .enum(["true", "false", "1", "0", "yes", "no"])
@@ -93,6 +97,20 @@ const ConfigSchema = z
       .int()
       .min(0)
       .default(64 * 1024 * 1024),
+    /** The ONNX model that removes backgrounds (a U²-Net-style salient-object model). Unset: the shipped U²-Net-p. */
+    BACKGROUND_REMOVAL_MODEL: z.string().min(1).optional(),
+    /** Side of the square the photo is resized to for the model (the model's input size). */
+    BACKGROUND_REMOVAL_INPUT_SIZE: z.coerce.number().int().min(32).max(2048).default(320),
+    /** Background removals running at once per worker process (each holds the model's working memory). */
+    BACKGROUND_REMOVAL_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),
+    /** Cores one removal's model run uses (onnxruntime intra-op threads): faster removals, fewer cores left for renders. */
+    BACKGROUND_REMOVAL_THREADS: z.coerce.number().int().min(1).max(64).default(1),
+    /** Bytes of cut-outs a render worker keeps, by source content, so a batch with one photo removes it once. */
+    BACKGROUND_REMOVAL_CACHE_MAX_BYTES: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .default(64 * 1024 * 1024),
     FONT_MAX_BYTES: z.coerce
       .number()
       .int()
@@ -105,6 +123,8 @@ const ConfigSchema = z
       .default(1024 * 1024),
     PRICE_CENTS_PER_RENDER: z.coerce.number().int().min(0).default(1),
     PRICE_CENTS_LARGE_RENDER: z.coerce.number().int().min(0).default(2),
+    /** Added to a render's price per image layer with remove_background that it draws (docs/money.md). */
+    PRICE_CENTS_BACKGROUND_REMOVAL: z.coerce.number().int().min(0).default(4),
     /** 32 bytes, base64 or hex: encrypts Send-To credentials and webhook secrets at rest. Unset: a key file in ./data. */
     SECRETS_KEY: z.string().min(1).optional(),
     SECRETS_KEY_FILE: z.string().min(1).default("./data/secrets.key"),
@@ -161,6 +181,9 @@ const ConfigSchema = z
     PGLITE_DIR: path.resolve(env.PGLITE_DIR),
     STORAGE_DIR: path.resolve(env.STORAGE_DIR),
     SECRETS_KEY_FILE: path.resolve(env.SECRETS_KEY_FILE),
+    BACKGROUND_REMOVAL_MODEL: env.BACKGROUND_REMOVAL_MODEL
+      ? path.resolve(env.BACKGROUND_REMOVAL_MODEL)
+      : SHIPPED_BACKGROUND_REMOVAL_MODEL,
   }));
 
 export type Config = z.output<typeof ConfigSchema>;

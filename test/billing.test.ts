@@ -262,7 +262,7 @@ describe("billing API", () => {
       org_id: org.orgId,
       balance_cents: 17,
       status: "ACTIVE",
-      prices: { standard_cents: 1, large_cents: 2, large_above_megapixels: 4 },
+      prices: { standard_cents: 1, large_cents: 2, large_above_megapixels: 4, background_removal_cents: 4 },
     });
     const page1 = await stack.api(org.apiKey, "GET", "/api/v1/billing/ledger?limit=2");
     expect(page1.body.data.map((e: { kind: string }) => e.kind)).toEqual(["CHARGE", "CHARGE"]);

@@ -91,6 +91,10 @@ describe("the compiled build (npm start runs dist/)", () => {
     // Each role loads only its own code: libvips (sharp) is in the worker and not in the API.
     expect(await mappedLibraries(worker.child.pid!)).toMatch(/libvips/);
     expect(await mappedLibraries(api.child.pid!)).not.toMatch(/libvips/);
+    // Background removal's runtime (onnxruntime, and the model) is loaded by a worker's first
+    // removal, not before: neither the API nor a worker that rendered an ordinary card has it.
+    expect(await mappedLibraries(worker.child.pid!)).not.toMatch(/onnxruntime/);
+    expect(await mappedLibraries(api.child.pid!)).not.toMatch(/onnxruntime/);
 
     // The operator command runs compiled too, and sees the charge.
     const shown = await run("node", ["dist/src/cli/admin.js", "org", "show", orgId], env);

@@ -303,7 +303,7 @@ describe("billing", () => {
       org_id: org.orgId,
       balance_cents: 499,
       status: "ACTIVE",
-      prices: { standard_cents: 1, large_cents: 2, large_above_megapixels: 4 },
+      prices: { standard_cents: 1, large_cents: 2, large_above_megapixels: 4, background_removal_cents: 4 },
     });
 
     const page1 = await client.billing.ledger({ limit: 1 });

@@ -11,7 +11,12 @@ export interface AccountView {
   name: string;
   balance_cents: number;
   status: "ACTIVE" | "SUSPENDED";
-  prices: { standard_cents: number; large_cents: number; large_above_megapixels: number };
+  prices: {
+    standard_cents: number;
+    large_cents: number;
+    large_above_megapixels: number;
+    background_removal_cents: number;
+  };
 }
 
 export async function accountView(prisma: Prisma, prices: PriceTable, orgId: string): Promise<AccountView> {
@@ -25,6 +30,7 @@ export async function accountView(prisma: Prisma, prices: PriceTable, orgId: str
       standard_cents: prices.standardCents,
       large_cents: prices.largeCents,
       large_above_megapixels: prices.largeAboveMegapixels,
+      background_removal_cents: prices.backgroundRemovalCents,
     },
   };
 }

@@ -17,7 +17,7 @@ import {
   requestFingerprint,
   type IdempotencyClaim,
 } from "../billing/idempotency.js";
-import { priceForRender } from "../billing/prices.js";
+import { backgroundRemovals, priceForRender } from "../billing/prices.js";
 import type { Tx } from "../db/client.js";
 import { newId } from "../db/ids.js";
 import type { Job, Template } from "../generated/prisma/client.js";
@@ -92,10 +92,13 @@ function plan(
     if (tooMuch.path[0] === "scale") throw new ValidationError(tooMuch.message, ["scale"]);
     throw new ValidationError(`template ${template.id}: ${tooMuch.message}`, []);
   }
-  const price = priceForRender(deps.prices, {
-    width: document.width * output.scale,
-    height: document.height * output.scale,
-  });
+  // Background removals are billed on top, in the same charge (refunded with it).
+  const price =
+    priceForRender(deps.prices, {
+      width: document.width * output.scale,
+      height: document.height * output.scale,
+    }) +
+    deps.prices.backgroundRemovalCents * backgroundRemovals(document);
   return { templateId: template.id, templateVersion: template.version, document, price };
 }
 

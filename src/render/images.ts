@@ -12,6 +12,10 @@
 // ones count too, so the outcome does not depend on the cache); a render decodes one image at a
 // time (its decode buffers are the only ones it holds), each libvips pipeline gets the render's
 // remaining time as its sharp timeout, and SVG is drawn in a child process (svg.ts).
+//
+// A layer with remove_background is given its cut-out (sources.ts) as its source: fit, crop and
+// radius then apply to it as to any image with transparency; the fitted pixels' cache key says
+// which of the two was fitted.
 import sharp, { type Metadata } from "sharp";
 import type { RenderBudget } from "./budget.js";
 import { RenderError } from "./errors.js";
@@ -29,7 +33,7 @@ import {
 } from "./svg.js";
 
 /** Decoded images larger than this (width x height of the source) are refused. */
-const MAX_IMAGE_PIXELS = 50_000_000;
+export const MAX_IMAGE_PIXELS = 50_000_000;
 /**
  * AVIF/HEIF are decoded whole, at about 18 bytes per pixel (measured with sharp 0.35 / libheif:
  * 7000x7000 took 860 MiB and 3 s, 4000x4000 294 MiB), so their limit is lower. Other formats
@@ -140,6 +144,8 @@ export interface ImageFetchContext {
   signal: AbortSignal;
   /** The render's deadline, source-pixel count and decode turn. */
   budget: RenderBudget;
+  /** Whose render this is (the organisation): background removals wait their turn round-robin by it. */
+  fairnessKey?: string;
 }
 
 export interface ImageRequest {
@@ -155,6 +161,8 @@ export interface ImageRequest {
   height: number;
   /** "image layer \"photo\"" or "background image", for messages. */
   label: string;
+  /** Draw the image with its background removed (the source is a cut-out). */
+  removeBackground?: boolean;
 }
 
 function errorMessage(err: unknown): string {
@@ -199,8 +207,11 @@ function checkSize(
   return { width: meta.width, height: meta.height };
 }
 
-/** The header of a raster image (in this process: reading a header decodes no pixels). */
-async function rasterHeader(body: Buffer, where: string): Promise<Metadata> {
+/**
+ * The header of a raster image (in this process: reading a header decodes no pixels). Refuses what
+ * images.ts would not decode (SVG, unknown formats, too many pixels); background removal uses it too.
+ */
+export async function rasterHeader(body: Buffer, where: string): Promise<Metadata> {
   let meta: Metadata;
   try {
     meta = await sharp(body, { limitInputPixels: false }).metadata();
@@ -375,7 +386,8 @@ export async function imagePiece(
   req: ImageRequest,
   region: Rect,
   ctx: ImageFetchContext,
-  source?: Promise<ImageSource>,
+  /** What to draw: fetchSource's bytes, or (removeBackground) sources.ts's cut-out. */
+  source: Promise<ImageSource>,
 ): Promise<Piece> {
   const fittedKey = JSON.stringify([
     "fit",
@@ -384,13 +396,14 @@ export async function imagePiece(
     req.focalX,
     req.focalY,
     req.radius,
+    req.removeBackground === true,
     [req.width, req.height],
     [region.left, region.top, region.width, region.height],
   ]);
   const where = `${req.label}: the image at ${displayUrl(req.url)}`;
   let decodedHere = false;
   const fitted = await cached(fittedKey, ctx.maxImageBytes, async () => {
-    const body = await (source ?? fetchSource(req.url, req.label, ctx));
+    const body = await source;
     decodedHere = true; // (charged while decoding)
     const { data, sourcePixels } = await decodeAndFit(body.data, req, region, where, ctx);
     return { data, sourceBytes: body.sourceBytes, opaque: isOpaque(data), sourcePixels };

@@ -13,6 +13,7 @@ export {
   type ImageCacheSettings,
 } from "./renderer.js";
 export { RenderError, RENDER_ERROR_CODES } from "./errors.js";
+export { configureBackgroundRemoval } from "./cutouts.js";
 export { fetchImage } from "./fetch-image.js";
 export { fontFileFor, type UploadedFontFace } from "./fonts.js";
 export { layoutTextLayer } from "./text.js";

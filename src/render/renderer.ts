@@ -15,7 +15,10 @@
 //   Peak: the canvas, the overlay being blended, the window's overlays and one layer's scratch
 //   buffers (an image decode, a text raster); the README states the measured budget. Downloads
 //   are I/O, not pixels: the next FETCH_AHEAD images are fetched while earlier layers are drawn
-//   (the render worker downloads the first ones before it takes a CPU slot: prefetchImages);
+//   (the render worker downloads the first ones before it takes a CPU slot: prefetchImages).
+//   Background removal is part of getting an image (sources.ts: imageSource), so it happens there
+//   too: imagesToFetch puts the images whose background goes first, and prefetchImages cuts them
+//   out, waiting for the engine's slot (BACKGROUND_REMOVAL_CONCURRENCY) without a CPU slot held;
 // - time: a deadline (RenderOptions.timeoutMs, RENDER_TIMEOUT_MS in the worker) aborts the fetches,
 //   kills SVG rasterisers and fails the render with RENDER_TIMEOUT; every libvips pipeline gets the
 //   remaining time as its sharp timeout.
@@ -36,7 +39,8 @@ import { RenderError } from "./errors.js";
 import { DEFAULT_FETCH_TIMEOUT_MS, DEFAULT_MAX_IMAGE_BYTES } from "./fetch-image.js";
 import type { UploadedFontFace } from "./fonts.js";
 import { gradientPixels } from "./gradient.js";
-import { fetchSource, imagePiece, type ImageFetchContext, type ImageSource } from "./images.js";
+import { imagePiece, type ImageFetchContext, type ImageSource } from "./images.js";
+import { imageSource, imageSourceKey, type ImageToFetch } from "./sources.js";
 import {
   blendOver,
   intersect,
@@ -52,6 +56,7 @@ import { renderShape } from "./shapes.js";
 import { renderTextPiece } from "./text.js";
 
 export { configureImageCache, type ImageCacheSettings } from "./images.js";
+export type { ImageToFetch } from "./sources.js";
 export { MAX_RENDER_SOURCE_PIXELS } from "./budget.js";
 export { MAX_SVG_BYTES } from "./svg.js";
 const DEFAULT_QUALITY = 85;
@@ -95,6 +100,11 @@ export interface RenderOptions {
    * downloading them again, and the time their download took counts against `timeoutMs`.
    */
   prefetched?: PrefetchedImages;
+  /**
+   * Whose render this is (the worker passes the organisation): background removals, a few at a
+   * time per process, are shared round-robin by it.
+   */
+  fairnessKey?: string;
 }
 
 export interface RenderResult {
@@ -221,6 +231,7 @@ async function renderLayer(
         }
         const region = neededRegion(box, layer.rotation, canvas);
         if (!region) return null;
+        const image = { url: layer.image_url, label: layerLabel(layer), removeBackground: layer.remove_background };
         const piece = await imagePiece(
           {
             url: layer.image_url,
@@ -231,10 +242,11 @@ async function renderLayer(
             width: box.width,
             height: box.height,
             label: layerLabel(layer),
+            removeBackground: layer.remove_background,
           },
           region,
           ctx,
-          source,
+          source ?? imageSource(image, ctx),
         );
         ctx.budget.check();
         return placePiece(piece, box, layer.rotation, layer.opacity, canvas);
@@ -289,7 +301,7 @@ async function renderBackground(
       },
       { left: 0, top: 0, width: canvas.width, height: canvas.height },
       ctx,
-      source,
+      source ?? imageSource({ url: bg.image_url, label: "background image" }, ctx),
     );
     // Photos decode opaque; contain (letterbox) and images with alpha may not be.
     return { color: { r: 0, g: 0, b: 0, alpha: 0 }, overlay: piece, opaque: piece.opaque === true };
@@ -317,17 +329,11 @@ function checkOptions(opts: RenderOptions): { quality: number; scale: number; ti
 interface Step {
   /** Canvas pixels its overlay can cover: what the window counts. */
   area: number;
-  /** Downloaded ahead of time when set. */
-  image?: { url: string; label: string };
+  /** Downloaded (and cut out) ahead of time when set. */
+  image?: ImageToFetch;
   source?: Promise<ImageSource>;
   prepare(source: Promise<ImageSource> | undefined): Promise<Base | Overlay | null>;
   pending?: Promise<Base | Overlay | null>;
-}
-
-/** An image a render downloads, and how its errors name it. */
-export interface ImageToFetch {
-  url: string;
-  label: string;
 }
 
 /** The visible part of the layer on the canvas (null: none). */
@@ -341,7 +347,7 @@ function visibleArea(layer: Layer, canvas: Rect): Rect | null {
 function layerImage(layer: Layer, canvas: Rect): ImageToFetch | undefined {
   if (layer.type !== "image" || layer.image_url === undefined || !visibleArea(layer, canvas)) return undefined;
   if (!neededRegion(layerBox(layer), layer.rotation, canvas)) return undefined;
-  return { url: layer.image_url, label: layerLabel(layer) };
+  return { url: layer.image_url, label: layerLabel(layer), removeBackground: layer.remove_background };
 }
 
 function backgroundImage(doc: TemplateDocument): ImageToFetch | undefined {
@@ -377,9 +383,10 @@ function backgroundStep(doc: TemplateDocument, canvas: Rect, ctx: RenderContext)
 const checked = new WeakMap<object, ReturnType<typeof TemplateDocument.safeParse>>();
 
 /**
- * The images rendering `input` at `scale` downloads, in the order it needs them, each URL once, at
- * most `limit`. Empty when the render would fail before downloading anything (an invalid document,
- * a budget exceeded: renderTemplate reports it).
+ * The images rendering `input` at `scale` downloads, each source once (a URL, with or without its
+ * background), at most `limit`: first those whose background goes (so the removals happen in the
+ * I/O stage), then in the order the render needs them. Empty when the render would fail before
+ * downloading anything (an invalid document, a budget exceeded: renderTemplate reports it).
  */
 export function imagesToFetch(input: TemplateDocument, scale = 1, limit = Infinity): ImageToFetch[] {
   const parsed = TemplateDocument.safeParse(input);
@@ -391,16 +398,17 @@ export function imagesToFetch(input: TemplateDocument, scale = 1, limit = Infini
   const out: ImageToFetch[] = [];
   const seen = new Set<string>();
   for (const image of [backgroundImage(doc), ...doc.layers.map((layer) => layerImage(layer, canvas))]) {
-    if (out.length >= limit) break;
-    if (!image || seen.has(image.url)) continue;
-    seen.add(image.url);
+    if (!image || seen.has(imageSourceKey(image))) continue;
+    seen.add(imageSourceKey(image));
     out.push(image);
   }
-  return out;
+  // A stable sort: the order among the cut-outs, and among the others, stays the render's.
+  return out.sort((a, b) => Number(b.removeBackground === true) - Number(a.removeBackground === true)).slice(0, limit);
 }
 
 /** Images downloaded ahead of a render (see prefetchImages), for RenderOptions.prefetched. */
 export interface PrefetchedImages {
+  /** By imageSourceKey: the downloaded bytes, or the cut-out. */
   sources: ReadonlyMap<string, ImageSource>;
   /** How long the downloads took: it counts against the render's budget. */
   spentMs: number;
@@ -408,14 +416,15 @@ export interface PrefetchedImages {
 
 export type PrefetchOptions = Pick<
   RenderOptions,
-  "allowPrivateNetworks" | "fetchTimeoutMs" | "maxImageBytes" | "timeoutMs"
+  "allowPrivateNetworks" | "fetchTimeoutMs" | "maxImageBytes" | "timeoutMs" | "fairnessKey"
 >;
 
 /**
  * Downloads `images` (from imagesToFetch) at once, under the same rules as the render and within
- * its budget (`timeoutMs`: past it, RENDER_TIMEOUT). This is the I/O stage of a job: the render
- * worker runs it before it takes a CPU slot, so a slow image host does not hold one. Rejects with
- * the first download's RenderError, as the render would.
+ * its budget (`timeoutMs`: past it, RENDER_TIMEOUT), and removes the backgrounds asked for. This is
+ * the I/O stage of a job: the render worker runs it before it takes a CPU slot, so a slow image
+ * host, or a wait for the background-removal engine, does not hold one. Rejects with the first
+ * RenderError, as the render would.
  */
 export async function prefetchImages(
   images: readonly ImageToFetch[],
@@ -434,9 +443,10 @@ export async function prefetchImages(
     maxImageBytes: opts.maxImageBytes ?? DEFAULT_MAX_IMAGE_BYTES,
     signal: budget.signal,
     budget,
+    fairnessKey: opts.fairnessKey,
   };
   try {
-    const downloads = images.map(async ({ url, label }) => [url, await fetchSource(url, label, ctx)] as const);
+    const downloads = images.map(async (image) => [imageSourceKey(image), await imageSource(image, ctx)] as const);
     for (const d of downloads) d.catch((err: unknown) => budget.fail(err)); // the first failure stops the others
     const sources = new Map(await budget.race(Promise.all(downloads)));
     return { sources, spentMs: Date.now() - started };
@@ -474,6 +484,7 @@ export async function renderTemplate(input: TemplateDocument, opts: RenderOption
     maxImageBytes: opts.maxImageBytes ?? DEFAULT_MAX_IMAGE_BYTES,
     signal: budget.signal,
     budget,
+    fairnessKey: opts.fairnessKey,
     fonts: opts.fonts ?? [],
   };
   try {
@@ -493,8 +504,8 @@ export async function renderTemplate(input: TemplateDocument, opts: RenderOption
     const pump = () => {
       while (fetchesStarted < downloads.length && fetchesStarted < imagesDone + FETCH_AHEAD) {
         const step = downloads[fetchesStarted++]!;
-        const ready = prefetched?.sources.get(step.image!.url);
-        step.source = ready ? Promise.resolve(ready) : fetchSource(step.image!.url, step.image!.label, ctx);
+        const ready = prefetched?.sources.get(imageSourceKey(step.image!));
+        step.source = ready ? Promise.resolve(ready) : imageSource(step.image!, ctx);
         step.source.catch((err: unknown) => budget.fail(err)); // the first failure ends the render
       }
       while (started < steps.length) {

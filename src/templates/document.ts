@@ -111,6 +111,12 @@ export const ImageLayer = LayerBase.extend({
   focal_y: Unit.default(0.5),
   radius: z.number().min(0).max(MAX_CANVAS).default(0),
   placeholder_color: Color.default("#cbd5e1"),
+  /**
+   * Cut the subject out of the photo (docs/templates.md#background-removal): the source image goes
+   * through the background-removal model before fit, crop and radius, so the layer has
+   * transparency where the photo's background was. Priced on top of the render.
+   */
+  remove_background: z.boolean().default(false),
 });
 
 const Shape = {

@@ -42,6 +42,10 @@ function applyOne(layer: Layer, mod: Modification, index: number): Layer {
     if (next.type !== "image") refuse("image_url", "image layers");
     else next.image_url = mod.image_url;
   }
+  if (mod.remove_background !== undefined) {
+    if (next.type !== "image") refuse("remove_background", "image layers");
+    else next.remove_background = mod.remove_background;
+  }
   if (next.type === "rect" || next.type === "ellipse") {
     const fill = mod.color ?? mod.background;
     if (fill !== undefined) next.fill = fill;

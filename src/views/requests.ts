@@ -14,6 +14,8 @@ export const Modification = z
     text: z.string().max(10_000).optional(),
     /** Image layers: the picture. */
     image_url: HttpUrl.optional(),
+    /** Image layers: cut the subject out of the picture (priced on top of the render). */
+    remove_background: z.boolean().optional(),
     /** Text: text colour. Rect, ellipse: fill. */
     color: Color.optional(),
     /** Text: the box's background colour. Rect, ellipse: fill (same as color). */

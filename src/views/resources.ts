@@ -44,6 +44,8 @@ export const Account = z.object({
     standard_cents: z.number().int(),
     large_cents: z.number().int(),
     large_above_megapixels: z.number(),
+    /** Added per image layer with remove_background that the render draws. */
+    background_removal_cents: z.number().int(),
   }),
 });
 

@@ -12,6 +12,11 @@
 // Both are served round-robin by organisation, first come first served within one. So a slow image
 // host holds a fetch slot, never a CPU slot. RENDER_TIMEOUT_MS covers both stages (not the waits for
 // a slot). When a job ends, its organisation's next waiting job is admitted to the queue.
+// Background removal (remove_background) runs in the I/O stage, with the downloads: a job waiting
+// for the engine (BACKGROUND_REMOVAL_CONCURRENCY removals per process, served round-robin by
+// organisation) holds fetch slots, not a CPU slot, so ordinary renders keep the CPU slots
+// meanwhile. Unlike the slot waits above, that wait counts against RENDER_TIMEOUT_MS: the budget
+// is the job's promise that it ends, and a removal is part of its work.
 import { availableParallelism } from "node:os";
 import { DelayedError, UnrecoverableError, Worker, type Job as BullJob } from "bullmq";
 import { isDatabaseUnavailable } from "../db/availability.js";
@@ -21,6 +26,7 @@ import { completeAndAdmit, markFailed, markProcessing } from "../jobs/transition
 import { uploadedFaces } from "../templates/fonts.js";
 import { RENDER_QUEUE, type RenderPayload } from "../queue/render-queue.js";
 import {
+  configureBackgroundRemoval,
   configureImageCache,
   configureSharp,
   FETCH_AHEAD,
@@ -46,6 +52,14 @@ export function createRenderWorker(ctx: AppContext): RenderWorker {
   // libvips threads multiply by concurrent renders: share the cores rather than oversubscribe.
   configureSharp({ concurrency: Math.max(1, Math.floor(availableParallelism() / cpuSlots)) });
   configureImageCache({ ttlMs: ctx.config.IMAGE_CACHE_TTL_MS, maxBytes: ctx.config.IMAGE_CACHE_MAX_BYTES });
+  // Applied when the first removal loads the engine (the model is not loaded before it is needed).
+  configureBackgroundRemoval({
+    modelPath: ctx.config.BACKGROUND_REMOVAL_MODEL,
+    inputSize: ctx.config.BACKGROUND_REMOVAL_INPUT_SIZE,
+    concurrency: ctx.config.BACKGROUND_REMOVAL_CONCURRENCY,
+    threads: ctx.config.BACKGROUND_REMOVAL_THREADS,
+    cacheMaxBytes: ctx.config.BACKGROUND_REMOVAL_CACHE_MAX_BYTES,
+  });
   const log = ctx.logger.child({ component: "render-worker" });
   const cpu = new FairSlots(cpuSlots);
   const fetchSlots = new FairSlots(
@@ -99,6 +113,8 @@ export function createRenderWorker(ctx: AppContext): RenderWorker {
         // not retryable. The render's fetches are aborted and its SVG rasterisers killed. It covers
         // the downloads of the I/O stage and the render, not the waits for a slot.
         timeoutMs: ctx.config.RENDER_TIMEOUT_MS,
+        // Background removals (a few at a time per process) are shared round-robin by organisation.
+        fairnessKey: job.orgId,
       };
       // I/O stage: the first images, without a CPU slot. The slots are held until the render ends
       // (the render holds the downloaded bytes).

@@ -1,4 +1,4 @@
-// Regenerates the README examples: test/fixtures/examples/{social-card,quote-card,product-card}.png
+// Regenerates the README examples: test/fixtures/examples/{social-card,social-card-cutout,quote-card,product-card}.png
 //   npx tsx test/bench/render-examples.ts [--print]
 // Each example is a starter template (test/fixtures/*.template.json) plus the modifications and
 // output options of a POST /api/v1/create body (printed with --print). The photos are generated
@@ -117,6 +117,23 @@ export const EXAMPLES: Example[] = [
     },
   },
   {
+    // The same card with a real photo whose background is removed (test/fixtures/astronaut.jpg,
+    // public domain: test/fixtures/PHOTO-LICENSES.md): the card's gradient shows around the subject.
+    name: "social-card-cutout",
+    template: "social-card.template.json",
+    body: {
+      template_id: "tpl_YOUR_SOCIAL_CARD",
+      modifications: [
+        { name: "photo", image_url: "https://example.com/photos/astronaut.jpg", remove_background: true },
+        { name: "title", text: "Eileen Collins, the first woman to command a Space Shuttle" },
+        { name: "subtitle", text: "STS-93, July 1999" },
+        { name: "badge_text", text: "Space" },
+      ],
+      format: "png",
+      scale: 0.5,
+    },
+  },
+  {
     name: "quote-card",
     template: "quote-card.template.json",
     body: {
@@ -154,6 +171,7 @@ async function main() {
     "/photos/mountain-lake.jpg": { type: "image/jpeg", body: await mountainLake() },
     "/photos/ada.jpg": { type: "image/jpeg", body: await portrait() },
     "/photos/mug.png": { type: "image/png", body: await mug() },
+    "/photos/astronaut.jpg": { type: "image/jpeg", body: readFileSync(path.join(here, "../fixtures/astronaut.jpg")) },
   };
   const server = createServer((req, res) => {
     const photo = photos[req.url ?? ""];

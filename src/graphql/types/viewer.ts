@@ -13,11 +13,13 @@ const OrganizationStatus = builder.enumType("OrganizationStatus", { values: ["AC
 const LedgerKind = builder.enumType("LedgerKind", { values: ["TOPUP", "CHARGE", "REFUND"] as const });
 
 const Prices = builder.objectRef<AccountView["prices"]>("Prices").implement({
-  description: "What a render costs, in cents: standard up to largeAboveMegapixels of output, large above.",
+  description:
+    "What a render costs, in cents: standard up to largeAboveMegapixels of output, large above; plus backgroundRemovalCents per image layer with removeBackground that the render draws.",
   fields: (t) => ({
     standardCents: t.exposeInt("standard_cents"),
     largeCents: t.exposeInt("large_cents"),
     largeAboveMegapixels: t.exposeFloat("large_above_megapixels"),
+    backgroundRemovalCents: t.exposeInt("background_removal_cents"),
   }),
 });
 
