@@ -123,7 +123,7 @@ const ConfigSchema = z
       .default(1024 * 1024),
     PRICE_CENTS_PER_RENDER: z.coerce.number().int().min(0).default(1),
     PRICE_CENTS_LARGE_RENDER: z.coerce.number().int().min(0).default(2),
-    /** Added to a render's price per image layer with remove_background that it draws (docs/money.md). */
+    /** Added to a render's price per background removal it runs: each distinct image it draws with remove_background (docs/money.md). */
     PRICE_CENTS_BACKGROUND_REMOVAL: z.coerce.number().int().min(0).default(4),
     /** 32 bytes, base64 or hex: encrypts Send-To credentials and webhook secrets at rest. Unset: a key file in ./data. */
     SECRETS_KEY: z.string().min(1).optional(),

@@ -1,13 +1,14 @@
 // What a render costs, in integer cents. By output size, like the commercial services: one
 // price up to 4 megapixels, a higher one above; plus, on top, a price per background removal the
 // render will run (an image layer with remove_background that is drawn: docs/money.md).
-import { layerCoverage, type TemplateDocument } from "../templates/document.js";
+import type { TemplateDocument } from "../templates/document.js";
+import { backgroundRemovalSources } from "../templates/layout.js";
 
 export interface PriceTable {
   standardCents: number;
   largeCents: number;
   largeAboveMegapixels: number;
-  /** Per image layer with remove_background that the render draws. */
+  /** Per background removal the render runs (a distinct image drawn with remove_background). */
   backgroundRemovalCents: number;
 }
 
@@ -29,18 +30,11 @@ export function priceForRender(table: PriceTable, size: { width: number; height:
 }
 
 /**
- * Image layers of `doc` (modifications applied) whose background the render removes: those with
- * remove_background that are drawn — not hidden, not fully transparent, with an image to draw and
- * some of their box on the canvas. The renderer skips the others, so they are not charged.
+ * The background removals a render of `doc` (modifications applied) at `scale` runs, each charged
+ * on top of the render: the distinct images of the layers it draws with remove_background (not
+ * hidden, not fully transparent, with an image, some of their box on the canvas, by the
+ * renderer's own rule: src/templates/layout.ts). One image drawn twice is removed once.
  */
-export function backgroundRemovals(doc: TemplateDocument): number {
-  return doc.layers.filter(
-    (layer) =>
-      layer.type === "image" &&
-      layer.remove_background &&
-      layer.image_url !== undefined &&
-      !layer.hidden &&
-      layer.opacity > 0 &&
-      layerCoverage(layer, doc.width, doc.height) > 0,
-  ).length;
+export function backgroundRemovals(doc: TemplateDocument, scale = 1): number {
+  return backgroundRemovalSources(doc, scale).length;
 }

@@ -98,7 +98,7 @@ function plan(
       width: document.width * output.scale,
       height: document.height * output.scale,
     }) +
-    deps.prices.backgroundRemovalCents * backgroundRemovals(document);
+    deps.prices.backgroundRemovalCents * backgroundRemovals(document, output.scale);
   return { templateId: template.id, templateVersion: template.version, document, price };
 }
 

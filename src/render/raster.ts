@@ -6,6 +6,9 @@
 // entirely inside the canvas.
 import sharp from "sharp";
 import { RenderError } from "./errors.js";
+import { intersect, isAxisAligned, rotatedCorners, type Rect } from "../templates/layout.js";
+
+export { intersect, neededRegion, rotatedBounds, type Rect } from "../templates/layout.js";
 
 export interface Rgba {
   r: number;
@@ -25,22 +28,6 @@ export function parseHexColor(hex: string): Rgba {
   if (!/^[0-9a-fA-F]{6}([0-9a-fA-F]{2})?$/.test(h)) throw new RenderError("RENDER_FAILED", `invalid colour ${hex}`);
   const n = (i: number) => Number.parseInt(h.slice(i, i + 2), 16);
   return { r: n(0), g: n(2), b: n(4), alpha: h.length === 8 ? n(6) / 255 : 1 };
-}
-
-/** An integer rectangle. */
-export interface Rect {
-  left: number;
-  top: number;
-  width: number;
-  height: number;
-}
-
-export function intersect(a: Rect, b: Rect): Rect | null {
-  const left = Math.max(a.left, b.left);
-  const top = Math.max(a.top, b.top);
-  const right = Math.min(a.left + a.width, b.left + b.width);
-  const bottom = Math.min(a.top + a.height, b.top + b.height);
-  return right > left && bottom > top ? { left, top, width: right - left, height: bottom - top } : null;
 }
 
 /** Raw RGBA pixels placed at (left, top) on the canvas, fully inside it. */
@@ -66,79 +53,6 @@ export function solidPixels(width: number, height: number, color: Rgba, opacity 
 function applyOpacity(data: Buffer, opacity: number): void {
   if (opacity >= 1) return;
   for (let i = 3; i < data.length; i += 4) data[i] = Math.round(data[i]! * opacity);
-}
-
-function isAxisAligned(rotation: number): boolean {
-  return rotation % 360 === 0;
-}
-
-/** Clockwise rotation of (x, y) (y pointing down) by `deg` degrees. */
-function rotate(x: number, y: number, deg: number): [number, number] {
-  const t = (deg * Math.PI) / 180;
-  const c = Math.cos(t);
-  const s = Math.sin(t);
-  return [x * c - y * s, x * s + y * c];
-}
-
-/** Bounds of the four corners of `rect` rotated by `deg` (clockwise) about (cx, cy). */
-function rotatedCorners(
-  rect: Rect,
-  cx: number,
-  cy: number,
-  deg: number,
-): { x0: number; y0: number; x1: number; y1: number } {
-  let x0 = Infinity;
-  let y0 = Infinity;
-  let x1 = -Infinity;
-  let y1 = -Infinity;
-  for (const [px, py] of [
-    [rect.left, rect.top],
-    [rect.left + rect.width, rect.top],
-    [rect.left + rect.width, rect.top + rect.height],
-    [rect.left, rect.top + rect.height],
-  ] as const) {
-    const [x, y] = rotate(px - cx, py - cy, deg);
-    x0 = Math.min(x0, cx + x);
-    x1 = Math.max(x1, cx + x);
-    y0 = Math.min(y0, cy + y);
-    y1 = Math.max(y1, cy + y);
-  }
-  return { x0, y0, x1, y1 };
-}
-
-/** Canvas-space bounding box (integer, unclipped) of `box` rotated about its centre. */
-export function rotatedBounds(box: Rect, rotation: number): Rect {
-  if (isAxisAligned(rotation)) return box;
-  const { x0, y0, x1, y1 } = rotatedCorners(box, box.left + box.width / 2, box.top + box.height / 2, rotation);
-  const left = Math.floor(x0 - 0.01);
-  const top = Math.floor(y0 - 0.01);
-  return { left, top, width: Math.ceil(x1 + 0.01) - left, height: Math.ceil(y1 + 0.01) - top };
-}
-
-/**
- * The part of the box (box coordinates) that can show on the canvas once rotated: a layer far
- * bigger than the canvas is only rasterised where it matters. Null when nothing shows.
- */
-export function neededRegion(box: Rect, rotation: number, canvas: Rect): Rect | null {
-  const full: Rect = { left: 0, top: 0, width: box.width, height: box.height };
-  if (isAxisAligned(rotation)) {
-    const visible = intersect(box, canvas);
-    return (
-      visible && {
-        left: visible.left - box.left,
-        top: visible.top - box.top,
-        width: visible.width,
-        height: visible.height,
-      }
-    );
-  }
-  if (!intersect(rotatedBounds(box, rotation), canvas)) return null;
-  // Canvas corners mapped back into the (unrotated) box, plus a pixel for interpolation.
-  const back = rotatedCorners(canvas, box.left + box.width / 2, box.top + box.height / 2, -rotation);
-  const [x0, x1, y0, y1] = [back.x0 - box.left, back.x1 - box.left, back.y0 - box.top, back.y1 - box.top];
-  const left = Math.floor(x0) - 2;
-  const top = Math.floor(y0) - 2;
-  return intersect(full, { left, top, width: Math.ceil(x1) + 2 - left, height: Math.ceil(y1) + 2 - top });
 }
 
 /** Copy the `area` (canvas coordinates) out of an overlay-like raster placed at (left, top). */

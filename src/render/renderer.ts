@@ -34,6 +34,7 @@ import {
   type OutputFormat,
   type RectLayer,
 } from "../templates/document.js";
+import { drawsImage, layerBox, scaleDocument, visibleArea } from "../templates/layout.js";
 import { DEFAULT_RENDER_TIMEOUT_MS, RenderBudget } from "./budget.js";
 import { RenderError } from "./errors.js";
 import { DEFAULT_FETCH_TIMEOUT_MS, DEFAULT_MAX_IMAGE_BYTES } from "./fetch-image.js";
@@ -41,17 +42,7 @@ import type { UploadedFontFace } from "./fonts.js";
 import { gradientPixels } from "./gradient.js";
 import { imagePiece, type ImageFetchContext, type ImageSource } from "./images.js";
 import { imageSource, imageSourceKey, type ImageToFetch } from "./sources.js";
-import {
-  blendOver,
-  intersect,
-  neededRegion,
-  parseHexColor,
-  placePiece,
-  rotatedBounds,
-  type Overlay,
-  type Rect,
-  type Rgba,
-} from "./raster.js";
+import { blendOver, neededRegion, parseHexColor, placePiece, type Overlay, type Rect, type Rgba } from "./raster.js";
 import { renderShape } from "./shapes.js";
 import { renderTextPiece } from "./text.js";
 
@@ -156,46 +147,6 @@ function layerLabel(layer: Layer): string {
 }
 
 /** The layer's box snapped to whole pixels (edges rounded, so adjacent boxes stay adjacent). */
-function layerBox(layer: Layer): Rect {
-  const left = Math.round(layer.x);
-  const top = Math.round(layer.y);
-  return {
-    left,
-    top,
-    width: Math.round(layer.x + layer.width) - left,
-    height: Math.round(layer.y + layer.height) - top,
-  };
-}
-
-/** Every length of the document multiplied by `s`. */
-function scaleDocument(doc: TemplateDocument, s: number): TemplateDocument {
-  if (s === 1) return doc;
-  const layers = doc.layers.map((layer): Layer => {
-    const base = { ...layer, x: layer.x * s, y: layer.y * s, width: layer.width * s, height: layer.height * s };
-    switch (base.type) {
-      case "text":
-        return {
-          ...base,
-          font_size: base.font_size * s,
-          min_font_size: base.min_font_size * s,
-          letter_spacing: base.letter_spacing * s,
-        };
-      case "image":
-        return { ...base, radius: base.radius * s };
-      case "rect":
-        return { ...base, radius: base.radius * s, stroke_width: base.stroke_width * s };
-      case "ellipse":
-        return { ...base, stroke_width: base.stroke_width * s };
-    }
-  });
-  return {
-    ...doc,
-    width: Math.max(1, Math.round(doc.width * s)),
-    height: Math.max(1, Math.round(doc.height * s)),
-    layers,
-  };
-}
-
 interface RenderContext extends ImageFetchContext {
   fonts: readonly UploadedFontFace[];
 }
@@ -226,7 +177,13 @@ async function renderLayer(
         return await renderShape(layer, box, canvas, seconds());
       case "image": {
         if (!layer.image_url) {
-          const placeholder: RectLayer = { ...layer, type: "rect", fill: layer.placeholder_color, stroke_width: 0 };
+          const placeholder: RectLayer = {
+            ...layer,
+            type: "rect",
+            fill: layer.placeholder_color,
+            stroke_width: 0,
+            remove_background: false,
+          };
           return await renderShape(placeholder, box, canvas, seconds());
         }
         const region = neededRegion(box, layer.rotation, canvas);
@@ -337,17 +294,14 @@ interface Step {
 }
 
 /** The visible part of the layer on the canvas (null: none). */
-function visibleArea(layer: Layer, canvas: Rect): Rect | null {
-  if (layer.hidden || layer.opacity === 0) return null;
-  const box = layerBox(layer);
-  return box.width > 0 && box.height > 0 ? intersect(rotatedBounds(box, layer.rotation), canvas) : null;
-}
-
 /** The image the layer downloads, if it is drawn and draws one. */
 function layerImage(layer: Layer, canvas: Rect): ImageToFetch | undefined {
-  if (layer.type !== "image" || layer.image_url === undefined || !visibleArea(layer, canvas)) return undefined;
-  if (!neededRegion(layerBox(layer), layer.rotation, canvas)) return undefined;
-  return { url: layer.image_url, label: layerLabel(layer), removeBackground: layer.remove_background };
+  if (!drawsImage(layer, canvas)) return undefined;
+  return {
+    url: layer.image_url,
+    label: layerLabel(layer),
+    ...(layer.remove_background ? { removeBackground: true } : {}),
+  };
 }
 
 function backgroundImage(doc: TemplateDocument): ImageToFetch | undefined {

@@ -65,6 +65,21 @@ const LayerBase = z.object({
   hidden: z.boolean().default(false),
 });
 
+/**
+ * remove_background belongs to image layers; on any other layer `true` is refused (rather than
+ * dropped like an unknown key) so that nobody believes a text or shape had its background removed.
+ */
+const NoBackgroundRemoval = {
+  remove_background: z.literal(false, { error: "remove_background applies to image layers only" }).optional(),
+};
+
+/**
+ * Image layers of one document that may remove their background. Each removal takes 0.5-1 s of a
+ * core and some hundreds of MB in the worker (docs/templates.md#background-removal); with at most
+ * this many, a render's removals all run in its I/O stage, before it takes a CPU slot.
+ */
+export const MAX_BACKGROUND_REMOVALS = 4;
+
 export const SHIPPED_FONT_FAMILIES = ["Inter", "Noto Serif", "JetBrains Mono"] as const;
 export const FONT_WEIGHTS = [100, 200, 300, 400, 500, 600, 700, 800, 900] as const;
 export type FontWeight = (typeof FONT_WEIGHTS)[number];
@@ -99,6 +114,7 @@ export const TextLayer = LayerBase.extend({
   auto_fit: z.boolean().default(false),
   min_font_size: z.number().min(1).max(1000).default(12),
   text_transform: z.enum(["none", "uppercase", "lowercase"]).default("none"),
+  ...NoBackgroundRemoval,
 });
 
 export const ImageLayer = LayerBase.extend({
@@ -123,6 +139,7 @@ const Shape = {
   fill: Color.default("#000000"),
   stroke_color: Color.optional(),
   stroke_width: z.number().min(0).max(500).default(0),
+  ...NoBackgroundRemoval,
 };
 
 export const RectLayer = LayerBase.extend({
@@ -156,6 +173,14 @@ export const TemplateDocument = z
         ctx.addIssue({ code: "custom", path: ["layers", i, "min_font_size"], message: "must not exceed font_size" });
       }
     });
+    const removals = doc.layers.flatMap((layer, i) => (layer.type === "image" && layer.remove_background ? [i] : []));
+    if (removals.length > MAX_BACKGROUND_REMOVALS) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["layers", removals[MAX_BACKGROUND_REMOVALS]!, "remove_background"],
+        message: `at most ${MAX_BACKGROUND_REMOVALS} image layers of a document may remove their background (this one has ${removals.length})`,
+      });
+    }
     const problem = renderBudgetProblem(doc, 1);
     if (problem) ctx.addIssue({ code: "custom", path: problem.path, message: problem.message });
   });
@@ -259,7 +284,7 @@ export function renderBudgetProblem(
 type Background = z.infer<typeof Background>;
 export type LinearGradient = z.infer<typeof LinearGradient>;
 export type TextLayer = z.infer<typeof TextLayer>;
-type ImageLayer = z.infer<typeof ImageLayer>;
+export type ImageLayer = z.infer<typeof ImageLayer>;
 export type RectLayer = z.infer<typeof RectLayer>;
 export type EllipseLayer = z.infer<typeof EllipseLayer>;
 export type Layer = z.infer<typeof Layer>;

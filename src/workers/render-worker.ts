@@ -14,9 +14,10 @@
 // a slot). When a job ends, its organisation's next waiting job is admitted to the queue.
 // Background removal (remove_background) runs in the I/O stage, with the downloads: a job waiting
 // for the engine (BACKGROUND_REMOVAL_CONCURRENCY removals per process, served round-robin by
-// organisation) holds fetch slots, not a CPU slot, so ordinary renders keep the CPU slots
-// meanwhile. Unlike the slot waits above, that wait counts against RENDER_TIMEOUT_MS: the budget
+// organisation) holds fetch slots of a pool of its own, not a CPU slot, so ordinary renders keep
+// their fetch and CPU slots meanwhile. Unlike the slot waits above, that wait counts against RENDER_TIMEOUT_MS: the budget
 // is the job's promise that it ends, and a removal is part of its work.
+import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { DelayedError, UnrecoverableError, Worker, type Job as BullJob } from "bullmq";
 import { isDatabaseUnavailable } from "../db/availability.js";
@@ -66,6 +67,16 @@ export function createRenderWorker(ctx: AppContext): RenderWorker {
     ctx.config.RENDER_FETCH_SLOTS,
     Math.max(FETCH_AHEAD, Math.ceil(ctx.config.RENDER_FETCH_SLOTS / 2)),
   );
+  // Jobs that remove a background wait in their I/O stage for the engine (a few removals at a
+  // time per process, 0.5-1 s each), holding their downloads: they take their fetch slots from a
+  // pool of their own, so a queue of removals never holds the slots ordinary renders download with.
+  const removalFetchSlots = new FairSlots(2 * FETCH_AHEAD * ctx.config.BACKGROUND_REMOVAL_CONCURRENCY, FETCH_AHEAD);
+  if (!existsSync(ctx.config.BACKGROUND_REMOVAL_MODEL)) {
+    log.warn(
+      { model: ctx.config.BACKGROUND_REMOVAL_MODEL },
+      "the background-removal model file does not exist: renders with remove_background will fail (BACKGROUND_REMOVAL_MODEL)",
+    );
+  }
 
   /** A slot of the organisation freed: admit its next waiting job (the reconciler does, should this fail). */
   async function admitNext(orgId: string): Promise<void> {
@@ -119,7 +130,8 @@ export function createRenderWorker(ctx: AppContext): RenderWorker {
       // I/O stage: the first images, without a CPU slot. The slots are held until the render ends
       // (the render holds the downloaded bytes).
       const images = imagesToFetch(document, scale, Math.min(FETCH_AHEAD, fetchSlots.maxPerAcquire));
-      const releaseFetch = await fetchSlots.acquire(job.orgId, images.length);
+      const pool = images.some((image) => image.removeBackground) ? removalFetchSlots : fetchSlots;
+      const releaseFetch = await pool.acquire(job.orgId, images.length);
       let out: Awaited<ReturnType<typeof renderTemplate>>;
       let fetchMs: number;
       let cpuWaitMs = 0;
