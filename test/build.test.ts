@@ -41,8 +41,10 @@ describe("the compiled build (npm start runs dist/)", () => {
     expect(built.code, built.stderr + built.stdout).toBe(0);
     for (const file of ["dist/src/main.js", "dist/workers/render.js", "dist/src/cli/admin.js"])
       expect(existsSync(path.join(ROOT, file)), file).toBe(true);
-    // The SVG rasteriser's child process is plain JavaScript and must travel with the build.
+    // The SVG rasteriser's child process and the background-removal engine's thread are plain
+    // JavaScript and must travel with the build.
     expect(existsSync(path.join(ROOT, "dist/src/render/svg-child.mjs"))).toBe(true);
+    expect(existsSync(path.join(ROOT, "dist/src/render/background-removal/thread.mjs"))).toBe(true);
 
     const env = {
       DATABASE_URL: inject("databaseUrl"),

@@ -2,8 +2,9 @@
 // its concurrency limit and its cache by content) loaded on the first removal, not before. The
 // engine brings onnxruntime-node and, once used, a model session of 100-300 MB: processes that
 // never remove a background (the API, a worker rendering only ordinary templates) never pay for
-// it (the engine loads onnxruntime-node only for its first model run too; this keeps even the
-// module out until then). Settings given before it is loaded are applied when it is.
+// it (the engine starts its threads, which load onnxruntime-node, only for its first removal too;
+// this keeps even the module out until then). Settings given before it is loaded are applied when
+// it is.
 import type { BackgroundRemovalSettings } from "./background-removal.js";
 import { RenderError } from "./errors.js";
 

@@ -33,7 +33,7 @@ import {
 } from "./svg.js";
 
 /** Decoded images larger than this (width x height of the source) are refused. */
-export const MAX_IMAGE_PIXELS = 50_000_000;
+const MAX_IMAGE_PIXELS = 50_000_000;
 /**
  * AVIF/HEIF are decoded whole, at about 18 bytes per pixel (measured with sharp 0.35 / libheif:
  * 7000x7000 took 860 MiB and 3 s, 4000x4000 294 MiB), so their limit is lower. Other formats
