@@ -122,7 +122,8 @@ async function queueAndWait(
     const outcome = await Promise.race([answered, timedOut]);
     if (!outcome) {
       await ctx.previewQueue.drop(id);
-      throw new PreviewUnavailableError(`no render worker answered the preview in ${Math.round(timeoutMs / 1000)} s`);
+      const waited = timeoutMs % 1000 === 0 ? `${timeoutMs / 1000} s` : `${timeoutMs} ms`;
+      throw new PreviewUnavailableError(`no render worker answered the preview in ${waited}`);
     }
     return outcome;
   } finally {
