@@ -7,6 +7,7 @@ import path from "node:path";
 import { Queue } from "bullmq";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { PreviewFailedError, TemplifiedClient } from "../src/client/index.js";
 import { socialCard, startImageServer, type ImageServer } from "./helpers/fixtures.js";
 import { gqlHttp } from "./helpers/graphql-clients.js";
 import { startImageHost } from "./helpers/image-host.js";
@@ -256,6 +257,26 @@ describe("REST previews", () => {
     const [a, b] = [await readPixels(lobster.bytes, { grey: true }), await readPixels(inter.bytes, { grey: true })];
     const differing = a.data.reduce((n, v, i) => n + (Math.abs(v - b.data[i]!) > 64 ? 1 : 0), 0);
     expect(differing).toBeGreaterThan(200); // a different face, not a fallback
+  });
+});
+
+describe("the published client", () => {
+  it("preview() returns the bytes, content type, render time and notes; 422 is PreviewFailedError", async () => {
+    const client = new TemplifiedClient({ baseUrl: stack.baseUrl, apiKey: org.apiKey, webSocketImpl: null });
+    const image = await client.preview({
+      template_id: templateId,
+      modifications: [{ name: "photo", remove_background: true }],
+      format: "webp",
+      scale: 0.5,
+    });
+    expect(image.content_type).toBe("image/webp");
+    expect(image.render_ms).toBeGreaterThanOrEqual(0);
+    expect(image.notes).toEqual(['image layer "photo": background not removed in previews (it is in renders)']);
+    expect(await sharp(image.bytes).metadata()).toMatchObject({ format: "webp", width: 600, height: 315 });
+    await expect(client.preview({ document: withPhoto(`${images.url}/missing.jpg`) })).rejects.toBeInstanceOf(
+      PreviewFailedError,
+    );
+    await client.close();
   });
 });
 
