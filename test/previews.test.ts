@@ -260,6 +260,20 @@ describe("REST previews", () => {
   });
 });
 
+describe("OpenAPI", () => {
+  it("documents POST /api/v1/previews: the image types for 200, the shared error shape for errors", async () => {
+    const doc = (await stack.api(null, "GET", "/openapi.json")).body;
+    const op = doc.paths["/api/v1/previews"].post;
+    expect(op.operationId).toBe("createPreview");
+    expect(Object.keys(op.responses["200"].content)).toEqual(["image/png", "image/jpeg", "image/webp"]);
+    expect(Object.keys(op.responses["200"].headers)).toEqual(
+      expect.arrayContaining(["x-render-ms", "x-preview-notes"]),
+    );
+    for (const status of ["400", "401", "404", "422", "429", "503"])
+      expect(op.responses[status].content["application/json"].schema, status).toBeDefined();
+  });
+});
+
 describe("the published client", () => {
   it("preview() returns the bytes, content type, render time and notes; 422 is PreviewFailedError", async () => {
     const client = new TemplifiedClient({ baseUrl: stack.baseUrl, apiKey: org.apiKey, webSocketImpl: null });
