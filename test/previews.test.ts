@@ -388,6 +388,35 @@ describe("limits", () => {
     expect((await limited.api(key, "GET", "/api/v1/templates")).status).toBe(200);
   });
 
+  it("does not wait behind renders: none of the organisation's render slots, nor the render queue", async () => {
+    // One render slot for the organisation and one job in flight per worker: a render held by its
+    // image host fills both, and a second render waits for admission.
+    const busy = await startStack({ RENDER_ORG_SLOTS: "1", RENDER_CONCURRENCY: "1" });
+    const host = await startImageHost(
+      await sharp({ create: { width: 8, height: 8, channels: 3, background: "#0f0" } })
+        .png()
+        .toBuffer(),
+    );
+    try {
+      const { orgId, apiKey } = await busy.createOrg(1000);
+      const tpl = await busy.api(apiKey, "POST", "/api/v1/templates", withPhoto(`${host.url}/held.png`));
+      const jobs = [
+        await busy.api(apiKey, "POST", "/api/v1/create", { template_id: tpl.body.template_id, scale: 0.2 }),
+        await busy.api(apiKey, "POST", "/api/v1/create", { template_id: tpl.body.template_id, scale: 0.2 }),
+      ];
+      await host.waitForHeld(1);
+      const res = await preview(busy, apiKey, { document: tiny });
+      expect(res.status, res.json?.error).toBe(200);
+      const statuses = await busy.app.ctx.prisma.job.findMany({ where: { orgId }, select: { status: true } });
+      expect(statuses.map((j) => j.status).sort()).toEqual(["pending", "processing"]);
+      host.release();
+      for (const job of jobs) expect((await waitForFinal(busy, apiKey, job.body.job_id)).status).toBe("complete");
+    } finally {
+      await host.close();
+      await busy.stop();
+    }
+  });
+
   it("answers 503 when no render worker answers in PREVIEW_TIMEOUT_MS, and leaves nothing queued", async () => {
     const apiOnly = await startStack({ PREVIEW_TIMEOUT_MS: "300" }, { api: true, worker: false });
     try {
