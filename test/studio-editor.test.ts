@@ -1,0 +1,207 @@
+// The Studio editor end to end, in headless Chromium at a laptop's size (1366x768) against the
+// real stack: open the editor, add a text layer, drag it with the mouse, edit its text and colour
+// in the properties panel, undo and redo (button and keyboard), nudge it with the arrow keys,
+// save a new template version (checked over REST: the layer is where it was dropped), render it
+// (the status arrives live) and check the image is pixel for pixel the server's own render of the
+// saved version. Editing shows server previews, which create no job and no ledger entry.
+//
+// Needs Chromium at /usr/bin/chromium (CHROMIUM_PATH sets another path); skipped, saying so, without it.
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import { promisify } from "node:util";
+import { chromium, type Browser, type Page } from "playwright-core";
+import sharp from "sharp";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startStack, type Stack } from "./helpers/stack.js";
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const hasChromium = existsSync(CHROMIUM);
+const root = new URL("..", import.meta.url);
+
+/** Snapping may pull a dragged box this far (the editor's 6 screen pixels, in document pixels at the test's scale) plus rounding. */
+const snapSlack = (scale: number) => 6 / scale + 1;
+
+const DOCUMENT = {
+  name: "Editor test",
+  width: 800,
+  height: 400,
+  background: "#f8fafc",
+  layers: [{ type: "rect", name: "panel", x: 0, y: 0, width: 240, height: 400, fill: "#1e293b" }],
+};
+
+const editor = hasChromium ? describe : describe.skip;
+if (!hasChromium)
+  console.warn(
+    `test/studio-editor.test.ts: no Chromium at ${CHROMIUM}: the Studio editor tests are SKIPPED (apt-get install -y chromium, or set CHROMIUM_PATH)`,
+  );
+
+editor(
+  hasChromium ? "Studio editor in headless Chromium" : `Studio editor: SKIPPED, no Chromium at ${CHROMIUM}`,
+  () => {
+    let stack: Stack;
+    let browser: Browser;
+
+    beforeAll(async () => {
+      const built = promisify(execFile)(
+        process.execPath,
+        ["node_modules/vite/bin/vite.js", "build", "--config", "src/web/vite.config.ts", "--logLevel", "error"],
+        { cwd: root },
+      );
+      stack = await startStack();
+      await built;
+      browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+      });
+    });
+    afterAll(async () => {
+      await browser?.close();
+      await stack?.stop();
+    });
+
+    async function openEditor(apiKey: string): Promise<{ page: Page; errors: string[] }> {
+      const page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
+      const errors: string[] = [];
+      page.on("pageerror", (e) => errors.push(e.message));
+      page.on("console", (m) => void (m.type() === "error" && errors.push(`console: ${m.text()}`)));
+      expect((await page.goto(`${stack.baseUrl}/`))?.status()).toBe(200);
+      await page.fill("#api-key", apiKey);
+      await page.getByRole("button", { name: "Connect" }).click();
+      await page.locator("#live[data-state=live]").waitFor();
+      return { page, errors };
+    }
+
+    const field = (page: Page, label: string) => page.locator(".inspector").getByLabel(label, { exact: true });
+    const numberIn = async (page: Page, label: string) => Number(await field(page, label).inputValue());
+
+    it(
+      "adds, drags, edits, undoes and redoes, nudges, saves a version, and renders what the server renders",
+      { timeout: 180_000 },
+      async () => {
+        const org = await stack.createOrg(1000);
+        const prisma = stack.app.ctx.prisma;
+        const created = await stack.api(org.apiKey, "POST", "/api/v1/templates", DOCUMENT);
+        expect(created.status).toBe(201);
+        const templateId: string = created.body.template_id;
+        const ledgerBefore = await prisma.ledgerEntry.count({ where: { orgId: org.orgId } });
+
+        const { page, errors } = await openEditor(org.apiKey);
+        await page.locator('.layers [data-layer="panel"]').waitFor();
+        expect(await page.locator("#template").inputValue()).toBe(templateId);
+
+        // Add a text layer: it is selected, centred, with its properties shown.
+        await page.getByRole("button", { name: "Add a text layer" }).click();
+        const box = page.locator('.box[data-layer="text_1"]');
+        await box.waitFor();
+        expect(await field(page, "Text").inputValue()).toBe("Your text here");
+        const start = { x: await numberIn(page, "X"), y: await numberIn(page, "Y") };
+        expect(start).toEqual({ x: 200, y: 160 }); // centred: (800 - 400) / 2, (400 - 80) / 2
+
+        // Drag it by the mouse; the box follows at once, the document keeps the drop position.
+        const scale = Number(await page.locator(".stage").getAttribute("data-scale"));
+        expect(scale).toBeGreaterThan(0.3);
+        const rect = (await box.boundingBox())!;
+        const from = { x: rect.x + rect.width / 2, y: rect.y + rect.height / 2 };
+        const move = { x: 173, y: 91 }; // screen pixels
+        await page.mouse.move(from.x, from.y);
+        await page.mouse.down();
+        await page.mouse.move(from.x + move.x / 2, from.y + move.y / 2, { steps: 5 });
+        await page.mouse.move(from.x + move.x, from.y + move.y, { steps: 5 });
+        await page.mouse.up();
+        const dropped = { x: await numberIn(page, "X"), y: await numberIn(page, "Y") };
+        expect(Math.abs(dropped.x - (start.x + move.x / scale))).toBeLessThanOrEqual(snapSlack(scale));
+        expect(Math.abs(dropped.y - (start.y + move.y / scale))).toBeLessThanOrEqual(snapSlack(scale));
+        const moved = (await box.boundingBox())!;
+        expect(Math.abs(moved.x - rect.x - (dropped.x - start.x) * scale)).toBeLessThanOrEqual(1.5);
+
+        // Edit the text and the colour in the properties panel.
+        await field(page, "Text").fill("Dropped here");
+        await field(page, "Colour").fill("#dc2626");
+
+        // Undo (the button) takes the colour back, Ctrl+Z the text; redo (button, Ctrl+Shift+Z) both again.
+        await page.getByRole("button", { name: "Undo" }).click();
+        await expect.poll(() => field(page, "Colour").inputValue()).toBe("#0f172a");
+        expect(await field(page, "Text").inputValue()).toBe("Dropped here");
+        await page.keyboard.press("Control+z");
+        await expect.poll(() => field(page, "Text").inputValue()).toBe("Your text here");
+        expect({ x: await numberIn(page, "X"), y: await numberIn(page, "Y") }).toEqual(dropped);
+        await page.getByRole("button", { name: "Redo" }).click();
+        await expect.poll(() => field(page, "Text").inputValue()).toBe("Dropped here");
+        await page.keyboard.press("Control+Shift+z");
+        await expect.poll(() => field(page, "Colour").inputValue()).toBe("#dc2626");
+
+        // Arrow keys nudge the selected layer: 1 px, 10 px with Shift; then back where it was dropped.
+        await page.locator(".stage").focus();
+        await page.keyboard.press("ArrowRight");
+        await expect.poll(() => numberIn(page, "X")).toBe(dropped.x + 1);
+        await page.keyboard.press("Shift+ArrowDown");
+        await expect.poll(() => numberIn(page, "Y")).toBe(dropped.y + 10);
+        await page.keyboard.press("ArrowLeft");
+        await page.keyboard.press("Shift+ArrowUp");
+        await expect.poll(() => numberIn(page, "Y")).toBe(dropped.y);
+        expect(await numberIn(page, "X")).toBe(dropped.x);
+
+        // The canvas shows the server's preview of the edited document.
+        await page.locator('#preview-status[data-state="ok"]').waitFor({ timeout: 30_000 });
+        await expect
+          .poll(() =>
+            page.evaluate(
+              `document.querySelector("#preview")?.complete && document.querySelector("#preview").naturalWidth > 0`,
+            ),
+          )
+          .toBe(true);
+        // Previews cost nothing: no job, no ledger entry so far.
+        expect(await prisma.job.count({ where: { orgId: org.orgId } })).toBe(0);
+        expect(await prisma.ledgerEntry.count({ where: { orgId: org.orgId } })).toBe(ledgerBefore);
+
+        // Save: a new version whose document has the layer where it was dropped.
+        await page.locator("#save-state", { hasText: "Unsaved changes" }).waitFor();
+        await page.getByRole("button", { name: "Save version" }).click();
+        await page.locator("#save-state", { hasText: "Saved · v2" }).waitFor();
+        const versions = await stack.api(org.apiKey, "GET", `/api/v1/templates/${templateId}/versions`);
+        expect(versions.body.data.map((v: { version: number }) => v.version)).toEqual([2, 1]);
+        const saved = versions.body.data[0];
+        const text = saved.layers.find((l: { name: string }) => l.name === "text_1");
+        expect(text).toMatchObject({
+          type: "text",
+          x: dropped.x,
+          y: dropped.y,
+          text: "Dropped here",
+          color: "#dc2626",
+        });
+        expect(saved.layers.map((l: { name: string }) => l.name)).toEqual(["panel", "text_1"]);
+
+        // Render (charged): pending -> … -> complete, live.
+        await page.getByRole("button", { name: "Render", exact: true }).click();
+        await page.locator('#statuses li[data-status="complete"]').waitFor({ timeout: 60_000 });
+        const src = (await page.getAttribute("#output", "src"))!;
+        const jobId = /\/renders\/(clx_\w+)\.png$/.exec(src)?.[1];
+        expect(jobId, src).toBeDefined();
+        expect(await prisma.job.count({ where: { orgId: org.orgId } })).toBe(1);
+
+        // The server's render of the saved version, asked for by the test itself: the same pixels.
+        const mine = await stack.api(org.apiKey, "POST", "/api/v1/create?sync=true", {
+          template_id: templateId,
+          format: "png",
+        });
+        expect(mine.body).toMatchObject({ status: "complete" });
+        const [studioImage, serverImage] = await Promise.all(
+          [src, mine.body.output_url as string].map(async (url) => {
+            const res = await fetch(new URL(url, stack.baseUrl));
+            expect(res.status).toBe(200);
+            return sharp(Buffer.from(await res.arrayBuffer()))
+              .raw()
+              .toBuffer({ resolveWithObject: true });
+          }),
+        );
+        expect(studioImage!.info).toEqual(serverImage!.info);
+        expect(studioImage!.info.width).toBe(800);
+        expect(studioImage!.data.equals(serverImage!.data)).toBe(true);
+
+        await page.screenshot({ path: "/tmp/studio-editor.png" });
+        expect(errors).toEqual([]);
+        await page.close();
+      },
+    );
+  },
+);
