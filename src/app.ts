@@ -22,6 +22,7 @@ import { parseRetrySchedule } from "./delivery/retry-schedule.js";
 import { loadSecretsKey } from "./delivery/secrets-key.js";
 import { encryptLegacyWebhookSecrets } from "./delivery/webhook-secrets.js";
 import { DeliverQueue } from "./queue/deliver-queue.js";
+import { PreviewQueue } from "./queue/preview-queue.js";
 
 export interface AppOptions {
   api: boolean;
@@ -89,6 +90,10 @@ export async function createContext(
     redis,
     renderQueue,
     deliverQueue,
+    previewQueue: new PreviewQueue({
+      connection: { url: config.REDIS_URL, maxRetriesPerRequest: 1, enableOfflineQueue: false },
+      prefix: config.QUEUE_PREFIX,
+    }),
     secretsKey,
     webhookSchedule,
     events: new EventBus(redis, config.QUEUE_PREFIX),
@@ -99,6 +104,8 @@ export async function createContext(
       prefix: config.QUEUE_PREFIX,
       requestMax: config.RATE_LIMIT_MAX,
       requestWindowMs: config.RATE_LIMIT_WINDOW_MS,
+      previewMax: config.PREVIEW_RATE_LIMIT_MAX,
+      previewWindowMs: config.PREVIEW_RATE_LIMIT_WINDOW_MS,
       redeliverMaxPerHour: config.REDELIVER_MAX_PER_HOUR,
     }),
   };
@@ -157,6 +164,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<App> {
         await worker?.close(true).catch(() => {});
         await deliverWorker?.close(true).catch(() => {});
         await ctx.deliverQueue.close().catch(() => {});
+        await ctx.previewQueue.close().catch(() => {});
         await ctx.events.close();
         await ctx.renderQueue.close().catch(() => {});
         ctx.redis.disconnect();

@@ -137,6 +137,14 @@ const ConfigSchema = z
     RATE_LIMIT_MAX: z.coerce.number().int().min(0).default(100),
     /** The window, counted in whole seconds (the limiter's granularity). */
     RATE_LIMIT_WINDOW_MS: z.coerce.number().int().min(1000, "at least 1000 (one second)").default(1000),
+    /** Previews per window per API key, a bucket of their own (a preview also counts as a request). 0: off. */
+    PREVIEW_RATE_LIMIT_MAX: z.coerce.number().int().min(0).default(20),
+    /** The previews' window, counted in whole seconds. */
+    PREVIEW_RATE_LIMIT_WINDOW_MS: z.coerce.number().int().min(1000, "at least 1000 (one second)").default(1000),
+    /** Previews of one API key waiting for a render worker at once, per API process; past it 429. */
+    PREVIEW_MAX_IN_FLIGHT: z.coerce.number().int().min(1).max(1000).default(4),
+    /** How long the API waits for a render worker to answer a preview: past it 503. */
+    PREVIEW_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
     /** Webhook redeliveries per organisation per hour. 0: off. */
     REDELIVER_MAX_PER_HOUR: z.coerce.number().int().min(0).default(60),
     /** Operations (subscriptions, queries, mutations) in flight on one graphql-ws connection. */

@@ -9,6 +9,7 @@ import type { Database, Prisma } from "./db/client.js";
 import type { Sql } from "./db/sql.js";
 import type { EventBus } from "./events/bus.js";
 import type { DeliverQueue } from "./queue/deliver-queue.js";
+import type { PreviewQueue } from "./queue/preview-queue.js";
 import type { RenderQueue } from "./queue/render-queue.js";
 import type { OutputLinks } from "./storage/output-links.js";
 import type { Storage } from "./storage/storage.js";
@@ -23,6 +24,8 @@ export interface AppContext {
   redis: Redis;
   renderQueue: RenderQueue;
   deliverQueue: DeliverQueue;
+  /** Previews on their way to the render workers (src/previews/preview-service.ts). */
+  previewQueue: PreviewQueue;
   /** Encrypts secrets at rest: Send-To credentials and webhook signing secrets. */
   secretsKey: Buffer;
   /** Delays before each webhook attempt (WEBHOOK_RETRY_SCHEDULE). */

@@ -8,6 +8,7 @@ import { RateLimitedError } from "./auth/rate-limiter.js";
 import { AccountSuspendedError, InsufficientBalanceError } from "./billing/errors.js";
 import { IdempotencyConflictError } from "./billing/idempotency.js";
 import { NotFoundError, ValidationError } from "./errors.js";
+import { PreviewFailedError, PreviewUnavailableError } from "./previews/errors.js";
 
 export interface ErrorAnswer {
   httpStatus: number;
@@ -23,6 +24,8 @@ const ERROR_ANSWERS = new Map<ErrorClass, ErrorAnswer>([
   [NotFoundError, { httpStatus: 404, graphqlCode: "NOT_FOUND" }],
   [IdempotencyConflictError, { httpStatus: 422, graphqlCode: "IDEMPOTENCY_CONFLICT" }],
   [RateLimitedError, { httpStatus: 429, graphqlCode: "RATE_LIMITED" }],
+  [PreviewFailedError, { httpStatus: 422, graphqlCode: "PREVIEW_FAILED" }],
+  [PreviewUnavailableError, { httpStatus: 503, graphqlCode: "PREVIEW_UNAVAILABLE" }],
 ]);
 
 /** The answer for a thrown error, or undefined when it is not one the caller caused. */

@@ -91,21 +91,37 @@ class RateLimiter {
 export interface RateLimits {
   /** REST requests and GraphQL operations (HTTP, SSE and WebSocket), per API key. */
   requests: RateLimiter;
+  /** Previews (REST and GraphQL), per API key, besides the request they are. */
+  previews: RateLimiter;
   /** Webhook redeliveries, per organisation. */
   redeliveries: RateLimiter;
 }
 
 export function createRateLimits(
   redis: Redis,
-  settings: { prefix: string; requestMax: number; requestWindowMs: number; redeliverMaxPerHour: number },
+  settings: {
+    prefix: string;
+    requestMax: number;
+    requestWindowMs: number;
+    previewMax: number;
+    previewWindowMs: number;
+    redeliverMaxPerHour: number;
+  },
 ): RateLimits {
   const seconds = Math.max(1, Math.round(settings.requestWindowMs / 1000));
+  const previewSeconds = Math.max(1, Math.round(settings.previewWindowMs / 1000));
   return {
     requests: new RateLimiter(redis, {
       prefix: `${settings.prefix}:ratelimit:requests`,
       max: settings.requestMax,
       windowMs: settings.requestWindowMs,
       describe: `requests per ${seconds} s`,
+    }),
+    previews: new RateLimiter(redis, {
+      prefix: `${settings.prefix}:ratelimit:previews`,
+      max: settings.previewMax,
+      windowMs: settings.previewWindowMs,
+      describe: `previews per ${previewSeconds} s`,
     }),
     redeliveries: new RateLimiter(redis, {
       prefix: `${settings.prefix}:ratelimit:redeliveries`,

@@ -5,6 +5,7 @@
 // event loop (the accepts of one batch, say) go to Redis as one pipeline, in the order published.
 import type { Redis } from "ioredis";
 import type { JobView } from "../jobs/view.js";
+import type { PreviewOutcome } from "../queue/preview-queue.js";
 
 export interface JobEvent {
   org_id: string;
@@ -13,8 +14,10 @@ export interface JobEvent {
 
 export const jobChannel = (prefix: string, jobId: string) => `${prefix}:events:job:${jobId}`;
 export const orgChannel = (prefix: string, orgId: string) => `${prefix}:events:org:${orgId}`;
+const previewChannel = (prefix: string, previewId: string) => `${prefix}:events:preview:${previewId}`;
 
-type Listener = (event: JobEvent) => void;
+/** Every channel's listeners receive the message's JSON as published; the typed methods below say what it is. */
+type Listener = (event: never) => void;
 
 interface Channel {
   listeners: Set<Listener>;
@@ -65,12 +68,22 @@ export class EventBus {
   }
 
   /** Listens to one job's events; resolves once Redis confirmed the subscription. */
-  subscribeJob(jobId: string, listener: Listener): Promise<() => Promise<void>> {
+  subscribeJob(jobId: string, listener: (event: JobEvent) => void): Promise<() => Promise<void>> {
     return this.subscribe(jobChannel(this.prefix, jobId), listener);
   }
 
-  subscribeOrg(orgId: string, listener: Listener): Promise<() => Promise<void>> {
+  subscribeOrg(orgId: string, listener: (event: JobEvent) => void): Promise<() => Promise<void>> {
     return this.subscribe(orgChannel(this.prefix, orgId), listener);
+  }
+
+  /** Listens for a preview's outcome (src/queue/preview-queue.ts); resolves once Redis confirmed it. */
+  subscribePreview(previewId: string, listener: (outcome: PreviewOutcome) => void): Promise<() => Promise<void>> {
+    return this.subscribe(previewChannel(this.prefix, previewId), listener);
+  }
+
+  /** Announces a preview's outcome to the API process waiting for it (at once, not batched). */
+  async publishPreview(previewId: string, outcome: PreviewOutcome): Promise<void> {
+    await this.publisher.publish(previewChannel(this.prefix, previewId), JSON.stringify(outcome));
   }
 
   /** Local listeners on channels Redis has confirmed (for tests and metrics). */
@@ -120,7 +133,7 @@ export class EventBus {
     sub.on("message", (channel: string, message: string) => {
       const entry = this.channels.get(channel);
       if (!entry) return;
-      const event = JSON.parse(message) as JobEvent;
+      const event = JSON.parse(message) as never;
       for (const l of [...entry.listeners]) l(event);
     });
     sub.on("error", () => {}); // reconnects on its own; the publisher's errors are logged

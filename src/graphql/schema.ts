@@ -8,6 +8,7 @@ import "./types/job.js";
 import "./types/render-inputs.js";
 import "./types/render-mutations.js";
 import "./types/export.js";
+import "./types/preview.js";
 import "./types/subscriptions.js";
 import "./types/template.js";
 import "./types/viewer.js";

@@ -18,6 +18,7 @@ import { designGroupsRoutes } from "./routes/design-groups.js";
 import { filesRoutes } from "./routes/files.js";
 import { fontsRoutes } from "./routes/fonts.js";
 import { healthRoutes } from "./routes/health.js";
+import { previewsRoutes } from "./routes/previews.js";
 import { rendersRoutes } from "./routes/renders.js";
 import { signedRendersRoutes } from "./routes/signed-renders.js";
 import { signedUrlsRoutes } from "./routes/signed-urls.js";
@@ -94,6 +95,7 @@ export function buildServer(ctx: AppContext) {
     async (api) => {
       api.addHook("onRequest", requireApiKey(ctx));
       await api.register(rendersRoutes(ctx));
+      await api.register(previewsRoutes(ctx));
       await api.register(templatesRoutes(ctx));
       await api.register(fontsRoutes(ctx));
       await api.register(billingRoutes(ctx));

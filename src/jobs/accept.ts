@@ -71,13 +71,19 @@ interface PlannedRender {
 
 type Output = z.infer<typeof OutputOptions>;
 
-function plan(
-  deps: Pick<JobsDeps, "prices">,
-  template: { id: string; version: number; document: unknown },
+/**
+ * The document a render (or a preview) of `template` draws: the modifications applied, and the
+ * pixel budgets (output size, layer coverage, both growing with scale²) checked — refused here,
+ * before anything is charged, rather than failing in the worker. `template.id` names the template
+ * in a budget problem; `documentPath` is where a given document sits in the request (a preview's
+ * `document`), for the problem's path.
+ */
+export function documentToRender(
+  template: { id: string | null; document: unknown },
   modifications: Modification[],
-  output: Output,
-  opts: { skipUnknownLayers?: boolean } = {},
-): PlannedRender {
+  scale: number,
+  opts: { skipUnknownLayers?: boolean; documentPath?: string[] } = {},
+): TemplateDocument {
   let document: TemplateDocument;
   try {
     document = applyModifications(template.document as TemplateDocument, modifications, opts);
@@ -85,13 +91,23 @@ function plan(
     if (e instanceof ModificationError) throw new ValidationError(e.message, e.path);
     throw e;
   }
-  // Pixel budgets (output size, layer coverage, both growing with scale²): refused here, before
-  // anything is charged, rather than failing in the worker.
-  const tooMuch = renderBudgetProblem(document, output.scale);
+  const tooMuch = renderBudgetProblem(document, scale);
   if (tooMuch) {
     if (tooMuch.path[0] === "scale") throw new ValidationError(tooMuch.message, ["scale"]);
+    if (template.id === null) throw new ValidationError(tooMuch.message, opts.documentPath ?? []);
     throw new ValidationError(`template ${template.id}: ${tooMuch.message}`, []);
   }
+  return document;
+}
+
+function plan(
+  deps: Pick<JobsDeps, "prices">,
+  template: { id: string; version: number; document: unknown },
+  modifications: Modification[],
+  output: Output,
+  opts: { skipUnknownLayers?: boolean } = {},
+): PlannedRender {
+  const document = documentToRender(template, modifications, output.scale, opts);
   // Background removals are billed on top, in the same charge (refunded with it).
   const price =
     priceForRender(deps.prices, {

@@ -10,6 +10,7 @@ export {
   MAX_SVG_BYTES,
   ENCODER_SETTINGS,
   type RenderOptions,
+  type RenderResult,
   type ImageCacheSettings,
 } from "./renderer.js";
 export { RenderError, RENDER_ERROR_CODES } from "./errors.js";

@@ -109,6 +109,27 @@ export const ExportRequest = OutputOptions.extend({
 });
 export type ExportRequest = z.infer<typeof ExportRequest>;
 
+/** Largest `scale` a preview takes: a preview is for looking at, not for printing. */
+const MAX_PREVIEW_SCALE = 1;
+
+/**
+ * `POST /api/v1/previews` (and GraphQL `preview`): a document, or a saved template with
+ * modifications, rendered inline — no job, no charge, nothing stored.
+ */
+export const PreviewInput = OutputOptions.extend({
+  /** A template document, as in POST /api/v1/templates. */
+  document: TemplateDocument.optional(),
+  /** A saved template of the organisation: its latest version, with `modifications` applied. */
+  template_id: z.string().min(1).max(100).optional(),
+  modifications: Modifications,
+  /** Multiplies the canvas size (0.1 to 1). */
+  scale: z.number().min(0.1).max(MAX_PREVIEW_SCALE).default(1),
+}).refine((v) => (v.document === undefined) !== (v.template_id === undefined), {
+  message: "give either document or template_id",
+  path: ["document"],
+});
+export type PreviewInput = z.infer<typeof PreviewInput>;
+
 /** `POST /api/v1/send-to-presets` and its PUT: a name and a destination to save. */
 export const PresetInput = z.object({ name: z.string().min(1).max(200), destination: DirectSendTo });
 export type PresetInput = z.infer<typeof PresetInput>;

@@ -35,11 +35,13 @@ import {
   prefetchImages,
   RenderError,
   renderTemplate,
+  type RenderResult,
 } from "../render/index.js";
 import type { OutputFormat, TemplateDocument } from "../templates/document.js";
 import { contentTypeForKey } from "../storage/content-type.js";
 import { OUTPUT_CACHE_CONTROL } from "../storage/storage.js";
 import { FairSlots } from "./fair-slots.js";
+import { createPreviewWorker } from "./preview-worker.js";
 
 export interface RenderWorker {
   close(force?: boolean): Promise<void>;
@@ -90,6 +92,57 @@ export function createRenderWorker(ctx: AppContext): RenderWorker {
     );
   }
 
+  /**
+   * A document rendered in the two stages, fairly by organisation: its first images downloaded
+   * holding fetch slots (no CPU slot), then drawn and encoded holding a CPU slot. Renders and
+   * previews both go through here, so they share the slots.
+   */
+  async function renderStaged(
+    orgId: string,
+    document: TemplateDocument,
+    output: { format: OutputFormat; quality: number | undefined; scale: number },
+  ): Promise<{ out: RenderResult; fetchMs: number; cpuWaitMs: number }> {
+    const { scale } = output;
+    const families = [...new Set(document.layers.flatMap((l) => (l.type === "text" ? [l.font_family] : [])))];
+    const fonts = await uploadedFaces(ctx, orgId, families);
+    const options = {
+      allowPrivateNetworks: ctx.config.ALLOW_PRIVATE_NETWORKS,
+      fetchTimeoutMs: ctx.config.IMAGE_FETCH_TIMEOUT_MS,
+      maxImageBytes: ctx.config.IMAGE_MAX_BYTES,
+      // Over it: RenderError RENDER_TIMEOUT "render exceeded the 15 s budget (RENDER_TIMEOUT_MS)",
+      // not retryable. The render's fetches are aborted and its SVG rasterisers killed. It covers
+      // the downloads of the I/O stage and the render, not the waits for a slot.
+      timeoutMs: ctx.config.RENDER_TIMEOUT_MS,
+      // Background removals (a few at a time per process) are shared round-robin by organisation.
+      fairnessKey: orgId,
+    };
+    // I/O stage: the first images, without a CPU slot. The slots are held until the render ends
+    // (the render holds the downloaded bytes).
+    const images = imagesToFetch(document, scale, Math.min(FETCH_AHEAD, fetchSlots.maxPerAcquire));
+    const pool = images.some((image) => image.removeBackground) ? removalFetchSlots : fetchSlots;
+    const releaseFetch = await pool.acquire(orgId, images.length);
+    try {
+      const prefetched = await prefetchImages(images, options);
+      // CPU stage.
+      const queued = performance.now();
+      let cpuWaitMs = 0;
+      const out = await cpu.run(orgId, () => {
+        cpuWaitMs = performance.now() - queued;
+        return renderTemplate(document, {
+          ...options,
+          format: output.format,
+          ...(output.quality !== undefined ? { quality: output.quality } : {}),
+          scale,
+          fonts,
+          prefetched,
+        });
+      });
+      return { out, fetchMs: prefetched.spentMs, cpuWaitMs };
+    } finally {
+      releaseFetch();
+    }
+  }
+
   async function processJob(bullJob: BullJob<RenderPayload>, token?: string): Promise<void> {
     try {
       await renderJob(bullJob);
@@ -113,47 +166,11 @@ export function createRenderWorker(ctx: AppContext): RenderWorker {
     try {
       const document = job.document as unknown as TemplateDocument;
       const output = job.input as { quality?: number | null; scale?: number };
-      const scale = output.scale ?? 1;
-      const families = [...new Set(document.layers.flatMap((l) => (l.type === "text" ? [l.font_family] : [])))];
-      const fonts = await uploadedFaces(ctx, job.orgId, families);
-      const options = {
-        allowPrivateNetworks: ctx.config.ALLOW_PRIVATE_NETWORKS,
-        fetchTimeoutMs: ctx.config.IMAGE_FETCH_TIMEOUT_MS,
-        maxImageBytes: ctx.config.IMAGE_MAX_BYTES,
-        // Over it: RenderError RENDER_TIMEOUT "render exceeded the 15 s budget (RENDER_TIMEOUT_MS)",
-        // not retryable. The render's fetches are aborted and its SVG rasterisers killed. It covers
-        // the downloads of the I/O stage and the render, not the waits for a slot.
-        timeoutMs: ctx.config.RENDER_TIMEOUT_MS,
-        // Background removals (a few at a time per process) are shared round-robin by organisation.
-        fairnessKey: job.orgId,
-      };
-      // I/O stage: the first images, without a CPU slot. The slots are held until the render ends
-      // (the render holds the downloaded bytes).
-      const images = imagesToFetch(document, scale, Math.min(FETCH_AHEAD, fetchSlots.maxPerAcquire));
-      const pool = images.some((image) => image.removeBackground) ? removalFetchSlots : fetchSlots;
-      const releaseFetch = await pool.acquire(job.orgId, images.length);
-      let out: Awaited<ReturnType<typeof renderTemplate>>;
-      let fetchMs: number;
-      let cpuWaitMs = 0;
-      try {
-        const prefetched = await prefetchImages(images, options);
-        fetchMs = prefetched.spentMs;
-        // CPU stage.
-        const queued = performance.now();
-        out = await cpu.run(job.orgId, () => {
-          cpuWaitMs = performance.now() - queued;
-          return renderTemplate(document, {
-            ...options,
-            format: job.format as OutputFormat,
-            quality: output.quality ?? undefined,
-            scale,
-            fonts,
-            prefetched,
-          });
-        });
-      } finally {
-        releaseFetch();
-      }
+      const { out, fetchMs, cpuWaitMs } = await renderStaged(job.orgId, document, {
+        format: job.format as OutputFormat,
+        quality: output.quality ?? undefined,
+        scale: output.scale ?? 1,
+      });
       const key = `${job.id}.${out.format}`;
       await ctx.storage.put(key, out.buffer, {
         contentType: contentTypeForKey(key),
@@ -196,7 +213,11 @@ export function createRenderWorker(ctx: AppContext): RenderWorker {
     maxStalledCount: 2,
   });
   worker.on("error", (err) => log.error({ err: err.message }, "render worker error"));
+  // Previews: their own queue, the same slots.
+  const previews = createPreviewWorker(ctx, renderStaged);
   return {
-    close: (force = false) => worker.close(force),
+    close: async (force = false) => {
+      await Promise.all([worker.close(force), previews.close(force)]);
+    },
   };
 }

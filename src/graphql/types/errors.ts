@@ -9,7 +9,7 @@ import { builder } from "../builder.js";
 
 const rest = (errorClass: Parameters<typeof errorAnswerFor>[0]) => `REST: ${errorAnswerFor(errorClass).httpStatus}`;
 
-const ErrorInterface = builder.interfaceRef<Error>("Error").implement({
+export const ErrorInterface = builder.interfaceRef<Error>("Error").implement({
   description: "Every typed error has a human-readable message.",
   fields: (t) => ({ message: t.exposeString("message") }),
 });

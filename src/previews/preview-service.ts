@@ -1,0 +1,133 @@
+// Previews: a document (or a saved template with modifications) rendered and answered inline, for
+// an editor to show while it is being edited. No job, no charge, no ledger entry, no stored output,
+// no RENDER_ORG_SLOTS admission. The API process never renders (it does not load the renderer): the
+// preview goes to the render workers on the "previews" queue (src/queue/preview-queue.ts), which
+// render it with the organisation's uploaded fonts, fetching images with the renders' guards,
+// sharing the workers' CPU and fetch slots round-robin by organisation with the renders.
+// REST (POST /api/v1/previews) and GraphQL (Query.preview) both call renderPreview.
+//
+// Free, so bounded per API key: a rate-limit bucket of its own (PREVIEW_RATE_LIMIT_MAX per
+// PREVIEW_RATE_LIMIT_WINDOW_MS), and at most PREVIEW_MAX_IN_FLIGHT previews of a key waiting for a
+// worker at once in this process. Background removal (0.5-1 s of a core) is not run for a preview:
+// the photo is drawn as it is, and a note says so.
+import { randomUUID } from "node:crypto";
+import type { Principal } from "../auth/api-keys.js";
+import { RateLimitedError } from "../auth/rate-limiter.js";
+import type { AppContext } from "../context.js";
+import { NotFoundError } from "../errors.js";
+import { documentToRender } from "../jobs/accept.js";
+import { previewResultKey, type PreviewOutcome } from "../queue/preview-queue.js";
+import type { TemplateDocument } from "../templates/document.js";
+import { checkFonts, findTemplate } from "../templates/service.js";
+import type { PreviewInput } from "../views/requests.js";
+import { PreviewFailedError, PreviewUnavailableError } from "./errors.js";
+
+export interface Preview {
+  image: Buffer;
+  contentType: string;
+  width: number;
+  height: number;
+  /** The render worker's time, downloads included (not the queue's). */
+  renderMs: number;
+  /** What the preview left out that a render would do, one sentence each (ASCII). */
+  notes: string[];
+}
+
+/** Previews of each API key waiting for a worker in this process. */
+const inFlight = new WeakMap<AppContext, Map<string, number>>();
+
+/** The document to preview: modifications applied, budgets checked, fonts known. */
+async function documentOf(ctx: AppContext, orgId: string, input: PreviewInput): Promise<TemplateDocument> {
+  if (input.document) {
+    await checkFonts(ctx.prisma, orgId, input.document, ["document"]);
+    return documentToRender({ id: null, document: input.document }, input.modifications, input.scale, {
+      documentPath: ["document"],
+    });
+  }
+  const template = await findTemplate(ctx.prisma, orgId, input.template_id!);
+  if (!template) throw new NotFoundError(`template ${input.template_id} not found`);
+  const document = documentToRender(template, input.modifications, input.scale);
+  if (input.modifications.some((m) => m.font_family !== undefined)) await checkFonts(ctx.prisma, orgId, document);
+  return document;
+}
+
+/** Background removals are for renders: drawn without, each named in a note. */
+function withoutBackgroundRemoval(document: TemplateDocument): { document: TemplateDocument; notes: string[] } {
+  const notes: string[] = [];
+  const layers = document.layers.map((layer) => {
+    if (layer.type !== "image" || !layer.remove_background) return layer;
+    if (!layer.hidden && layer.image_url)
+      notes.push(`image layer "${layer.name}": background not removed in previews (it is in renders)`);
+    return { ...layer, remove_background: false };
+  });
+  return { document: { ...document, layers }, notes };
+}
+
+export async function renderPreview(ctx: AppContext, principal: Principal, input: PreviewInput): Promise<Preview> {
+  const bucket = `key:${principal.apiKeyId}`;
+  await ctx.limits.previews.enforce(bucket);
+  const { document, notes } = withoutBackgroundRemoval(await documentOf(ctx, principal.orgId, input));
+
+  const counts = inFlight.get(ctx) ?? new Map<string, number>();
+  inFlight.set(ctx, counts);
+  const max = ctx.config.PREVIEW_MAX_IN_FLIGHT;
+  const mine = counts.get(bucket) ?? 0;
+  if (mine >= max)
+    throw new RateLimitedError({ allowed: false, limit: max, remaining: 0, resetSeconds: 1 }, "previews in flight");
+  counts.set(bucket, mine + 1);
+  try {
+    const outcome = await queueAndWait(ctx, principal.orgId, document, input);
+    if (!outcome.ok) throw new PreviewFailedError(outcome.error);
+    const image = await ctx.redis.getdelBuffer(previewResultKey(ctx.config.QUEUE_PREFIX, outcome.key));
+    // Only if the API waited longer than the key lives (it does not: the timeout is shorter).
+    if (!image) throw new PreviewUnavailableError("the preview's image expired before it was read");
+    return {
+      image,
+      contentType: outcome.contentType,
+      width: outcome.width,
+      height: outcome.height,
+      renderMs: outcome.renderMs,
+      notes,
+    };
+  } finally {
+    const left = (counts.get(bucket) ?? 1) - 1;
+    if (left > 0) counts.set(bucket, left);
+    else counts.delete(bucket);
+  }
+}
+
+/** Subscribes to the preview's outcome, queues it, and waits up to PREVIEW_TIMEOUT_MS. */
+async function queueAndWait(
+  ctx: AppContext,
+  orgId: string,
+  document: TemplateDocument,
+  input: PreviewInput,
+): Promise<PreviewOutcome> {
+  const id = randomUUID();
+  const timeoutMs = ctx.config.PREVIEW_TIMEOUT_MS;
+  let settle!: (outcome: PreviewOutcome) => void;
+  const answered = new Promise<PreviewOutcome>((resolve) => (settle = resolve));
+  const unsubscribe = await ctx.events.subscribePreview(id, (outcome) => settle(outcome));
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await ctx.previewQueue.add(id, {
+      orgId,
+      document,
+      format: input.format,
+      quality: input.quality ?? null,
+      scale: input.scale,
+      deadline: Date.now() + timeoutMs,
+    });
+    const timedOut = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), timeoutMs)));
+    const outcome = await Promise.race([answered, timedOut]);
+    if (!outcome) {
+      await ctx.previewQueue.drop(id);
+      const waited = timeoutMs % 1000 === 0 ? `${timeoutMs / 1000} s` : `${timeoutMs} ms`;
+      throw new PreviewUnavailableError(`no render worker answered the preview in ${waited}`);
+    }
+    return outcome;
+  } finally {
+    clearTimeout(timer);
+    await unsubscribe();
+  }
+}
