@@ -3,11 +3,14 @@
 // in the properties panel, undo and redo (button and keyboard), nudge it with the arrow keys,
 // save a new template version (checked over REST: the layer is where it was dropped), render it
 // (the status arrives live) and check the image is pixel for pixel the server's own render of the
-// saved version. Editing shows server previews, which create no job and no ledger entry.
+// saved version; export it to a webhook (the async branch); open the earlier version. Editing
+// shows server previews, which create no job and no ledger entry.
 //
 // Needs Chromium at /usr/bin/chromium (CHROMIUM_PATH sets another path); skipped, saying so, without it.
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { promisify } from "node:util";
 import { chromium, type Browser, type Page } from "playwright-core";
 import sharp from "sharp";
@@ -75,7 +78,7 @@ editor(
     const numberIn = async (page: Page, label: string) => Number(await field(page, label).inputValue());
 
     it(
-      "adds, drags, edits, undoes and redoes, nudges, saves a version, and renders what the server renders",
+      "adds, drags, edits, undoes and redoes, nudges, saves a version, renders what the server renders, exports, opens a version",
       { timeout: 180_000 },
       async () => {
         const org = await stack.createOrg(1000);
@@ -197,6 +200,38 @@ editor(
         expect(studioImage!.info).toEqual(serverImage!.info);
         expect(studioImage!.info.width).toBe(800);
         expect(studioImage!.data.equals(serverImage!.data)).toBe(true);
+
+        // Export to a webhook, queued: the answer is the contract's async branch (only job_id), and
+        // the render and the delivery then follow live.
+        const received: Buffer[] = [];
+        const hook = createServer((req, res) => {
+          const chunks: Buffer[] = [];
+          req.on("data", (c: Buffer) => chunks.push(c));
+          req.on("end", () => {
+            received.push(Buffer.concat(chunks));
+            res.writeHead(200, { "content-type": "application/json" }).end("{}");
+          });
+        });
+        await new Promise<void>((resolve) => hook.listen(0, "127.0.0.1", resolve));
+        try {
+          await page.getByRole("tab", { name: "Export" }).click();
+          await page
+            .getByLabel("Webhook URL", { exact: true })
+            .fill(`http://127.0.0.1:${(hook.address() as AddressInfo).port}/hook`);
+          expect(await page.getByLabel("Queue (async)").isChecked()).toBe(true);
+          await page.getByRole("button", { name: "Export", exact: true }).click();
+          await page.locator('#export-result[data-async="true"]').waitFor();
+          await page.locator('#export-result [data-send-to-status="delivered"]').waitFor({ timeout: 60_000 });
+          expect(received).toHaveLength(1);
+          expect(JSON.parse(received[0]!.toString())).toMatchObject({ type: "render.image", template_id: templateId });
+        } finally {
+          hook.close();
+        }
+
+        // An earlier version opens as unsaved changes to the latest.
+        await page.selectOption("#version", "1");
+        await expect.poll(() => page.locator('.layers [data-layer="text_1"]').count()).toBe(0);
+        await page.locator("#save-state", { hasText: "Unsaved changes" }).waitFor();
 
         await page.screenshot({ path: "/tmp/studio-editor.png" });
         expect(errors).toEqual([]);

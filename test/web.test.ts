@@ -145,7 +145,7 @@ studio(
     }
 
     async function addStartersAndPick(page: Page, name: string) {
-      await page.getByRole("button", { name: "Add the starter templates" }).click();
+      await page.getByRole("button", { name: "Add starters" }).click();
       const option = page.locator("#template option", { hasText: name }).first();
       await option.waitFor({ state: "attached" });
       const value = await option.getAttribute("value");

@@ -118,7 +118,6 @@ export function LayerList(props: LayerListProps) {
                   onKeyDown={(e) => onRowKey(e, layer.name, index)}
                 >
                   {layer.name}
-                  <small>{TYPE_LABELS[layer.type]}</small>
                 </button>
               )}
               <span className="row-actions">

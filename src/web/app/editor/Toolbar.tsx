@@ -60,7 +60,8 @@ export function Toolbar(props: ToolbarProps) {
           {versions.map((v, i) => (
             <option key={v.version} value={v.version}>
               v{v.version}
-              {i === 0 ? " (latest)" : ""} · {new Date(v.created_at).toLocaleString()}
+              {i === 0 ? " (latest)" : ""} ·{" "}
+              {new Date(v.created_at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}
             </option>
           ))}
         </select>
@@ -70,10 +71,16 @@ export function Toolbar(props: ToolbarProps) {
           onClick={props.onAddStarters}
           disabled={busy !== null}
         >
-          Add the starter templates
+          Add starters
         </button>
-        <button type="button" className="secondary" onClick={props.onNewTemplate} disabled={busy !== null}>
-          New template
+        <button
+          type="button"
+          className="secondary"
+          onClick={props.onNewTemplate}
+          disabled={busy !== null}
+          title="A new, empty template"
+        >
+          New
         </button>
       </div>
       <div className="group" role="group" aria-label="Add a layer">
@@ -93,7 +100,7 @@ export function Toolbar(props: ToolbarProps) {
           </button>
         ))}
       </div>
-      <div className="group">
+      <div className="group end">
         <button type="button" onClick={props.onUndo} disabled={!props.canUndo} title="Undo (Ctrl+Z)">
           Undo
         </button>
