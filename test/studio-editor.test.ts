@@ -238,5 +238,113 @@ editor(
         await page.close();
       },
     );
+
+    it(
+      "resizes, rotates, duplicates, reorders, hides, locks, renames and deletes layers",
+      { timeout: 120_000 },
+      async () => {
+        const org = await stack.createOrg(1000);
+        await stack.api(org.apiKey, "POST", "/api/v1/templates", DOCUMENT);
+        const { page, errors } = await openEditor(org.apiKey);
+        await page.locator('.layers [data-layer="panel"]').waitFor();
+        const order = () =>
+          page.locator(".layers li[data-layer]").evaluateAll((els) => els.map((el) => el.getAttribute("data-layer")));
+        const scale = Number(await page.locator(".stage").getAttribute("data-scale"));
+
+        await page.getByRole("button", { name: "Add a rectangle layer" }).click();
+        const box = page.locator('.box[data-layer="rectangle_1"]');
+        await box.waitFor();
+        const before = { w: await numberIn(page, "Width"), h: await numberIn(page, "Height") };
+        expect(before).toEqual({ w: 200, h: 100 });
+
+        // Resize from the south-east handle (Alt: no snapping), by 40 x 20 screen pixels.
+        const se = (await box.locator('[data-handle="se"]').boundingBox())!;
+        await page.keyboard.down("Alt");
+        await page.mouse.move(se.x + se.width / 2, se.y + se.height / 2);
+        await page.mouse.down();
+        await page.mouse.move(se.x + se.width / 2 + 40, se.y + se.height / 2 + 20, { steps: 4 });
+        await page.mouse.up();
+        await page.keyboard.up("Alt");
+        expect(Math.abs((await numberIn(page, "Width")) - (before.w + 40 / scale))).toBeLessThanOrEqual(1);
+        expect(Math.abs((await numberIn(page, "Height")) - (before.h + 20 / scale))).toBeLessThanOrEqual(1);
+        expect(await numberIn(page, "X")).toBe(300); // the opposite corner stays
+
+        // Rotate with the round handle, Shift for 15° steps: pointing right of the centre is 90°.
+        const rotate = (await box.locator('[data-handle="rotate"]').boundingBox())!;
+        const centre = (await box.boundingBox())!;
+        await page.mouse.move(rotate.x + rotate.width / 2, rotate.y + rotate.height / 2);
+        await page.mouse.down();
+        await page.keyboard.down("Shift");
+        await page.mouse.move(centre.x + centre.width + 80, centre.y + centre.height / 2, { steps: 4 });
+        await page.mouse.up();
+        await page.keyboard.up("Shift");
+        expect(await numberIn(page, "Rotation (°)")).toBe(90);
+
+        // Duplicate (Ctrl+D from the canvas): the copy is selected, above the original.
+        await page.locator(".stage").focus();
+        await page.keyboard.press("Control+d");
+        await expect.poll(order).toEqual(["rectangle_1_copy_1", "rectangle_1", "panel"]);
+        expect(await field(page, "Name").inputValue()).toBe("rectangle_1_copy_1");
+
+        // Reorder by dragging in the list: the panel to the top.
+        await page
+          .locator('.layers li[data-layer="panel"]')
+          .dragTo(page.locator('.layers li[data-layer="rectangle_1_copy_1"]'));
+        await expect.poll(order).toEqual(["panel", "rectangle_1_copy_1", "rectangle_1"]);
+        // And with the keyboard: Alt+ArrowDown moves the focused layer down one.
+        await page.getByRole("button", { name: "panel (Rectangle layer)" }).focus();
+        await page.keyboard.press("Alt+ArrowDown");
+        await expect.poll(order).toEqual(["rectangle_1_copy_1", "panel", "rectangle_1"]);
+
+        // Hide: no box on the canvas, and the document says hidden.
+        await page.getByRole("button", { name: "Hide rectangle_1", exact: true }).click();
+        await expect.poll(() => page.locator('.box[data-layer="rectangle_1"]').count()).toBe(0);
+        await page.getByRole("button", { name: "Show rectangle_1", exact: true }).click();
+        await box.waitFor();
+
+        // Lock: arrows no longer move it, and the canvas lets the mouse through.
+        await page.getByRole("button", { name: "rectangle_1 (Rectangle layer)" }).click();
+        await page.getByRole("button", { name: "Lock rectangle_1", exact: true }).click();
+        const x = await numberIn(page, "X");
+        await page.locator(".stage").focus();
+        await page.keyboard.press("ArrowRight");
+        expect(await numberIn(page, "X")).toBe(x);
+        expect(await box.getAttribute("class")).toContain("locked");
+        await page.getByRole("button", { name: "Unlock rectangle_1", exact: true }).click();
+
+        // Rename with F2 in the list.
+        await page.getByRole("button", { name: "rectangle_1 (Rectangle layer)" }).focus();
+        await page.keyboard.press("F2");
+        await page.getByLabel("New name for rectangle_1").fill("card");
+        await page.keyboard.press("Enter");
+        await expect.poll(order).toEqual(["rectangle_1_copy_1", "panel", "card"]);
+
+        // Delete with the Delete key (the canvas focused), then the canvas's background as a gradient.
+        await page.getByRole("button", { name: "card (Rectangle layer)" }).click();
+        await page.locator(".stage").focus();
+        await page.keyboard.press("Delete");
+        await expect.poll(order).toEqual(["rectangle_1_copy_1", "panel"]);
+        await page.keyboard.press("Escape");
+        await page.locator(".inspector").getByLabel("Background", { exact: true }).selectOption("gradient");
+        await field(page, "Stop 2 colour").fill("#ff0000");
+
+        await page.getByRole("button", { name: "Save version" }).click();
+        await page.locator("#save-state", { hasText: "Saved · v2" }).waitFor();
+        const template = (await stack.api(org.apiKey, "GET", "/api/v1/templates?limit=1")).body.data[0];
+        expect(template.background).toEqual({
+          type: "linear_gradient",
+          angle: 180,
+          stops: [
+            { color: "#0f172a", offset: 0 },
+            { color: "#ff0000", offset: 1 },
+          ],
+        });
+        expect(template.layers.map((l: { name: string }) => l.name)).toEqual(["panel", "rectangle_1_copy_1"]);
+        expect(template.layers[1]).toMatchObject({ type: "rect", rotation: 90 });
+        await page.locator('#preview-status[data-state="ok"]').waitFor({ timeout: 30_000 });
+        expect(errors).toEqual([]);
+        await page.close();
+      },
+    );
   },
 );
