@@ -56,6 +56,8 @@ export function Editor({ apiKey, client, org, onProblem, onBalanceChange }: Edit
   const [format, setFormat] = useState<Format>("png");
   const [dock, setDock] = useState<Dock>("render");
   const [busy, setBusy] = useState<string | null>(null);
+  /** Font families the renderer has for this organisation: the shipped ones and its uploads. */
+  const [fontFamilies, setFontFamilies] = useState<string[]>(["Inter", "Noto Serif", "JetBrains Mono"]);
   const doc = history.present;
   const dirty = isDirty(history);
   const selectedLayer = findLayer(doc, selected);
@@ -114,6 +116,12 @@ export function Editor({ apiKey, client, org, onProblem, onBalanceChange }: Edit
   useEffect(() => {
     if (current) loadVersions(current.template_id).catch(onProblem);
   }, [current, loadVersions, onProblem]);
+
+  useEffect(() => {
+    rest<{ built_in: { family: string }[]; data: { family: string }[] }>(apiKey, "GET", "/api/v1/fonts")
+      .then((fonts) => setFontFamilies([...new Set([...fonts.built_in, ...fonts.data].map((f) => f.family))]))
+      .catch(() => undefined); // the shipped families stay listed
+  }, [apiKey]);
 
   // The browser's own warning when leaving with unsaved changes.
   useEffect(() => {
@@ -316,6 +324,7 @@ export function Editor({ apiKey, client, org, onProblem, onBalanceChange }: Edit
             key={selectedLayer.name}
             layer={selectedLayer}
             locked={locked.has(selectedLayer.name)}
+            fontFamilies={fontFamilies}
             onChange={(changes, coalesce) =>
               edit({ type: "update-layer", name: selectedLayer.name, changes }, coalesce)
             }

@@ -4,7 +4,6 @@
 import type { Background, Layer, LayerChanges, TemplateDocument } from "../state/document-reducer.js";
 import { CheckboxField, ColorField, CommitField, NumberField, SelectField, TextField, type Commit } from "./fields.js";
 
-const FONT_FAMILIES = ["Inter", "Noto Serif", "JetBrains Mono"];
 const FONT_WEIGHTS = [100, 200, 300, 400, 500, 600, 700, 800, 900] as const;
 const MAX_CANVAS = 5000;
 const COORD = { min: -MAX_CANVAS, max: MAX_CANVAS * 2 };
@@ -12,12 +11,14 @@ const COORD = { min: -MAX_CANVAS, max: MAX_CANVAS * 2 };
 export interface LayerPropertiesProps {
   layer: Layer;
   locked: boolean;
+  /** The families the organisation can use (shipped and uploaded). */
+  fontFamilies: string[];
   onChange: (changes: LayerChanges, coalesce?: string) => void;
   /** False when the name is refused (empty or taken). */
   onRename: (to: string) => boolean;
 }
 
-export function LayerProperties({ layer, locked, onChange, onRename }: LayerPropertiesProps) {
+export function LayerProperties({ layer, locked, fontFamilies, onChange, onRename }: LayerPropertiesProps) {
   /** A setter for one field: one undo step per field while it is being typed in. */
   const set =
     <K extends keyof LayerChanges>(field: K): Commit<LayerChanges[K]> =>
@@ -96,7 +97,7 @@ export function LayerProperties({ layer, locked, onChange, onRename }: LayerProp
         </div>
         <CheckboxField label="Hidden" checked={layer.hidden} onChange={(v) => set("hidden")(v)} />
       </fieldset>
-      {layer.type === "text" && <TextProperties layer={layer} set={set} k={key} />}
+      {layer.type === "text" && <TextProperties layer={layer} set={set} k={key} fontFamilies={fontFamilies} />}
       {layer.type === "image" && <ImageProperties layer={layer} set={set} k={key} />}
       {(layer.type === "rect" || layer.type === "ellipse") && <ShapeProperties layer={layer} set={set} k={key} />}
     </div>
@@ -110,8 +111,13 @@ interface TypeProps<L> {
   k: (field: string) => string;
 }
 
-function TextProperties({ layer, set, k }: TypeProps<Extract<Layer, { type: "text" }>>) {
-  const families = FONT_FAMILIES.includes(layer.font_family) ? FONT_FAMILIES : [...FONT_FAMILIES, layer.font_family];
+function TextProperties({
+  layer,
+  set,
+  k,
+  fontFamilies,
+}: TypeProps<Extract<Layer, { type: "text" }>> & { fontFamilies: string[] }) {
+  const families = fontFamilies.includes(layer.font_family) ? fontFamilies : [...fontFamilies, layer.font_family];
   return (
     <fieldset>
       <legend>Text</legend>

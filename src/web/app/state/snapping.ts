@@ -105,6 +105,8 @@ export function snapResize(
       }
     }
   }
+  // Never snap a box down to nothing: keep the unsnapped size then.
+  if (width < 1 || height < 1) return { box, guides: { vertical: [], horizontal: [] } };
   return { box: { x, y, width, height }, guides };
 }
 
