@@ -235,6 +235,14 @@ editor(
 
         await page.screenshot({ path: "/tmp/studio-editor.png" });
         expect(errors).toEqual([]);
+        // Leaving with unsaved changes asks first: the page cancels beforeunload (the browser then asks).
+        const cancelsLeaving = `(() => { const e = new Event("beforeunload", { cancelable: true }); window.dispatchEvent(e); return e.defaultPrevented; })()`;
+        expect(await page.evaluate(cancelsLeaving)).toBe(true);
+        await page.getByRole("button", { name: "Save version" }).click();
+        await page.locator("#save-state", { hasText: "Saved · v3" }).waitFor();
+        const latest = await stack.api(org.apiKey, "GET", `/api/v1/templates/${templateId}`);
+        expect(latest.body.layers.map((l: { name: string }) => l.name)).toEqual(["panel"]); // version 1's document
+        expect(await page.evaluate(cancelsLeaving)).toBe(false);
         await page.close();
       },
     );

@@ -126,7 +126,10 @@ export function Editor({ apiKey, client, org, onProblem, onBalanceChange }: Edit
   // The browser's own warning when leaving with unsaved changes.
   useEffect(() => {
     if (!dirty) return;
-    const warn = (event: BeforeUnloadEvent) => event.preventDefault();
+    const warn = (event: BeforeUnloadEvent) => {
+      event.preventDefault();
+      event.returnValue = ""; // older browsers ask only when this is set
+    };
     window.addEventListener("beforeunload", warn);
     return () => window.removeEventListener("beforeunload", warn);
   }, [dirty]);
