@@ -7,6 +7,7 @@ import path from "node:path";
 import { Queue } from "bullmq";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { PreviewFailedError, TemplifiedClient } from "../src/client/index.js";
 import { socialCard, startImageServer, type ImageServer } from "./helpers/fixtures.js";
 import { gqlHttp } from "./helpers/graphql-clients.js";
 import { startImageHost } from "./helpers/image-host.js";
@@ -259,6 +260,40 @@ describe("REST previews", () => {
   });
 });
 
+describe("OpenAPI", () => {
+  it("documents POST /api/v1/previews: the image types for 200, the shared error shape for errors", async () => {
+    const doc = (await stack.api(null, "GET", "/openapi.json")).body;
+    const op = doc.paths["/api/v1/previews"].post;
+    expect(op.operationId).toBe("createPreview");
+    expect(Object.keys(op.responses["200"].content)).toEqual(["image/png", "image/jpeg", "image/webp"]);
+    expect(Object.keys(op.responses["200"].headers)).toEqual(
+      expect.arrayContaining(["x-render-ms", "x-preview-notes"]),
+    );
+    for (const status of ["400", "401", "404", "422", "429", "503"])
+      expect(op.responses[status].content["application/json"].schema, status).toBeDefined();
+  });
+});
+
+describe("the published client", () => {
+  it("preview() returns the bytes, content type, render time and notes; 422 is PreviewFailedError", async () => {
+    const client = new TemplifiedClient({ baseUrl: stack.baseUrl, apiKey: org.apiKey, webSocketImpl: null });
+    const image = await client.preview({
+      template_id: templateId,
+      modifications: [{ name: "photo", remove_background: true }],
+      format: "webp",
+      scale: 0.5,
+    });
+    expect(image.content_type).toBe("image/webp");
+    expect(image.render_ms).toBeGreaterThanOrEqual(0);
+    expect(image.notes).toEqual(['image layer "photo": background not removed in previews (it is in renders)']);
+    expect(await sharp(image.bytes).metadata()).toMatchObject({ format: "webp", width: 600, height: 315 });
+    await expect(client.preview({ document: withPhoto(`${images.url}/missing.jpg`) as never })).rejects.toBeInstanceOf(
+      PreviewFailedError,
+    );
+    await client.close();
+  });
+});
+
 describe("GraphQL previews", () => {
   it("answers a Preview with the image as a data: URL, by document and by template id", async () => {
     const byDoc = await gqlHttp(stack, org.apiKey, PREVIEW_QUERY, {
@@ -351,6 +386,35 @@ describe("limits", () => {
     expect(gql.body.errors[0].extensions.code).toBe("RATE_LIMITED");
     // Renders are not limited by it.
     expect((await limited.api(key, "GET", "/api/v1/templates")).status).toBe(200);
+  });
+
+  it("does not wait behind renders: none of the organisation's render slots, nor the render queue", async () => {
+    // One render slot for the organisation and one job in flight per worker: a render held by its
+    // image host fills both, and a second render waits for admission.
+    const busy = await startStack({ RENDER_ORG_SLOTS: "1", RENDER_CONCURRENCY: "1" });
+    const host = await startImageHost(
+      await sharp({ create: { width: 8, height: 8, channels: 3, background: "#0f0" } })
+        .png()
+        .toBuffer(),
+    );
+    try {
+      const { orgId, apiKey } = await busy.createOrg(1000);
+      const tpl = await busy.api(apiKey, "POST", "/api/v1/templates", withPhoto(`${host.url}/held.png`));
+      const jobs = [
+        await busy.api(apiKey, "POST", "/api/v1/create", { template_id: tpl.body.template_id, scale: 0.2 }),
+        await busy.api(apiKey, "POST", "/api/v1/create", { template_id: tpl.body.template_id, scale: 0.2 }),
+      ];
+      await host.waitForHeld(1);
+      const res = await preview(busy, apiKey, { document: tiny });
+      expect(res.status, res.json?.error).toBe(200);
+      const statuses = await busy.app.ctx.prisma.job.findMany({ where: { orgId }, select: { status: true } });
+      expect(statuses.map((j) => j.status).sort()).toEqual(["pending", "processing"]);
+      host.release();
+      for (const job of jobs) expect((await waitForFinal(busy, apiKey, job.body.job_id)).status).toBe("complete");
+    } finally {
+      await host.close();
+      await busy.stop();
+    }
   });
 
   it("answers 503 when no render worker answers in PREVIEW_TIMEOUT_MS, and leaves nothing queued", async () => {

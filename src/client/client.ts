@@ -3,7 +3,9 @@
 import type { Client as GraphQLWsClient } from "graphql-ws/client";
 import {
   errorFromResponse,
+  IdempotencyConflictError,
   NetworkError,
+  PreviewFailedError,
   RateLimitError,
   ServerError,
   ServiceUnavailableError,
@@ -37,6 +39,8 @@ import type {
   LedgerEntry,
   Page,
   PageOptions,
+  PreviewImage,
+  PreviewInput,
   RenderAccepted,
   SendToPreset,
   SendToPresetInput,
@@ -131,6 +135,8 @@ interface Call extends RequestOptions {
   /** A raw body (font files). */
   raw?: { body: Blob | ArrayBuffer | Uint8Array; contentType: string };
   headers?: Record<string, string>;
+  /** The answer is an image, not JSON: the bytes and headers of a 2xx are returned as they are. */
+  binary?: boolean;
 }
 
 const sleep = (ms: number, signal: AbortSignal) =>
@@ -245,6 +251,35 @@ export class TemplifiedClient {
    */
   async createDesignGroupRender(input: DesignGroupRenderInput, options: CreateOptions = {}): Promise<RenderAccepted> {
     return this.post<RenderAccepted>("/api/v1/design-groups/create", input, options);
+  }
+
+  /**
+   * Preview a document, or a saved template with modifications (`POST /api/v1/previews`): the
+   * image inline, for an editor. Free: no job, no charge, nothing stored; `scale` at most 1;
+   * background removal is not run (a note says so). Limited per key by its own bucket.
+   * @throws ValidationError (400), NotFoundError (404: template), PreviewFailedError (422: the
+   * render failed, e.g. an image that cannot be fetched), RateLimitError (429),
+   * ServiceUnavailableError (503: no render worker answered in time).
+   */
+  async preview(input: PreviewInput, options: RequestOptions = {}): Promise<PreviewImage> {
+    try {
+      const { bytes, headers } = await this.call<{ bytes: Uint8Array; headers: Headers }>("POST", "/api/v1/previews", {
+        signal: options.signal,
+        json: input,
+        binary: true,
+      });
+      const notes = headers.get("x-preview-notes");
+      return {
+        bytes,
+        content_type: headers.get("content-type") ?? "application/octet-stream",
+        render_ms: Number(headers.get("x-render-ms") ?? 0),
+        notes: notes ? notes.split("; ") : [],
+      };
+    } catch (e) {
+      // 422 here is the preview's render, not an idempotency key.
+      if (e instanceof IdempotencyConflictError) throw new PreviewFailedError(e.message, e.status, e.body);
+      throw e;
+    }
   }
 
   /**
@@ -569,6 +604,7 @@ export class TemplifiedClient {
     let text: string;
     try {
       res = await doFetch(url, { method, headers, body: body as RequestInit["body"], ...(signal ? { signal } : {}) });
+      if (call.binary && res.ok) return { bytes: new Uint8Array(await res.arrayBuffer()), headers: res.headers } as T;
       text = await res.text();
     } catch (e) {
       if (signal?.aborted) throw abortReason(signal);

@@ -86,6 +86,11 @@ export class RequestError extends TemplifiedError {
   override name = "RequestError";
 }
 
+/** 422 from `preview`: the preview's render failed (e.g. an image that cannot be fetched). */
+export class PreviewFailedError extends TemplifiedError {
+  override name = "PreviewFailedError";
+}
+
 /** The API could not be reached (DNS, refused connection, reset, CORS in browsers). `cause` has the detail. */
 export class NetworkError extends TemplifiedError {
   override name = "NetworkError";

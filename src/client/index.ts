@@ -16,6 +16,7 @@ export {
   InsufficientBalanceError,
   NetworkError,
   NotFoundError,
+  PreviewFailedError,
   RateLimitError,
   RequestError,
   ServerError,

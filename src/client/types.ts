@@ -43,6 +43,7 @@ import type {
   GroupRenderInput as GroupRenderInputSchema,
   Modification as ModificationSchema,
   PresetInput as PresetInputSchema,
+  PreviewInput as PreviewInputSchema,
   StudioRenderInput as StudioRenderInputSchema,
   TemplateInput as TemplateInputSchema,
 } from "../views/requests.js";
@@ -259,3 +260,22 @@ export type FieldError = z.infer<typeof FieldErrorSchema>;
 
 /** Every error answer's body. */
 export type ErrorBody = z.infer<typeof ErrorBodySchema>;
+
+// ------------------------------------------------------------------------------ previews
+
+/**
+ * `preview`'s input (`POST /api/v1/previews`): `document`, or `template_id` (its latest version)
+ * with `modifications`; `format`, `scale` (0.1-1) and `quality` as for renders.
+ */
+export type PreviewInput = z.input<typeof PreviewInputSchema>;
+
+/** A preview: the image's bytes and what the server said about it. Nothing was stored or charged. */
+export interface PreviewImage {
+  bytes: Uint8Array;
+  /** `image/png`, `image/jpeg` or `image/webp`. */
+  content_type: string;
+  /** The render worker's time (`X-Render-Ms`). */
+  render_ms: number;
+  /** What the preview left out that a render does (`X-Preview-Notes`), e.g. background removal. */
+  notes: string[];
+}

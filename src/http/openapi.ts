@@ -47,6 +47,13 @@ export function registerOpenApi(app: FastifyInstance, publicBaseUrl: string): vo
       // A route whose body is raw bytes (the font upload) has no body schema, since nothing
       // validates the bytes; it names its content types in `consumes`, and this documents the body.
       const schema = out.schema as Record<string, unknown> | undefined;
+      // fastify-type-provider-zod keeps only the description and content of a response given by
+      // content type (an image): its headers (X-Render-Ms, ETag, ...) are put back.
+      type Given = { response?: Record<string, { content?: unknown; headers?: unknown }> } | undefined;
+      const given = (input.schema as Given)?.response;
+      const made = schema?.response as Record<string, Record<string, unknown>> | undefined;
+      for (const [status, response] of Object.entries(given ?? {}))
+        if (response.content && response.headers && made?.[status]) made[status].headers = response.headers;
       if (schema?.consumes && !schema.body)
         return { ...out, schema: { ...schema, body: { type: "string", format: "binary" } } };
       return out;

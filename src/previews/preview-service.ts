@@ -78,7 +78,9 @@ export async function renderPreview(ctx: AppContext, principal: Principal, input
   try {
     const outcome = await queueAndWait(ctx, principal.orgId, document, input);
     if (!outcome.ok) throw new PreviewFailedError(outcome.error);
-    const image = await ctx.redis.getdelBuffer(previewResultKey(ctx.config.QUEUE_PREFIX, outcome.key));
+    const image = await ctx.redis
+      .getdelBuffer(previewResultKey(ctx.config.QUEUE_PREFIX, outcome.key))
+      .catch((err: unknown) => queueUnavailable(ctx, err));
     // Only if the API waited longer than the key lives (it does not: the timeout is shorter).
     if (!image) throw new PreviewUnavailableError("the preview's image expired before it was read");
     return {
@@ -96,6 +98,12 @@ export async function renderPreview(ctx: AppContext, principal: Principal, input
   }
 }
 
+/** Redis did not answer: 503, as when no worker answers. */
+function queueUnavailable(ctx: AppContext, err: unknown): never {
+  ctx.logger.warn({ err: err instanceof Error ? err.message : String(err) }, "preview queue unavailable");
+  throw new PreviewUnavailableError("the preview queue is unavailable; retry shortly");
+}
+
 /** Subscribes to the preview's outcome, queues it, and waits up to PREVIEW_TIMEOUT_MS. */
 async function queueAndWait(
   ctx: AppContext,
@@ -107,17 +115,20 @@ async function queueAndWait(
   const timeoutMs = ctx.config.PREVIEW_TIMEOUT_MS;
   let settle!: (outcome: PreviewOutcome) => void;
   const answered = new Promise<PreviewOutcome>((resolve) => (settle = resolve));
-  const unsubscribe = await ctx.events.subscribePreview(id, (outcome) => settle(outcome));
+  const unavailable = (err: unknown) => queueUnavailable(ctx, err);
+  const unsubscribe = await ctx.events.subscribePreview(id, (outcome) => settle(outcome)).catch(unavailable);
   let timer: NodeJS.Timeout | undefined;
   try {
-    await ctx.previewQueue.add(id, {
-      orgId,
-      document,
-      format: input.format,
-      quality: input.quality ?? null,
-      scale: input.scale,
-      deadline: Date.now() + timeoutMs,
-    });
+    await ctx.previewQueue
+      .add(id, {
+        orgId,
+        document,
+        format: input.format,
+        quality: input.quality ?? null,
+        scale: input.scale,
+        deadline: Date.now() + timeoutMs,
+      })
+      .catch(unavailable);
     const timedOut = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), timeoutMs)));
     const outcome = await Promise.race([answered, timedOut]);
     if (!outcome) {

@@ -6,7 +6,7 @@ import { newId } from "../db/ids.js";
 import type { Page, PageQuery } from "../db/pagination.js";
 import type { Template, TemplateVersion } from "../generated/prisma/client.js";
 import { NotFoundError, ValidationError } from "../errors.js";
-import { TemplateDocument } from "./document.js";
+import { SHIPPED_FONT_FAMILIES, TemplateDocument } from "./document.js";
 import { availableFamilies } from "./fonts.js";
 import {
   bumpTemplateVersion,
@@ -62,7 +62,8 @@ export async function checkFonts(
   pathPrefix: (string | number)[] = [],
 ): Promise<void> {
   const used = doc.layers.flatMap((l, i) => (l.type === "text" ? [{ family: l.font_family, i }] : []));
-  if (used.length === 0) return;
+  // The shipped families need no look-up (an editor's previews check fonts on every keystroke).
+  if (used.every((u) => (SHIPPED_FONT_FAMILIES as readonly string[]).includes(u.family))) return;
   const families = await availableFamilies(prisma, orgId);
   const bad = used.find((u) => !families.includes(u.family));
   if (bad) {
