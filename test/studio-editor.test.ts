@@ -9,12 +9,14 @@
 // Needs Chromium at /usr/bin/chromium (CHROMIUM_PATH sets another path); skipped, saying so, without it.
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { promisify } from "node:util";
 import { chromium, type Browser, type Page } from "playwright-core";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startImageHost } from "./helpers/image-host.js";
 import { startStack, type Stack } from "./helpers/stack.js";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -248,7 +250,7 @@ editor(
     );
 
     it(
-      "resizes, rotates, duplicates, reorders, hides, locks, renames and deletes layers",
+      "resizes, rotates, duplicates, reorders, hides, locks, renames and deletes layers; shows what a preview leaves out",
       { timeout: 120_000 },
       async () => {
         const org = await stack.createOrg(1000);
@@ -350,6 +352,21 @@ editor(
         expect(template.layers.map((l: { name: string }) => l.name)).toEqual(["panel", "rectangle_1_copy_1"]);
         expect(template.layers[1]).toMatchObject({ type: "rect", rotation: 90 });
         await page.locator('#preview-status[data-state="ok"]').waitFor({ timeout: 30_000 });
+
+        // An image layer that removes its background: the preview says what it left out.
+        const photo = await readFile(new URL("fixtures/photo.jpg", import.meta.url));
+        const images = await startImageHost(photo, { contentType: "image/jpeg", holding: false });
+        try {
+          await page.getByRole("button", { name: "Add an image layer" }).click();
+          await field(page, "Image URL").fill(`${images.url}/photo.jpg`);
+          await field(page, "Image URL").press("Enter");
+          await page.locator(".inspector").getByLabel("Remove the background").check();
+          await page
+            .locator("#preview-status .preview-notes", { hasText: 'image layer "image_1": background not removed' })
+            .waitFor({ timeout: 30_000 });
+        } finally {
+          await images.close();
+        }
         expect(errors).toEqual([]);
         await page.close();
       },

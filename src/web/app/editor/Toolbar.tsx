@@ -24,11 +24,11 @@ export interface ToolbarProps {
   onSave: () => void;
 }
 
-const ADDABLE: { type: LayerType; label: string }[] = [
-  { type: "text", label: "Text" },
-  { type: "image", label: "Image" },
-  { type: "rect", label: "Rectangle" },
-  { type: "ellipse", label: "Ellipse" },
+const ADDABLE: { type: LayerType; label: string; name: string }[] = [
+  { type: "text", label: "Text", name: "Add a text layer" },
+  { type: "image", label: "Image", name: "Add an image layer" },
+  { type: "rect", label: "Rectangle", name: "Add a rectangle layer" },
+  { type: "ellipse", label: "Ellipse", name: "Add an ellipse layer" },
 ];
 
 export function Toolbar(props: ToolbarProps) {
@@ -87,13 +87,13 @@ export function Toolbar(props: ToolbarProps) {
         <span className="group-label" aria-hidden="true">
           Add
         </span>
-        {ADDABLE.map(({ type, label }) => (
+        {ADDABLE.map(({ type, label, name }) => (
           <button
             key={type}
             type="button"
             className="secondary"
             disabled={!current}
-            aria-label={`Add a ${label.toLowerCase()} layer`}
+            aria-label={name}
             onClick={() => props.onAddLayer(type)}
           >
             {label}
