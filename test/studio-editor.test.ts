@@ -329,6 +329,14 @@ editor(
         await page.keyboard.press("Enter");
         await expect.poll(order).toEqual(["rectangle_1_copy_1", "panel", "card"]);
 
+        // The boxes on the canvas are reachable with Tab: focusing one selects it, arrows move it.
+        await page.locator('.box[data-layer="panel"]').focus();
+        await expect.poll(() => field(page, "Name").inputValue()).toBe("panel");
+        await page.keyboard.press("ArrowDown");
+        await expect.poll(() => numberIn(page, "Y")).toBe(1);
+        await page.keyboard.press("ArrowUp");
+        await expect.poll(() => numberIn(page, "Y")).toBe(0);
+
         // Delete with the Delete key (the canvas focused), then the canvas's background as a gradient.
         await page.getByRole("button", { name: "card (Rectangle layer)" }).click();
         await page.locator(".stage").focus();

@@ -169,6 +169,12 @@ export function Canvas({ apiKey, document: doc, selected, locked, disabled, onSe
                   key={layer.name}
                   className={`box${isSelected ? " selected" : ""}${isLocked ? " locked" : ""}`}
                   data-layer={layer.name}
+                  // Tab reaches each box and selects it; the arrow keys then move it (Editor's shortcuts).
+                  tabIndex={isLocked ? -1 : 0}
+                  role="button"
+                  aria-pressed={isSelected}
+                  aria-label={`${layer.name} on the canvas at ${layer.x}, ${layer.y}, ${layer.width} × ${layer.height}`}
+                  onFocus={() => onSelect(layer.name)}
                   style={{
                     left: s(layer.x),
                     top: s(layer.y),
