@@ -1,6 +1,7 @@
 // The Studio page end to end, in headless Chromium against the real stack: connect with a key,
-// add the starter templates, edit the social card, render, watch pending -> processing ->
-// complete arrive live, see the image and the job in the recent list. Plus the static serving
+// add the starter templates, edit the social card's title and photo in the editor, save and
+// render, watch pending -> processing -> complete arrive live, see the image and the job in the
+// recent list. (test/studio-editor.test.ts drives the editor's canvas, undo and versions.) Plus the static serving
 // (content types, caching, no catch-all) and the page shown when the build is missing.
 //
 // Needs Chromium at /usr/bin/chromium (Debian: apt-get install -y chromium; CHROMIUM_PATH sets another
@@ -123,11 +124,14 @@ studio(
     async function openStudio(
       apiKey: string,
     ): Promise<{ page: Page; errors: string[]; frames: { sent: boolean; message: any }[] }> {
-      const page = await browser.newPage({ viewport: { width: 1360, height: 1000 } });
+      const page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
       const errors: string[] = [];
       const frames: { sent: boolean; message: any }[] = [];
       page.on("pageerror", (e) => errors.push(e.message));
-      page.on("console", (m) => void (m.type() === "error" && errors.push(`console: ${m.text()}`)));
+      page.on(
+        "console",
+        (m) => void (m.type() === "error" && errors.push(`console: ${m.text()} (${m.location().url})`)),
+      );
       page.on("websocket", (ws) => {
         ws.on("framesent", (f) => frames.push({ sent: true, message: JSON.parse(String(f.payload)) }));
         ws.on("framereceived", (f) => frames.push({ sent: false, message: JSON.parse(String(f.payload)) }));
@@ -141,13 +145,16 @@ studio(
     }
 
     async function addStartersAndPick(page: Page, name: string) {
-      await page.getByRole("button", { name: "Add the starter templates" }).click();
+      await page.getByRole("button", { name: "Add starters" }).click();
       const option = page.locator("#template option", { hasText: name }).first();
       await option.waitFor({ state: "attached" });
       const value = await option.getAttribute("value");
       expect(value).toMatch(/^tpl_/);
       await page.selectOption("#template", value);
+      await expect.poll(() => page.locator("#template").inputValue()).toBe(value);
     }
+
+    const field = (page: Page, label: string) => page.locator(".inspector").getByLabel(label, { exact: true });
 
     it("renders the social card and shows each status live until the image appears", { timeout: 120_000 }, async () => {
       const org = await stack.createOrg(1000);
@@ -157,23 +164,23 @@ studio(
 
       await addStartersAndPick(page, "Social card");
       expect(await page.locator("#template option").count()).toBe(3);
-      // An input per text layer and per image layer of the template, filled with its values.
-      const fields = await page
-        .locator("#layers [data-layer]")
-        .evaluateAll((els) => els.map((el) => [el.getAttribute("data-layer"), el.getAttribute("data-kind")]));
-      expect(fields).toEqual([
-        ["photo", "image"],
-        ["title", "text"],
-        ["subtitle", "text"],
-        ["badge_text", "text"],
-      ]);
-      expect(await page.inputValue('[data-layer="title"]')).toBe(
-        "Turn any template into a sharp social card in milliseconds",
-      );
+      // The layer list shows the template's layers, topmost first.
+      await page.locator('.layers [data-layer="photo"]').waitFor();
+      expect(
+        await page
+          .locator(".layers li[data-layer]")
+          .evaluateAll((els) => els.map((el) => el.getAttribute("data-layer"))),
+      ).toEqual(["badge_text", "badge", "subtitle", "title", "accent", "photo"]);
 
-      await page.fill('[data-layer="title"]', "Hello from the Studio end-to-end test");
-      await page.fill('[data-layer="photo"]', photoUrl);
-      await page.getByRole("button", { name: "Render" }).click();
+      // Select the title in the list: its properties show its text; edit it, and the photo's URL.
+      await page.getByRole("button", { name: "title (Text layer)", exact: true }).click();
+      expect(await field(page, "Text").inputValue()).toBe("Turn any template into a sharp social card in milliseconds");
+      await field(page, "Text").fill("Hello from the Studio end-to-end test");
+      await page.getByRole("button", { name: "photo (Image layer)", exact: true }).click();
+      await field(page, "Image URL").fill(photoUrl);
+      await field(page, "Image URL").press("Enter");
+      // Unsaved changes: the button saves a new version, then renders it.
+      await page.getByRole("button", { name: "Save and render" }).click();
 
       for (const status of ["pending", "processing"])
         await page.locator(`#statuses li[data-status="${status}"]`).waitFor({ timeout: 30_000 });
@@ -210,7 +217,7 @@ studio(
         .toBe(true);
       expect(await page.evaluate(`document.querySelector("#output").naturalWidth`)).toBe(1200);
 
-      // The API agrees: the job is complete, with the edited title and the photo.
+      // The API agrees: the job is complete, with the edited title and the photo, from version 2.
       const job = await stack.api(org.apiKey, "GET", `/api/v1/create/${jobId}`);
       expect(job.body).toMatchObject({ status: "complete", output_url: src });
       const stored = await stack.app.ctx.prisma.job.findUniqueOrThrow({ where: { id: jobId! } });
@@ -218,15 +225,16 @@ studio(
       expect(layers.find((l) => l.name === "title")?.text).toBe("Hello from the Studio end-to-end test");
       expect(layers.find((l) => l.name === "photo")?.image_url).toBe(photoUrl);
       expect(layers.find((l) => l.name === "subtitle")?.text).toBe("Templified · open source · self-hosted");
+      await page.locator("#save-state", { hasText: "Saved · v2" }).waitFor();
 
       // The recent jobs list follows jobUpdates; the balance paid one render.
       await page.locator(`#jobs li[data-job-id="${jobId}"][data-status="complete"]`).waitFor();
       await page.locator("#balance", { hasText: "$9.99" }).waitFor();
 
-      await page.screenshot({ path: "/tmp/studio.png", fullPage: true });
+      await page.screenshot({ path: "/tmp/studio.png" });
       expect(errors).toEqual([]);
 
-      // A reload reconnects with the saved key and lists the job from jobs(first: 10).
+      // A reload reconnects with the saved key and lists the job from jobs(first: 8).
       await page.reload();
       await page.locator(`#jobs li[data-job-id="${jobId}"][data-status="complete"]`).waitFor();
       await page.close();
@@ -237,14 +245,14 @@ studio(
       const { page, errors } = await openStudio(broke.apiKey);
       await page.locator("#balance", { hasText: "$0.00" }).waitFor();
       await addStartersAndPick(page, "Quote card");
-      await page.getByRole("button", { name: "Render" }).click();
+      await page.getByRole("button", { name: "Render", exact: true }).click();
       await page.locator("#error", { hasText: "Insufficient balance" }).waitFor();
       expect(await page.locator("#statuses li").count()).toBe(0);
 
       await page.fill("#api-key", "tk_live_not_a_real_key");
       await page.getByRole("button", { name: "Connect" }).click();
       await page.locator("#error", { hasText: "Invalid API key" }).waitFor();
-      expect(await page.locator("#studio").isHidden()).toBe(true);
+      expect(await page.locator(".editor").count()).toBe(0);
       // The browser logs the refused request itself; nothing else went wrong.
       expect(errors.filter((e) => !e.includes("401"))).toEqual([]);
       await page.close();

@@ -1,6 +1,8 @@
 // The Studio page's build: `npm run build:web` (also run by `postinstall`) writes src/web/dist,
-// which the API serves at / (src/web/serve.ts). Offline and about a second: no plugins, no
-// framework, the starter templates bundled from test/fixtures as JSON imports.
+// which the API serves at / (src/web/serve.ts). Offline and about a second, with no plugins:
+// Vite compiles the React TSX itself with its default automatic JSX runtime (what "jsx":
+// "react-jsx" in app/tsconfig.json tells tsc); the starter templates are bundled from
+// test/fixtures as JSON imports.
 //
 // `npx vite --config src/web/vite.config.ts` serves the page with live reload on :5173 and
 // proxies the API (TEMPLIFIED_API_URL, default http://localhost:3000) so it works unchanged.

@@ -1,5 +1,5 @@
-// The page's only ways to the API: GraphQL over HTTP, one REST call (adding templates), and
-// graphql-ws for the subscriptions. Everything uses the pasted API key as a bearer token, and
+// The page's only ways to the API: GraphQL over HTTP, REST (templates, versions, exports, and
+// the preview image), and graphql-ws for the subscriptions. Everything uses the pasted API key as a bearer token, and
 // every failure becomes an ApiError with a sentence a person can read.
 import { createClient, type Client } from "graphql-ws";
 
@@ -57,6 +57,76 @@ export async function rest<T>(key: string, method: string, route: string, body?:
   return parsed as T;
 }
 
+/** A preview image: a blob: URL of the server's render of the document, not charged. */
+export interface PreviewImage {
+  url: string;
+  renderMs: number | null;
+  /** What the preview leaves out (X-Preview-Notes), e.g. that background removal is not applied. */
+  notes: string | null;
+}
+
+/** Why there is no new preview; `retryAfterMs` when asking again later may work (429, 502, 503). */
+export class PreviewError extends Error {
+  constructor(
+    message: string,
+    readonly retryAfterMs: number | null = null,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The server's render of a document (POST /api/v1/previews), as the real renderer draws it, at
+ * `scale`. The image is bytes (a blob: URL, which the page's CSP allows for images); the caller
+ * revokes the URL when it shows the next one. Aborting the signal abandons the request.
+ */
+export async function fetchPreview(
+  key: string,
+  document: unknown,
+  scale: number,
+  signal: AbortSignal,
+): Promise<PreviewImage> {
+  let res: Response;
+  try {
+    res = await fetch("/api/v1/previews", {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json", accept: "image/*" },
+      body: JSON.stringify({ document, scale, format: "png" }),
+      signal,
+    });
+  } catch (e) {
+    if (signal.aborted) throw e;
+    throw new PreviewError("The API cannot be reached: is the server running?", 2000);
+  }
+  if (res.ok) {
+    const blob = await res.blob();
+    const ms = Number(res.headers.get("x-render-ms"));
+    return {
+      url: URL.createObjectURL(blob),
+      renderMs: Number.isFinite(ms) && res.headers.has("x-render-ms") ? ms : null,
+      notes: res.headers.get("x-preview-notes"),
+    };
+  }
+  const body = (await res.json().catch(() => null)) as {
+    error?: string;
+    details?: { path?: string; message?: string }[];
+  } | null;
+  const details = body?.details?.map((d) => `${d.path ?? ""}: ${d.message ?? ""}`).join("; ");
+  const message = `${body?.error ?? `HTTP ${res.status}`}${details ? ` (${details})` : ""}`;
+  if (res.status === 429) {
+    const seconds = Number(res.headers.get("retry-after"));
+    return Promise.reject(
+      new PreviewError(`Previews are rate limited: ${message}`, (seconds > 0 ? seconds : 1) * 1000),
+    );
+  }
+  if (res.status === 502 || res.status === 503)
+    throw new PreviewError(`No preview right now (${res.status}): ${message}`, 3000);
+  if (res.status === 401) throw new PreviewError("Invalid API key: check it and connect again.");
+  if (res.status === 404 && !body?.error)
+    throw new PreviewError("This API has no preview endpoint (/api/v1/previews).");
+  throw new PreviewError(message);
+}
+
 export type LiveState = "connecting" | "live" | "offline" | "refused";
 
 /** A graphql-ws client for one key: reconnects (and resubscribes) on its own, except after a refused key. */
@@ -65,6 +135,8 @@ export function liveClient(key: string, onState: (state: LiveState) => void): Cl
   return createClient({
     url,
     connectionParams: { authorization: `Bearer ${key}` },
+    // Connected from the start (not at the first subscription), so the page shows "live" at once.
+    lazy: false,
     retryAttempts: 50,
     shouldRetry: (event) => !isClose(event, 4403),
     on: {
