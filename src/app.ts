@@ -93,6 +93,7 @@ export async function createContext(
     previewQueue: new PreviewQueue({
       connection: { url: config.REDIS_URL, maxRetriesPerRequest: 1, enableOfflineQueue: false },
       prefix: config.QUEUE_PREFIX,
+      onError: (err) => logger.error({ err: err.message }, "preview queue error"),
     }),
     secretsKey,
     webhookSchedule,

@@ -13,6 +13,7 @@ import { gqlHttp } from "./helpers/graphql-clients.js";
 import { startImageHost } from "./helpers/image-host.js";
 import { readPixels } from "./helpers/pixels.js";
 import { startStack, waitForFinal, type Stack } from "./helpers/stack.js";
+import { until } from "./helpers/wait.js";
 
 let stack: Stack;
 let images: ImageServer;
@@ -195,7 +196,7 @@ describe("REST previews", () => {
     const missing = await preview(stack, org.apiKey, { template_id: "tpl_nope" });
     expect(missing.status).toBe(404);
     expect(missing.json!.error).toBe("template tpl_nope not found");
-    const other = await stack.createOrg(0);
+    const other = await stack.createOrg(100);
     expect((await preview(stack, other.apiKey, { template_id: templateId })).status).toBe(404);
     expect((await preview(stack, null, { document: tiny })).status).toBe(401);
     expect((await preview(stack, "tk_live_not_a_key", { document: tiny })).status).toBe(401);
@@ -257,6 +258,65 @@ describe("REST previews", () => {
     const [a, b] = [await readPixels(lobster.bytes, { grey: true }), await readPixels(inter.bytes, { grey: true })];
     const differing = a.data.reduce((n, v, i) => n + (Math.abs(v - b.data[i]!) > 64 ? 1 : 0), 0);
     expect(differing).toBeGreaterThan(200); // a different face, not a fallback
+  });
+});
+
+describe("what a free preview is not", () => {
+  it("is at most 1 megapixel: a larger asked size is drawn at the largest scale that fits", async () => {
+    const big = { width: 2000, height: 2000, background: "#336699", layers: [] };
+    const res = await preview(stack, org.apiKey, { document: big, format: "jpeg" });
+    expect(res.status, res.json?.error).toBe(200);
+    expect(await sharp(res.bytes).metadata()).toMatchObject({ width: 1000, height: 1000 });
+    // The reference card (0.76 MP) previews whole; a smaller asked scale is kept.
+    const card = await preview(stack, org.apiKey, { document: tiny, scale: 0.5 });
+    expect(await sharp(card.bytes).metadata()).toMatchObject({ width: 20, height: 10 });
+    const gql = await gqlHttp(stack, org.apiKey, PREVIEW_QUERY, { input: { document: big } });
+    expect(gql.body.data.preview).toMatchObject({ __typename: "Preview", width: 1000, height: 1000 });
+  });
+
+  it("is refused with the renders' 402 to a suspended or spent organisation, creating nothing", async () => {
+    const spent = await stack.createOrg(0);
+    const res = await preview(stack, spent.apiKey, { document: tiny });
+    expect(res.status).toBe(402);
+    expect(res.json).toEqual({ error: "Insufficient balance", reason: "insufficient_balance" });
+    const suspended = await stack.createOrg(100);
+    await stack.app.ctx.prisma.organization.update({ where: { id: suspended.orgId }, data: { status: "SUSPENDED" } });
+    const refused = await preview(stack, suspended.apiKey, { document: tiny });
+    expect(refused.status).toBe(402);
+    expect(refused.json).toEqual({ error: "Insufficient balance", reason: "suspended" });
+    const gql = await gqlHttp(stack, suspended.apiKey, PREVIEW_QUERY, { input: { document: tiny } });
+    expect(gql.body.data.preview).toMatchObject({
+      __typename: "AccountSuspendedError",
+      message: "Insufficient balance",
+    });
+    expect(await traces(suspended.orgId)).toMatchObject({ jobs: 0, balance: 100 });
+  });
+
+  it("is not worked on past the API's deadline: the worker's render stops then and stores nothing", async () => {
+    const quick = await startStack({ PREVIEW_TIMEOUT_MS: "500" });
+    const host = await startImageHost(
+      await sharp({ create: { width: 8, height: 8, channels: 3, background: "#00f" } })
+        .png()
+        .toBuffer(),
+    );
+    try {
+      const k = (await quick.createOrg(100)).apiKey;
+      const res = await preview(quick, k, { document: withPhoto(`${host.url}/never.png`), scale: 0.2 });
+      expect(res.status).toBe(503);
+      // The worker itself gave the download up (its budget ended at the deadline), well before the
+      // image fetch's own timeout (IMAGE_FETCH_TIMEOUT_MS, 10 s) or RENDER_TIMEOUT_MS (15 s) would.
+      expect(host.requests).toEqual(["/never.png"]);
+      await until(
+        () => host.held(),
+        (n) => n === 0,
+        { timeout: 3000, what: "the worker to abandon the held image download" },
+      );
+      const left = await quick.app.ctx.redis.keys(`${quick.queuePrefix}:preview-result:*`);
+      expect(left).toEqual([]);
+    } finally {
+      await host.close();
+      await quick.stop();
+    }
   });
 });
 
@@ -420,7 +480,7 @@ describe("limits", () => {
   it("answers 503 when no render worker answers in PREVIEW_TIMEOUT_MS, and leaves nothing queued", async () => {
     const apiOnly = await startStack({ PREVIEW_TIMEOUT_MS: "300" }, { api: true, worker: false });
     try {
-      const k = (await apiOnly.createOrg(0)).apiKey;
+      const k = (await apiOnly.createOrg(100)).apiKey;
       const res = await preview(apiOnly, k, { document: tiny });
       expect(res.status).toBe(503);
       expect(res.json).toEqual({ error: "no render worker answered the preview in 300 ms" });

@@ -6,17 +6,21 @@
 // sharing the workers' CPU and fetch slots round-robin by organisation with the renders.
 // REST (POST /api/v1/previews) and GraphQL (Query.preview) both call renderPreview.
 //
-// Free, so bounded per API key: a rate-limit bucket of its own (PREVIEW_RATE_LIMIT_MAX per
-// PREVIEW_RATE_LIMIT_WINDOW_MS), and at most PREVIEW_MAX_IN_FLIGHT previews of a key waiting for a
-// worker at once in this process. Background removal (0.5-1 s of a core) is not run for a preview:
-// the photo is drawn as it is, and a note says so.
+// Free, so bounded: per API key a rate-limit bucket of its own (PREVIEW_RATE_LIMIT_MAX per
+// PREVIEW_RATE_LIMIT_WINDOW_MS) and at most PREVIEW_MAX_IN_FLIGHT previews waiting for a worker at
+// once in this process; at most MAX_PREVIEW_PIXELS of output (the scale is lowered to fit: an
+// editor's view, not the full-size image a charged render makes); the work on the worker ends at
+// the API's deadline; and only for an organisation that could pay for a render (a suspended or
+// spent one gets the renders' 402). Background removal (0.5-1 s of a core) is not run for a
+// preview: the photo is drawn as it is, and a note says so.
 import { randomUUID } from "node:crypto";
 import type { Principal } from "../auth/api-keys.js";
 import { RateLimitedError } from "../auth/rate-limiter.js";
+import { AccountSuspendedError, InsufficientBalanceError } from "../billing/errors.js";
 import type { AppContext } from "../context.js";
 import { NotFoundError } from "../errors.js";
 import { documentToRender } from "../jobs/accept.js";
-import { previewResultKey, type PreviewOutcome } from "../queue/preview-queue.js";
+import { previewResultKey, previewScale, type PreviewOutcome } from "../queue/preview-queue.js";
 import type { TemplateDocument } from "../templates/document.js";
 import { checkFonts, findTemplate } from "../templates/service.js";
 import type { PreviewInput } from "../views/requests.js";
@@ -66,7 +70,9 @@ function withoutBackgroundRemoval(document: TemplateDocument): { document: Templ
 export async function renderPreview(ctx: AppContext, principal: Principal, input: PreviewInput): Promise<Preview> {
   const bucket = `key:${principal.apiKeyId}`;
   await ctx.limits.previews.enforce(bucket);
+  await ensureCanRender(ctx, principal.orgId);
   const { document, notes } = withoutBackgroundRemoval(await documentOf(ctx, principal.orgId, input));
+  const scale = previewScale(document, input.scale);
 
   const counts = inFlight.get(ctx) ?? new Map<string, number>();
   inFlight.set(ctx, counts);
@@ -76,15 +82,18 @@ export async function renderPreview(ctx: AppContext, principal: Principal, input
     throw new RateLimitedError({ allowed: false, limit: max, remaining: 0, resetSeconds: 1 }, "previews in flight");
   counts.set(bucket, mine + 1);
   try {
-    const outcome = await queueAndWait(ctx, principal.orgId, document, input);
-    if (!outcome.ok) throw new PreviewFailedError(outcome.error);
-    const image = await ctx.redis
-      .getdelBuffer(previewResultKey(ctx.config.QUEUE_PREFIX, outcome.key))
+    const { id, outcome } = await queueAndWait(ctx, principal.orgId, document, { ...input, scale });
+    if (!outcome.ok) {
+      if (outcome.unavailable) throw new PreviewUnavailableError(outcome.error);
+      throw new PreviewFailedError(outcome.error);
+    }
+    // The bytes are under the preview's own id (never a key named by the message).
+    const bytes = await ctx.redis
+      .getdelBuffer(previewResultKey(ctx.config.QUEUE_PREFIX, id))
       .catch((err: unknown) => queueUnavailable(ctx, err));
-    // Only if the API waited longer than the key lives (it does not: the timeout is shorter).
-    if (!image) throw new PreviewUnavailableError("the preview's image expired before it was read");
+    if (!bytes) throw new PreviewUnavailableError("the preview's image expired before it was read");
     return {
-      image,
+      image: bytes,
       contentType: outcome.contentType,
       width: outcome.width,
       height: outcome.height,
@@ -104,13 +113,23 @@ function queueUnavailable(ctx: AppContext, err: unknown): never {
   throw new PreviewUnavailableError("the preview queue is unavailable; retry shortly");
 }
 
+/** Previews are free, but only for an organisation that could pay for a render: the renders' 402 otherwise. */
+async function ensureCanRender(ctx: AppContext, orgId: string): Promise<void> {
+  const org = await ctx.prisma.organization.findUnique({
+    where: { id: orgId },
+    select: { status: true, balanceCents: true },
+  });
+  if (org?.status === "SUSPENDED") throw new AccountSuspendedError();
+  if (!org || org.balanceCents < ctx.prices.standardCents) throw new InsufficientBalanceError();
+}
+
 /** Subscribes to the preview's outcome, queues it, and waits up to PREVIEW_TIMEOUT_MS. */
 async function queueAndWait(
   ctx: AppContext,
   orgId: string,
   document: TemplateDocument,
   input: PreviewInput,
-): Promise<PreviewOutcome> {
+): Promise<{ id: string; outcome: PreviewOutcome }> {
   const id = randomUUID();
   const timeoutMs = ctx.config.PREVIEW_TIMEOUT_MS;
   let settle!: (outcome: PreviewOutcome) => void;
@@ -132,11 +151,13 @@ async function queueAndWait(
     const timedOut = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), timeoutMs)));
     const outcome = await Promise.race([answered, timedOut]);
     if (!outcome) {
+      // Taken off the queue if no worker has it yet; a worker that has it stops at the same
+      // deadline, and stores nothing after it.
       await ctx.previewQueue.drop(id);
       const waited = timeoutMs % 1000 === 0 ? `${timeoutMs / 1000} s` : `${timeoutMs} ms`;
       throw new PreviewUnavailableError(`no render worker answered the preview in ${waited}`);
     }
-    return outcome;
+    return { id, outcome };
   } finally {
     clearTimeout(timer);
     await unsubscribe();

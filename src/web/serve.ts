@@ -26,13 +26,14 @@ const CONTENT_TYPES: Record<string, string> = {
 };
 
 // Scripts and styles from this origin only; images from anywhere (output URLs may live on a CDN);
-// the page talks to its own origin over HTTP and WebSocket.
+// the page talks to its own origin only, over HTTP and WebSocket ('self' covers ws: and wss: to
+// the same host in CSP 3), so even an injected script could not send the stored key elsewhere.
 const CSP = [
   "default-src 'self'",
   "script-src 'self'",
   "style-src 'self'",
   "img-src * data: blob:",
-  "connect-src 'self' ws: wss:",
+  "connect-src 'self'",
   "base-uri 'none'",
   "form-action 'none'",
   "frame-ancestors 'none'",

@@ -7,15 +7,30 @@
 // (src/queue/preview-queue.ts). One attempt: a failed preview is answered, not retried.
 import { Worker, type Job as BullJob } from "bullmq";
 import type { AppContext } from "../context.js";
-import { PREVIEW_QUEUE, PREVIEW_RESULT_TTL_MS, previewResultKey, type PreviewPayload } from "../queue/preview-queue.js";
+import {
+  PREVIEW_QUEUE,
+  PREVIEW_RESULT_GRACE_MS,
+  previewResultKey,
+  type PreviewPayload,
+} from "../queue/preview-queue.js";
 import { RenderError, type RenderResult } from "../render/index.js";
 import type { OutputFormat, TemplateDocument } from "../templates/document.js";
 
 type RenderStaged = (
   orgId: string,
   document: TemplateDocument,
-  output: { format: OutputFormat; quality: number | undefined; scale: number },
+  output: { format: OutputFormat; quality: number | undefined; scale: number; timeoutMs?: number },
 ) => Promise<{ out: RenderResult }>;
+
+/**
+ * Previews one worker process takes from the queue at once. Each then waits for the fetch and CPU
+ * slots it shares with renders, round-robin by organisation; a few are enough to keep the CPU
+ * slots busy, and fewer taken means the queue, not this process, holds the rest.
+ */
+const PREVIEW_CONCURRENCY = 4;
+
+/** How long after the API's deadline a preview's render is cut off. */
+const DEADLINE_MARGIN_MS = 100;
 
 export function createPreviewWorker(
   ctx: AppContext,
@@ -26,15 +41,30 @@ export function createPreviewWorker(
   async function processPreview(job: BullJob<PreviewPayload>): Promise<void> {
     const id = job.id!;
     const { orgId, document, format, quality, scale, deadline } = job.data;
-    if (Date.now() > deadline) return; // the API stopped waiting: render nothing
+    if (Date.now() >= deadline) return; // the API stopped waiting: render nothing
     const started = performance.now();
     try {
-      const { out } = await renderStaged(orgId, document, { format, quality: quality ?? undefined, scale });
+      // The render's budget ends just after the API's deadline (or at RENDER_TIMEOUT_MS, if
+      // sooner): nobody waits for a preview past it, so no work goes on for nobody. (Just after:
+      // the API's own answer, 503, comes first rather than this render's timeout.)
+      const timeoutMs = Math.max(1, Math.min(ctx.config.RENDER_TIMEOUT_MS, deadline - Date.now() + DEADLINE_MARGIN_MS));
+      const { out } = await renderStaged(orgId, document, {
+        format,
+        quality: quality ?? undefined,
+        scale,
+        timeoutMs,
+      });
       const renderMs = Math.round(performance.now() - started);
-      await ctx.redis.set(previewResultKey(ctx.config.QUEUE_PREFIX, id), out.buffer, "PX", PREVIEW_RESULT_TTL_MS);
+      const left = deadline - Date.now();
+      if (left <= 0) return; // finished after the API gave up: store nothing
+      await ctx.redis.set(
+        previewResultKey(ctx.config.QUEUE_PREFIX, id),
+        out.buffer,
+        "PX",
+        left + PREVIEW_RESULT_GRACE_MS,
+      );
       await ctx.events.publishPreview(id, {
         ok: true,
-        key: id,
         width: out.width,
         height: out.height,
         contentType: out.contentType,
@@ -42,20 +72,26 @@ export function createPreviewWorker(
       });
       log.debug({ previewId: id, orgId, renderMs }, "preview rendered");
     } catch (err) {
+      if (Date.now() >= deadline) return; // nobody waits for the answer any more
       const known = err instanceof RenderError;
       if (!known)
         log.warn({ previewId: id, orgId, err: err instanceof Error ? err.message : String(err) }, "preview failed");
-      await ctx.events.publishPreview(id, {
-        ok: false,
-        error: known ? err.message : "the preview could not be rendered",
-      });
+      // A render error is the document's (422); anything else is the worker's (503, retry).
+      await ctx.events
+        .publishPreview(
+          id,
+          known
+            ? { ok: false, error: err.message }
+            : { ok: false, error: "the render worker could not make the preview; retry shortly", unavailable: true },
+        )
+        .catch(() => undefined);
     }
   }
 
   const worker = new Worker<PreviewPayload>(PREVIEW_QUEUE, processPreview, {
     connection: { url: ctx.config.REDIS_URL, maxRetriesPerRequest: null },
     prefix: ctx.config.QUEUE_PREFIX,
-    concurrency: ctx.config.RENDER_CONCURRENCY,
+    concurrency: Math.min(PREVIEW_CONCURRENCY, ctx.config.RENDER_CONCURRENCY),
   });
   worker.on("error", (err) => log.error({ err: err.message }, "preview worker error"));
   return { close: (force = false) => worker.close(force) };

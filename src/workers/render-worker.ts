@@ -100,7 +100,7 @@ export function createRenderWorker(ctx: AppContext): RenderWorker {
   async function renderStaged(
     orgId: string,
     document: TemplateDocument,
-    output: { format: OutputFormat; quality: number | undefined; scale: number },
+    output: { format: OutputFormat; quality: number | undefined; scale: number; timeoutMs?: number },
   ): Promise<{ out: RenderResult; fetchMs: number; cpuWaitMs: number }> {
     const { scale } = output;
     const families = [...new Set(document.layers.flatMap((l) => (l.type === "text" ? [l.font_family] : [])))];
@@ -112,7 +112,7 @@ export function createRenderWorker(ctx: AppContext): RenderWorker {
       // Over it: RenderError RENDER_TIMEOUT "render exceeded the 15 s budget (RENDER_TIMEOUT_MS)",
       // not retryable. The render's fetches are aborted and its SVG rasterisers killed. It covers
       // the downloads of the I/O stage and the render, not the waits for a slot.
-      timeoutMs: ctx.config.RENDER_TIMEOUT_MS,
+      timeoutMs: output.timeoutMs ?? ctx.config.RENDER_TIMEOUT_MS,
       // Background removals (a few at a time per process) are shared round-robin by organisation.
       fairnessKey: orgId,
     };

@@ -4,6 +4,7 @@
 // PREVIEW_UNAVAILABLE) as other rate limits are; invalid input, an unknown template and a failed
 // render are data.
 import { errorAnswerFor } from "../../error-answers.js";
+import { AccountSuspendedError, InsufficientBalanceError } from "../../billing/errors.js";
 import { NotFoundError, ValidationError } from "../../errors.js";
 import { PreviewFailedError } from "../../previews/errors.js";
 import { renderPreview, type Preview } from "../../previews/preview-service.js";
@@ -19,12 +20,23 @@ builder.objectType(PreviewFailedError, {
   interfaces: [ErrorInterface],
 });
 
+/** Each preview's data: URL, made once however many times a query selects it. */
+const dataUrls = new WeakMap<Preview, string>();
+const dataUrlOf = (p: Preview): string => {
+  let url = dataUrls.get(p);
+  if (url === undefined) {
+    url = `data:${p.contentType};base64,${p.image.toString("base64")}`;
+    dataUrls.set(p, url);
+  }
+  return url;
+};
+
 const PreviewRef = builder.objectRef<Preview>("Preview").implement({
   description: "A preview: the image inline. Nothing was stored or charged.",
   fields: (t) => ({
     dataUrl: t.string({
       description: "The image as a data: URL (data:image/png;base64,...)",
-      resolve: (p) => `data:${p.contentType};base64,${p.image.toString("base64")}`,
+      resolve: dataUrlOf,
     }),
     contentType: t.exposeString("contentType"),
     width: t.exposeInt("width"),
@@ -58,7 +70,7 @@ builder.queryField("preview", (t) =>
     description:
       "Render a document, or a saved template with modifications, inline (POST /api/v1/previews): no job, no charge, nothing stored.",
     errors: {
-      types: [ValidationError, NotFoundError, PreviewFailedError],
+      types: [ValidationError, NotFoundError, PreviewFailedError, InsufficientBalanceError, AccountSuspendedError],
       directResult: true,
       union: { name: "PreviewResult" },
     },

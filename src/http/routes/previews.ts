@@ -42,7 +42,7 @@ export const previewsRoutes =
                 IMAGE_TYPES.map((type) => [type, { schema: z.string().meta({ format: "binary" }) }]),
               ),
             },
-            ...keyedErrors(...JSON_BODY_ERRORS, 404),
+            ...keyedErrors(...JSON_BODY_ERRORS, 402, 404),
             422: ErrorBody.meta({
               description: "The preview's render failed (e.g. an image_url that cannot be fetched)",
               examples: [{ error: 'image layer "photo": image_url answered 404' }],
