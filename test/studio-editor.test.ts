@@ -230,6 +230,25 @@ editor(
           hook.close();
         }
 
+        // The panels' tabs follow the tabs pattern: arrow keys move between them, each tab
+        // controls its panel; the code panel's own tabs too.
+        await page.getByRole("tab", { name: "Export" }).focus();
+        await page.keyboard.press("ArrowRight");
+        await expect.poll(() => page.getByRole("tab", { name: "Code" }).getAttribute("aria-selected")).toBe("true");
+        expect(await page.evaluate(`document.activeElement?.id`)).toBe("tab-code");
+        expect(await page.getByRole("tab", { name: "Code" }).getAttribute("aria-controls")).toBe("panel-code");
+        await page.locator("#panel-code").waitFor();
+        await page.getByRole("tab", { name: "curl" }).focus();
+        await page.keyboard.press("ArrowLeft"); // wraps to the last
+        await expect.poll(() => page.locator("#code").getAttribute("data-tab")).toBe("graphql");
+        expect(await page.getByRole("tabpanel", { name: "GraphQL" }).count()).toBe(1);
+        await page.keyboard.press("Home");
+        await expect.poll(() => page.locator("#code").getAttribute("data-tab")).toBe("curl");
+        expect(await page.locator("#code").textContent()).toContain(`-d '{"template_id":"${templateId}"`);
+        expect(await page.locator("#code").textContent()).not.toContain(org.apiKey);
+        // The preview's status line changes with every edit: it is not a live region.
+        expect(await page.locator("#preview-status").getAttribute("aria-live")).toBeNull();
+
         // An earlier version opens as unsaved changes to the latest.
         await page.selectOption("#version", "1");
         await expect.poll(() => page.locator('.layers [data-layer="text_1"]').count()).toBe(0);
@@ -240,6 +259,16 @@ editor(
         // Leaving with unsaved changes asks first: the page cancels beforeunload (the browser then asks).
         const cancelsLeaving = `(() => { const e = new Event("beforeunload", { cancelable: true }); window.dispatchEvent(e); return e.defaultPrevented; })()`;
         expect(await page.evaluate(cancelsLeaving)).toBe(true);
+        // Forgetting the key would close the editor: it asks first, and Cancel keeps the changes.
+        const asked: string[] = [];
+        page.once("dialog", (dialog) => {
+          asked.push(dialog.message());
+          void dialog.dismiss();
+        });
+        await page.getByRole("button", { name: "Forget key" }).click();
+        await expect.poll(() => asked).toEqual(["This template has unsaved changes. Discard them?"]);
+        await page.locator("#save-state", { hasText: "Unsaved changes" }).waitFor();
+        expect(await page.locator(".editor").count()).toBe(1);
         await page.getByRole("button", { name: "Save version" }).click();
         await page.locator("#save-state", { hasText: "Saved · v3" }).waitFor();
         const latest = await stack.api(org.apiKey, "GET", `/api/v1/templates/${templateId}`);

@@ -1,5 +1,6 @@
 // The Studio editor's pure state (src/web/app/state): the document reducer, undo/redo history,
 // snapping and box geometry. No browser, no stack.
+import { execFileSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import {
   createLayer,
@@ -19,6 +20,8 @@ import {
   roundBox,
 } from "../src/web/app/state/geometry.js";
 import { canRedo, canUndo, HISTORY_LIMIT, initialHistory, isDirty, withHistory } from "../src/web/app/state/history.js";
+import { retryAfterMs, RETRY_FALLBACK_MS } from "../src/web/app/state/retry-after.js";
+import { renderSnippets, shellQuote } from "../src/web/app/state/snippets.js";
 import { snapMove, snapResize, snapTargets, snapValue } from "../src/web/app/state/snapping.js";
 import { TemplateDocument as TemplateDocumentSchema } from "../src/templates/document.js";
 
@@ -131,7 +134,7 @@ describe("history", () => {
     expect(isDirty(h)).toBe(false);
     h = reducer(h, { type: "edit", action: 1 });
     expect(isDirty(h)).toBe(true);
-    h = reducer(h, { type: "saved" });
+    h = reducer(h, { type: "saved", document: h.present });
     expect(isDirty(h)).toBe(false);
     h = reducer(h, { type: "undo" });
     expect(isDirty(h)).toBe(true);
@@ -139,6 +142,21 @@ describe("history", () => {
     expect([h.present, isDirty(h), canUndo(h)]).toEqual([7, true, false]);
     for (let i = 0; i < HISTORY_LIMIT + 50; i++) h = reducer(h, { type: "edit", action: 1 });
     expect(h.past).toHaveLength(HISTORY_LIMIT);
+  });
+
+  it("marks as saved the document that was sent, so an edit made during the save stays unsaved", () => {
+    const objects = withHistory((doc: { n: number }, delta: number) => ({ n: doc.n + delta }));
+    let h = objects(initialHistory({ n: 0 }), { type: "edit", action: 1 });
+    const sent = h.present; // the PUT goes with this document
+    h = objects(h, { type: "edit", action: 1 }); // typed while the request was on its way
+    h = objects(h, { type: "saved", document: sent });
+    expect([h.saved, h.present.n, isDirty(h)]).toEqual([sent, 2, true]);
+    // Undoing back to what was sent is clean again.
+    h = objects(h, { type: "undo" });
+    expect([h.present, isDirty(h)]).toEqual([sent, false]);
+    // Nothing edited during the save: clean.
+    h = objects(h, { type: "saved", document: h.present });
+    expect(isDirty(h)).toBe(false);
   });
 });
 
@@ -218,5 +236,57 @@ describe("geometry", () => {
     expect(previewScale(1200, 800, 1)).toBe(0.67);
     expect(previewScale(1200, 800, 2)).toBe(1);
     expect(previewScale(5000, 100, 1)).toBe(0.1);
+  });
+});
+
+describe("code panel snippets", () => {
+  it("shell-quotes every value, so a copied command runs nothing else", () => {
+    const nasty = "it's $(rm -rf ~) `id`\nnext; echo 'x'";
+    expect(shellQuote(nasty)).toBe(`'it'\\''s $(rm -rf ~) \`id\`\nnext; echo '\\''x'\\'''`);
+    // The shell reads the quoted word back as the value itself.
+    const out = execFileSync("sh", ["-c", `printf %s ${shellQuote(nasty)}`], { encoding: "utf8" });
+    expect(out).toBe(nasty);
+    expect(shellQuote("")).toBe("''");
+  });
+
+  it("builds curl with quoted values and the key only as $TEMPLIFIED_KEY, and GraphQL string literals", () => {
+    const id = `tpl_'"; $(touch /tmp/x) \`id\``;
+    const snippets = renderSnippets("http://localhost:3000", id, "png");
+    const curl = snippets.curl
+      .split("\n")
+      .filter((l) => !l.startsWith("#"))
+      .join("\n");
+    expect(curl).toContain(`-H "Authorization: Bearer $TEMPLIFIED_KEY"`);
+    expect(curl).toContain(`curl -s 'http://localhost:3000/api/v1/create'`);
+    expect(curl).toContain(`-d ${shellQuote(JSON.stringify({ template_id: id, format: "png" }))}`);
+    expect(snippets.graphql).toContain(`templateId: ${JSON.stringify(id)}, format: png`);
+    // Run as a shell command (with curl replaced by printing its arguments): the body comes back whole.
+    const printed = execFileSync("sh", ["-c", `curl() { for a in "$@"; do printf '%s\\n' "$a"; done; }\n${curl}`], {
+      encoding: "utf8",
+      env: { PATH: process.env.PATH, TEMPLIFIED_KEY: "tk_test" },
+    });
+    expect(printed.split("\n")).toEqual([
+      "-s",
+      "http://localhost:3000/api/v1/create",
+      "-H",
+      "Authorization: Bearer tk_test",
+      "-H",
+      "Content-Type: application/json",
+      "-d",
+      JSON.stringify({ template_id: id, format: "png" }),
+      "",
+    ]);
+  });
+});
+
+describe("Retry-After", () => {
+  it("waits the seconds the server asks for, or 3 s when it gives none that make sense", () => {
+    expect(retryAfterMs("5")).toBe(5000);
+    expect(retryAfterMs(" 2 ")).toBe(2000);
+    expect(retryAfterMs(null)).toBe(RETRY_FALLBACK_MS);
+    expect(retryAfterMs("soon")).toBe(RETRY_FALLBACK_MS);
+    expect(retryAfterMs("0")).toBe(250);
+    const now = Date.parse("2026-01-01T00:00:00Z");
+    expect(retryAfterMs("Thu, 01 Jan 2026 00:00:10 GMT", RETRY_FALLBACK_MS, now)).toBe(10_000);
   });
 });

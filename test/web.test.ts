@@ -164,6 +164,8 @@ studio(
 
       await addStartersAndPick(page, "Social card");
       expect(await page.locator("#template option").count()).toBe(3);
+      // The organisation has every starter now: the button adds no copies.
+      await expect.poll(() => page.getByRole("button", { name: "Add starters" }).isDisabled()).toBe(true);
       // The layer list shows the template's layers, topmost first.
       await page.locator('.layers [data-layer="photo"]').waitFor();
       expect(

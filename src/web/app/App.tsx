@@ -42,6 +42,9 @@ export function App() {
   const [problem, setProblem] = useState<Problem | null>(null);
   const [connecting, setConnecting] = useState(false);
   const balanceTimer = useRef(0);
+  /** The editor's question before its unsaved changes are thrown away (null: no editor). */
+  const discardGuard = useRef<(() => boolean) | null>(null);
+  const mayCloseEditor = () => discardGuard.current?.() ?? true;
 
   const disconnect = useCallback(() => {
     setConnection((current) => {
@@ -90,10 +93,12 @@ export function App() {
   const onSubmit = (event: FormEvent) => {
     event.preventDefault();
     const key = keyInput.trim();
-    if (key) void connect(key);
+    // Connecting again closes the editor (and with it any unsaved changes).
+    if (key && mayCloseEditor()) void connect(key);
   };
 
   const forget = () => {
+    if (!mayCloseEditor()) return;
     localStorage.removeItem(KEY_STORAGE);
     setKeyInput("");
     disconnect();
@@ -171,6 +176,7 @@ export function App() {
           org={org}
           onProblem={(p) => setProblem(p === null ? null : problemOf(p))}
           onBalanceChange={refreshBalance}
+          discardGuard={discardGuard}
         />
       ) : (
         <main className="welcome">

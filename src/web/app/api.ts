@@ -2,6 +2,7 @@
 // the preview image), and graphql-ws for the subscriptions. Everything uses the pasted API key as a bearer token, and
 // every failure becomes an ApiError with a sentence a person can read.
 import { createClient, type Client } from "graphql-ws";
+import { retryAfterMs } from "./state/retry-after.js";
 
 export class ApiError extends Error {}
 
@@ -113,14 +114,11 @@ export async function fetchPreview(
   } | null;
   const details = body?.details?.map((d) => `${d.path ?? ""}: ${d.message ?? ""}`).join("; ");
   const message = `${body?.error ?? `HTTP ${res.status}`}${details ? ` (${details})` : ""}`;
-  if (res.status === 429) {
-    const seconds = Number(res.headers.get("retry-after"));
-    return Promise.reject(
-      new PreviewError(`Previews are rate limited: ${message}`, (seconds > 0 ? seconds : 1) * 1000),
-    );
-  }
+  // Asked again after the server's Retry-After (seconds), or 3 s when it gives none.
+  const wait = retryAfterMs(res.headers.get("retry-after"));
+  if (res.status === 429) throw new PreviewError(`Previews are rate limited: ${message}`, wait);
   if (res.status === 502 || res.status === 503)
-    throw new PreviewError(`No preview right now (${res.status}): ${message}`, 3000);
+    throw new PreviewError(`No preview right now (${res.status}): ${message}`, wait);
   if (res.status === 401) throw new PreviewError("Invalid API key: check it and connect again.");
   if (res.status === 404 && !body?.error)
     throw new PreviewError("This API has no preview endpoint (/api/v1/previews).");

@@ -69,6 +69,13 @@ export function Canvas({ apiKey, document: doc, selected, locked, disabled, onSe
   const displayHeight = Math.round(doc.height * scale);
   const imageScale = previewScale(doc.width, displayWidth, window.devicePixelRatio || 1);
   const preview = usePreview(apiKey, disabled || area.width === 0 ? null : doc, imageScale);
+  // The server may answer a smaller image than asked (it caps a preview's pixels): the image is
+  // stretched over the stage whatever its size, and the status says the scale it really has.
+  const [natural, setNatural] = useState<{ url: string; width: number } | null>(null);
+  const shownScale =
+    preview.image && natural?.url === preview.image.url && preview.image.documentWidth > 0
+      ? natural.width / preview.image.documentWidth
+      : imageScale;
 
   const begin = (event: PointerEvent, layer: Layer, kind: Gesture["kind"], handle: Handle = { sx: 0, sy: 0 }) => {
     if (event.button !== 0) return;
@@ -158,6 +165,7 @@ export function Canvas({ apiKey, document: doc, selected, locked, disabled, onSe
               src={preview.image.url}
               alt="Preview of the template, drawn by the server's renderer"
               draggable={false}
+              onLoad={(e) => setNatural({ url: e.currentTarget.src, width: e.currentTarget.naturalWidth })}
             />
           )}
           <div className="overlay">
@@ -218,16 +226,19 @@ export function Canvas({ apiKey, document: doc, selected, locked, disabled, onSe
         id="preview-status"
         className="preview-status"
         data-state={preview.problem ? "error" : preview.loading ? "loading" : preview.image ? "ok" : "idle"}
-        aria-live="polite"
       >
         {preview.problem
           ? `Preview: ${preview.problem}`
           : preview.image
-            ? `Preview by the renderer${preview.image.renderMs !== null ? ` in ${preview.image.renderMs} ms` : ""} at ${Math.round(imageScale * 100)}% · not charged${preview.loading ? " · updating…" : ""}`
+            ? `Preview by the renderer${preview.image.renderMs !== null ? ` in ${preview.image.renderMs} ms` : ""} at ${Math.round(shownScale * 100)}% · not charged${preview.loading ? " · updating…" : ""}`
             : disabled
               ? "Pick or add a template."
               : "Preview loading…"}
         {preview.image?.notes && <span className="preview-notes"> · {preview.image.notes}</span>}
+      </p>
+      {/* The line above changes with every edit, so it is not live; only a problem is announced. */}
+      <p id="preview-problem" className="visually-hidden" aria-live="polite">
+        {preview.problem ? `Preview: ${preview.problem}` : ""}
       </p>
     </section>
   );

@@ -3,7 +3,7 @@
 // (PUT /api/v1/templates/:id); the canvas preview, rendering and exporting read the document or
 // the saved template from here.
 import type { Client } from "graphql-ws";
-import { useCallback, useEffect, useMemo, useReducer, useRef, useState } from "react";
+import { useCallback, useEffect, useMemo, useReducer, useRef, useState, type RefObject } from "react";
 import productCard from "../../../../test/fixtures/product-card.template.json" with { type: "json" };
 import quoteCard from "../../../../test/fixtures/quote-card.template.json" with { type: "json" };
 import socialCard from "../../../../test/fixtures/social-card.template.json" with { type: "json" };
@@ -27,9 +27,10 @@ import { CanvasProperties, LayerProperties } from "./Properties.js";
 import { RenderPanel } from "./RenderPanel.js";
 import { Toolbar, type Format } from "./Toolbar.js";
 import { isTypingTarget } from "./keyboard.js";
+import { tabKeyDown } from "./tabs.js";
 
 /** The starter templates, bundled at build time from test/fixtures. */
-const STARTERS: unknown[] = [socialCard, productCard, quoteCard];
+const STARTERS: { name: string }[] = [socialCard, productCard, quoteCard];
 const EMPTY: TemplateDocument = { width: 1200, height: 630, background: "#ffffff", layers: [] };
 const historyReducer = withHistory(documentReducer);
 
@@ -39,11 +40,17 @@ export interface EditorProps {
   org: Organization;
   onProblem: (problem: unknown) => void;
   onBalanceChange: () => void;
+  /**
+   * Set to the editor's "discard the unsaved changes?" question while it is shown, so the page
+   * asks it before anything that closes the editor (another key, forgetting the key).
+   */
+  discardGuard?: RefObject<(() => boolean) | null>;
 }
 
-type Dock = "render" | "export" | "code";
+const DOCKS = ["render", "export", "code"] as const;
+type Dock = (typeof DOCKS)[number];
 
-export function Editor({ apiKey, client, org, onProblem, onBalanceChange }: EditorProps) {
+export function Editor({ apiKey, client, org, onProblem, onBalanceChange, discardGuard }: EditorProps) {
   const [templates, setTemplates] = useState<TemplateRecord[]>([]);
   const [current, setCurrent] = useState<TemplateRecord | null>(null);
   const [versions, setVersions] = useState<TemplateRecord[]>([]);
@@ -72,6 +79,14 @@ export function Editor({ apiKey, client, org, onProblem, onBalanceChange }: Edit
     () => !dirty || window.confirm("This template has unsaved changes. Discard them?"),
     [dirty],
   );
+
+  useEffect(() => {
+    if (!discardGuard) return;
+    discardGuard.current = confirmDiscard;
+    return () => {
+      discardGuard.current = null;
+    };
+  }, [discardGuard, confirmDiscard]);
 
   const open = useCallback((record: TemplateRecord, latest: TemplateRecord = record) => {
     setCurrent(latest);
@@ -161,15 +176,21 @@ export function Editor({ apiKey, client, org, onProblem, onBalanceChange }: Edit
     if (record && latest && current && confirmDiscard()) open({ ...record, template_id: current.template_id }, current);
   };
 
-  const addStarters = () =>
-    run("Adding…", async () => {
+  /** The starters this organisation has no template of (by name): adding makes only those. */
+  const missingStarters = STARTERS.filter((starter) => !templates.some((t) => t.name === starter.name));
+
+  const addStarters = () => {
+    // Opening the first new starter replaces the document on the canvas.
+    if (missingStarters.length === 0 || !confirmDiscard()) return;
+    void run("Adding…", async () => {
       let first: string | undefined;
-      for (const starter of STARTERS) {
+      for (const starter of missingStarters) {
         const created = await rest<TemplateRecord>(apiKey, "POST", "/api/v1/templates", starter);
         first ??= created.template_id;
       }
       await loadTemplates(first);
     });
+  };
 
   const newTemplate = () => {
     if (!confirmDiscard()) return;
@@ -188,9 +209,11 @@ export function Editor({ apiKey, client, org, onProblem, onBalanceChange }: Edit
   const save = useCallback(async (): Promise<boolean> => {
     if (!current) return false;
     const saved = await run("Saving…", async () => {
-      const body = { name: current.name, ...doc };
+      // The document as it is now: edits made while the request is on its way stay unsaved.
+      const sent = doc;
+      const body = { name: current.name, ...sent };
       const record = await rest<TemplateRecord>(apiKey, "PUT", `/api/v1/templates/${current.template_id}`, body);
-      dispatchHistory({ type: "saved" });
+      dispatchHistory({ type: "saved", document: sent });
       setCurrent(record);
       setOpenVersion(null);
       setTemplates((list) => list.map((t) => (t.template_id === record.template_id ? record : t)));
@@ -293,7 +316,8 @@ export function Editor({ apiKey, client, org, onProblem, onBalanceChange }: Edit
         canRedo={canRedo(history)}
         onPickTemplate={pickTemplate}
         onPickVersion={pickVersion}
-        onAddStarters={() => void addStarters()}
+        startersMissing={missingStarters.length}
+        onAddStarters={addStarters}
         onNewTemplate={newTemplate}
         onAddLayer={addLayer}
         onUndo={() => dispatchHistory({ type: "undo" })}
@@ -342,7 +366,7 @@ export function Editor({ apiKey, client, org, onProblem, onBalanceChange }: Edit
       </aside>
       <section className="dock" aria-label="Render, export and code">
         <div className="tabs" role="tablist" aria-label="Panels">
-          {(["render", "export", "code"] as const).map((tab) => (
+          {DOCKS.map((tab) => (
             <button
               key={tab}
               type="button"
@@ -350,8 +374,10 @@ export function Editor({ apiKey, client, org, onProblem, onBalanceChange }: Edit
               id={`tab-${tab}`}
               aria-selected={dock === tab}
               aria-controls={`panel-${tab}`}
+              tabIndex={dock === tab ? 0 : -1}
               className={dock === tab ? "tab active" : "tab"}
               onClick={() => setDock(tab)}
+              onKeyDown={(e) => tabKeyDown(e, DOCKS, dock, setDock, (t) => `tab-${t}`)}
             >
               {{ render: "Render", export: "Export", code: "Code" }[tab]}
             </button>

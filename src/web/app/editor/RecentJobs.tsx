@@ -7,6 +7,10 @@ import { JOB_UPDATES, JOBS } from "../queries.js";
 import { STATUS_RANK, type Job } from "../types.js";
 
 const SHOWN = 6;
+/** Jobs remembered (newest first): a long session's pushed updates must not pile up. */
+const KEPT = 20;
+
+const newestFirst = (a: Job, b: Job) => b.createdAt.localeCompare(a.createdAt);
 
 export function RecentJobs({
   apiKey,
@@ -25,7 +29,14 @@ export function RecentJobs({
       setJobs((known) => {
         const before = known.get(job.id);
         if (before && STATUS_RANK[before.status] > STATUS_RANK[job.status]) return known; // never backwards
-        return new Map(known).set(job.id, { ...before, ...job });
+        const next = new Map(known).set(job.id, { ...before, ...job });
+        if (next.size <= KEPT) return next;
+        return new Map(
+          [...next.values()]
+            .sort(newestFirst)
+            .slice(0, KEPT)
+            .map((j) => [j.id, j]),
+        );
       });
     gql<{ jobs: { edges: { node: Job }[] } }>(apiKey, JOBS)
       .then((data) => !stopped && data.jobs.edges.forEach((e) => upsert(e.node)))
@@ -50,7 +61,7 @@ export function RecentJobs({
     };
   }, [apiKey, client, onBalanceChange]);
 
-  const recent = [...jobs.values()].sort((a, b) => b.createdAt.localeCompare(a.createdAt)).slice(0, SHOWN);
+  const recent = [...jobs.values()].sort(newestFirst).slice(0, SHOWN);
   return (
     <div className="recent-jobs">
       <h3>Recent jobs</h3>

@@ -16,6 +16,8 @@ export interface ToolbarProps {
   canRedo: boolean;
   onPickTemplate: (id: string) => void;
   onPickVersion: (version: number) => void;
+  /** How many starter templates the organisation has not got yet (by name). */
+  startersMissing: number;
   onAddStarters: () => void;
   onNewTemplate: () => void;
   onAddLayer: (type: LayerType) => void;
@@ -69,7 +71,8 @@ export function Toolbar(props: ToolbarProps) {
           type="button"
           className={templates.length === 0 ? "primary" : "secondary"}
           onClick={props.onAddStarters}
-          disabled={busy !== null}
+          disabled={busy !== null || props.startersMissing === 0}
+          title={props.startersMissing === 0 ? "Every starter template is in the list" : undefined}
         >
           Add starters
         </button>

@@ -19,8 +19,11 @@ export type HistoryAction<T, A> =
   | { type: "redo" }
   /** Starts over on another document (opening a template or version): no undo across it. */
   | { type: "reset"; present: T; saved?: T }
-  /** The present document was saved. */
-  | { type: "saved" };
+  /**
+   * `document` was saved: the one that was sent, which is not the present one when an edit came
+   * while the request was on its way (that edit stays unsaved).
+   */
+  | { type: "saved"; document: T };
 
 /** Undo steps kept; older ones are dropped. */
 export const HISTORY_LIMIT = 200;
@@ -66,7 +69,13 @@ export function withHistory<T, A>(reducer: (state: T, action: A) => T) {
       case "reset":
         return { ...initialHistory(action.present), saved: action.saved ?? action.present };
       case "saved":
-        return { ...history, saved: history.present, lastCoalesce: null };
+        // Ends the coalescing stream only when the present is what was saved: a drag still going
+        // on after the save goes on being one step.
+        return {
+          ...history,
+          saved: action.document,
+          lastCoalesce: action.document === history.present ? null : history.lastCoalesce,
+        };
     }
   };
 }
