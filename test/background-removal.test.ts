@@ -16,6 +16,7 @@ import {
 } from "../src/render/background-removal.js";
 import { RenderError } from "../src/render/errors.js";
 import { run } from "./helpers/run.js";
+import { pngWithHeader } from "./helpers/png.js";
 
 const W = 800;
 const H = 600;
@@ -132,25 +133,7 @@ function smallPhoto(): Promise<Buffer> {
 
 /** A PNG whose header declares width x height; no pixel data worth the name. */
 function pngDeclaring(width: number, height: number): Buffer {
-  const chunk = (type: string, data: Buffer) => {
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(data.length);
-    const body = Buffer.concat([Buffer.from(type, "latin1"), data]);
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(zlib.crc32(body));
-    return Buffer.concat([len, body, crc]);
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr[8] = 8; // bit depth
-  ihdr[9] = 2; // RGB
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk("IHDR", ihdr),
-    chunk("IDAT", zlib.deflateSync(Buffer.alloc(64))),
-    chunk("IEND", Buffer.alloc(0)),
-  ]);
+  return pngWithHeader(width, height, 8, 2, zlib.deflateSync(Buffer.alloc(64)));
 }
 
 async function renderErrorOf(p: Promise<unknown>): Promise<RenderError> {

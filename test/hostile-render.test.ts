@@ -24,6 +24,7 @@ import { useFcSeed } from "./helpers/fc-seed.js";
 import { expectLedgerBalanced } from "./helpers/ledger.js";
 import { startStack, waitForFinal, type Stack } from "./helpers/stack.js";
 import { waitForOrgSettled } from "./helpers/wait.js";
+import { pngWithHeader } from "./helpers/png.js";
 
 useFcSeed("hostile-render");
 
@@ -45,29 +46,6 @@ let imageBase: string;
 // Image sources: real files made with sharp, and hand-made hostile ones
 
 const SOURCES: Record<string, Buffer> = {};
-
-function pngChunk(type: string, data: Buffer): Buffer {
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(data.length);
-  const body = Buffer.concat([Buffer.from(type, "latin1"), data]);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(zlib.crc32(body));
-  return Buffer.concat([len, body, crc]);
-}
-
-function pngWithHeader(width: number, height: number, bitDepth: number, colourType: number, idat: Buffer): Buffer {
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr[8] = bitDepth;
-  ihdr[9] = colourType;
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    pngChunk("IHDR", ihdr),
-    pngChunk("IDAT", idat),
-    pngChunk("IEND", Buffer.alloc(0)),
-  ]);
-}
 
 async function makeSources(): Promise<void> {
   const rgb = () =>

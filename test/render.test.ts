@@ -22,6 +22,7 @@ import {
 } from "../src/render/index.js";
 import { TemplateDocument, TextLayer, type OutputFormat } from "../src/templates/document.js";
 import { expectColor, readPixels } from "./helpers/pixels.js";
+import { pngWithHeader } from "./helpers/png.js";
 
 const PHOTO_RGB = [32, 128, 255] as const;
 let photo: Buffer;
@@ -37,26 +38,8 @@ let counted = 0;
  * rows for 30000x30000 into ~110 KB, and decoding it would need 900 megapixels.
  */
 function decompressionBomb(width: number, height: number): Buffer {
-  const chunk = (type: string, data: Buffer) => {
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(data.length);
-    const body = Buffer.concat([Buffer.from(type, "latin1"), data]);
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(zlib.crc32(body));
-    return Buffer.concat([len, body, crc]);
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr[8] = 1; // bit depth
-  ihdr[9] = 0; // greyscale
   const rows = Buffer.alloc(height * (1 + Math.ceil(width / 8))); // filter byte 0 + zero bits
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk("IHDR", ihdr),
-    chunk("IDAT", zlib.deflateSync(rows, { level: 9 })),
-    chunk("IEND", Buffer.alloc(0)),
-  ]);
+  return pngWithHeader(width, height, 1, 0, zlib.deflateSync(rows, { level: 9 }));
 }
 
 beforeAll(async () => {

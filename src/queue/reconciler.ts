@@ -13,6 +13,7 @@ import { findJobsOwingDelivery } from "../jobs/job-repository.js";
 import { findAdmittedUnfinished, findOrgsToAdmit } from "./admission.js";
 import type { DeliverQueue } from "./deliver-queue.js";
 import type { RenderQueue } from "./render-queue.js";
+import { startPeriodic, type Periodic } from "../periodic.js";
 
 export interface ReconcilerDeps {
   prisma: Prisma;
@@ -82,19 +83,9 @@ async function reconcileDeliveries(deps: ReconcilerDeps, graceMs: number, batch:
   return enqueued;
 }
 
-export function startReconciler(deps: ReconcilerDeps, intervalMs: number): { stop: () => Promise<void> } {
-  let running: Promise<unknown> | null = null;
-  const timer = setInterval(() => {
-    if (running) return;
-    running = reconcileOnce(deps)
-      .catch((err: unknown) => deps.logger.warn({ err }, "reconciler pass failed; will retry"))
-      .finally(() => (running = null));
-  }, intervalMs);
-  timer.unref();
-  return {
-    stop: async () => {
-      clearInterval(timer);
-      await running;
-    },
-  };
+export function startReconciler(deps: ReconcilerDeps, intervalMs: number): Periodic {
+  return startPeriodic(() => reconcileOnce(deps), intervalMs, {
+    logger: deps.logger,
+    message: "reconciler pass failed; will retry",
+  });
 }

@@ -13,6 +13,7 @@ import type { Logger } from "pino";
 import type { Prisma } from "../db/client.js";
 import type { Sql } from "../db/sql.js";
 import { isRenderKey, RENDER_KEY, type Storage } from "./storage.js";
+import { startPeriodic, type Periodic } from "../periodic.js";
 
 const DAY_MS = 86_400_000;
 
@@ -102,23 +103,9 @@ export async function outputDeletedAt(sql: Sql, key: string): Promise<Date | nul
 }
 
 /** Runs sweepOnce every `intervalMs` (one pass at a time per process); stop waits for a pass in flight. */
-export function startRetentionSweeper(
-  deps: RetentionDeps,
-  days: number,
-  intervalMs: number,
-): { stop: () => Promise<void> } {
-  let running: Promise<unknown> | null = null;
-  const timer = setInterval(() => {
-    if (running) return;
-    running = sweepOnce(deps, { days })
-      .catch((err: unknown) => deps.logger.warn({ err }, "retention pass failed; will retry"))
-      .finally(() => (running = null));
-  }, intervalMs);
-  timer.unref();
-  return {
-    stop: async () => {
-      clearInterval(timer);
-      await running;
-    },
-  };
+export function startRetentionSweeper(deps: RetentionDeps, days: number, intervalMs: number): Periodic {
+  return startPeriodic(() => sweepOnce(deps, { days }), intervalMs, {
+    logger: deps.logger,
+    message: "retention pass failed; will retry",
+  });
 }

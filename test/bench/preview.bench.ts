@@ -15,9 +15,7 @@ import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { Queue } from "bullmq";
-import pg from "pg";
-import { migratePostgres } from "../../src/db/migrations.js";
-import { cleanQueuePrefix, freePort } from "../helpers/infra.js";
+import { cleanQueuePrefix, freePort, freshDatabase } from "../helpers/infra.js";
 import { createOrganisations } from "./e2e/organisations.js";
 import { startChild, stopChild, waitHealthy, type Child } from "./e2e/processes.js";
 import { quantile, round } from "./e2e/stats.js";
@@ -101,18 +99,9 @@ async function main() {
   undo.push(() => new Promise((resolve) => photoServer.close(resolve)));
   const photoUrl = `http://127.0.0.1:${(photoServer.address() as AddressInfo).port}/photo.jpg`;
 
-  const dbName = `templified_preview_${randomBytes(4).toString("hex")}`;
-  const dbUrl = Object.assign(new URL(pgServer), { pathname: `/${dbName}` }).toString();
-  undo.push(async () => {
-    const admin = new pg.Client({ connectionString: pgServer });
-    await admin.connect();
-    try {
-      await admin.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
-    } finally {
-      await admin.end();
-    }
-  });
-  await migratePostgres(dbUrl, () => {});
+  const database = await freshDatabase(pgServer);
+  undo.push(database.drop);
+  const dbUrl = database.url;
   const prefix = `preview-bench-${randomBytes(4).toString("hex")}`;
   undo.push(() => cleanQueuePrefix(redisUrl, prefix));
   const storageDir = mkdtempSync(path.join(os.tmpdir(), "templified-preview-bench-"));
